@@ -1,0 +1,126 @@
+"""Behaviour policies used to collect episodes: ``policy(env, rng) -> action``.
+
+Controllable worlds expose ``env.expert_action() -> np.ndarray`` (a goal-seeking continuous action in
+``[-1, 1]``, or a discrete index); the policies here only add noise, randomness and switching. Passive
+worlds (Bounce, Occlude) have no expert, every policy returns the no-op there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+
+from gedanken.worlds.base import PhysicsWorld
+
+
+def noop_action(env: PhysicsWorld) -> np.ndarray | int:
+    """The action that does nothing (zeros, or index 0 for a discrete space)."""
+    space = env.action_space
+    if isinstance(space, gym.spaces.Discrete):
+        return 0
+    return np.zeros(space.shape, dtype=np.float32)
+
+
+def _has_expert(env: PhysicsWorld) -> bool:
+    return callable(getattr(env, "expert_action", None))
+
+
+@dataclass
+class NoOpPolicy:
+    """Always the no-op."""
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, env: PhysicsWorld, rng: np.random.Generator) -> np.ndarray | int:
+        return noop_action(env)
+
+
+@dataclass
+class RandomPolicy:
+    """Uniform random actions, each held for ``hold`` steps so motions are long enough to matter."""
+
+    hold: int = 4  # steps each sampled action is repeated
+    _left: int = field(default=0, repr=False)
+    _action: np.ndarray | int | None = field(default=None, repr=False)
+
+    def reset(self) -> None:
+        self._left, self._action = 0, None
+
+    def __call__(self, env: PhysicsWorld, rng: np.random.Generator) -> np.ndarray | int:
+        if not _has_expert(env):
+            return noop_action(env)
+        if self._left <= 0 or self._action is None:
+            space = env.action_space
+            if isinstance(space, gym.spaces.Discrete):
+                self._action = int(rng.integers(space.n))
+            else:
+                self._action = rng.uniform(space.low, space.high).astype(np.float32)
+            self._left = self.hold
+        self._left -= 1
+        return self._action
+
+
+@dataclass
+class NoisyExpertPolicy:
+    """The world's expert plus Gaussian noise (Box), or a random action with prob ``noise`` (Discrete)."""
+
+    noise: float = 0.2  # std of the added noise (continuous) / probability of a random action (discrete)
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, env: PhysicsWorld, rng: np.random.Generator) -> np.ndarray | int:
+        if not _has_expert(env):
+            return noop_action(env)
+        a = env.expert_action()  # type: ignore[attr-defined]
+        space = env.action_space
+        if isinstance(space, gym.spaces.Discrete):
+            return int(rng.integers(space.n)) if rng.random() < self.noise else int(a)
+        assert isinstance(space, gym.spaces.Box)
+        noisy = np.asarray(a, dtype=np.float32) + self.noise * rng.standard_normal(space.shape).astype(
+            np.float32
+        )
+        return np.clip(noisy, space.low, space.high).astype(np.float32)
+
+
+@dataclass
+class MixedPolicy:
+    """Every ``segment`` steps, switch between random and noisy-expert behaviour (noise drawn per segment)."""
+
+    segment: int = 16  # steps per segment
+    p_expert: float = 0.6  # probability that a segment is expert-driven
+    max_noise: float = 0.6  # expert noise is drawn uniformly in [0, max_noise] per segment
+    _t: int = field(default=0, repr=False)
+    _current: RandomPolicy | NoisyExpertPolicy | None = field(default=None, repr=False)
+
+    def reset(self) -> None:
+        self._t, self._current = 0, None
+
+    def __call__(self, env: PhysicsWorld, rng: np.random.Generator) -> np.ndarray | int:
+        if self._current is None or self._t % self.segment == 0:
+            if rng.random() < self.p_expert:
+                self._current = NoisyExpertPolicy(noise=float(rng.uniform(0.0, self.max_noise)))
+            else:
+                self._current = RandomPolicy(hold=int(rng.integers(1, 8)))
+        self._t += 1
+        return self._current(env, rng)
+
+
+POLICIES: dict[str, Callable[[], NoOpPolicy | RandomPolicy | NoisyExpertPolicy | MixedPolicy]] = {
+    "mixed": MixedPolicy,
+    "random": RandomPolicy,
+    "expert": lambda: NoisyExpertPolicy(noise=0.0),
+    "noisy_expert": NoisyExpertPolicy,
+    "noop": NoOpPolicy,
+}
+
+
+def make_policy(name: str) -> NoOpPolicy | RandomPolicy | NoisyExpertPolicy | MixedPolicy:
+    """A fresh policy by name (see ``POLICIES``)."""
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; valid policies: {', '.join(POLICIES)}")
+    return POLICIES[name]()

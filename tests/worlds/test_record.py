@@ -1,0 +1,102 @@
+"""record_episode alignment, captions and policies."""
+
+import numpy as np
+import pytest
+
+from gedanken.data.episode import EpisodeMeta
+from gedanken.worlds import WORLDS, make_world
+from gedanken.worlds.captions import caption_episode
+from gedanken.worlds.palette import colour_name
+from gedanken.worlds.policies import NoisyExpertPolicy, RandomPolicy, make_policy
+from gedanken.worlds.record import record_episode
+from gedanken.worlds.state import PRESENT
+
+
+@pytest.mark.parametrize("name", list(WORLDS))
+def test_record_episode_is_valid_and_aligned(name):
+    ep = record_episode(name, "train", seed=3, steps=24)
+    ep.validate()
+    t = len(ep)
+    assert 2 <= t <= 24 and ep.frames.shape[1:] == (64, 64, 3)
+    assert ep.rewards[0] == 0 and not ep.terminated[0] and (ep.actions[-1] == 0).all()
+    assert ep.states.shape == (t, make_world(name).max_objects, 10)
+    assert ep.meta.world == name and ep.meta.action_space.dim == ep.actions.shape[1]
+    assert len(ep.meta.palette) == ep.states.shape[1] + 1 and len(ep.meta.kinds) == ep.states.shape[1]
+    assert ep.caption
+    # re-simulate the recording: same seed, split and actions -> the same frames
+    env = make_world(name, split="train")
+    obs, _ = env.reset(seed=3)
+    assert np.array_equal(obs, ep.frames[0])
+    for k in range(t - 1):
+        a = ep.actions[k] if ep.meta.action_space.kind != "discrete" else int(ep.actions[k, 0])
+        obs, r, *_ = env.step(a)
+        assert np.array_equal(obs, ep.frames[k + 1]) and np.float32(r) == ep.rewards[k + 1]
+    same = record_episode(name, "train", seed=3, steps=24)
+    assert np.array_equal(same.frames, ep.frames) and same.caption == ep.caption
+
+
+def test_terminated_push_episode_stops_at_the_terminal_frame():
+    for seed in range(40):
+        ep = record_episode("push", "train", seed=seed, steps=200, policy="expert")
+        if len(ep) < 200:
+            assert ep.terminated[-1] and not ep.terminated[:-1].any()
+            assert ep.rewards.sum() > 0 and ep.caption.count("into the goal") >= 1
+            return
+    pytest.fail("the expert never solved Push in 40 episodes")
+
+
+def test_record_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="valid worlds"):
+        record_episode("pong", "train", 0, 10)
+    with pytest.raises(ValueError, match="valid policies"):
+        record_episode("push", "train", 0, 10, policy="smart")
+    with pytest.raises(ValueError, match="steps"):
+        record_episode("push", "train", 0, 0)
+
+
+@pytest.mark.parametrize("name", list(WORLDS))
+def test_captions_name_the_present_colours(name):
+    ep = record_episode(name, "train", seed=1, steps=40)
+    present = np.nonzero(ep.states[0, :, PRESENT] > 0)[0]
+    for i in present:
+        if ep.meta.kinds[i] in ("ball", "block", "object", "cup", "occluder"):
+            assert colour_name(ep.meta.palette[i + 1]) in ep.caption, (ep.caption, i)
+    absent = [i for i in range(ep.states.shape[1]) if i not in present]
+    for i in absent:
+        assert colour_name(ep.meta.palette[i + 1]) not in ep.caption
+
+
+def test_bounce_caption_counts_bounces_and_weight():
+    ep = record_episode("bounce", "train", seed=4, steps=96, policy="noop")
+    assert "red ball" in ep.caption and "falls" in ep.caption and "bounces" in ep.caption
+    meta = ep.meta
+    with pytest.raises(ValueError, match="valid"):
+        caption_episode("pong", ep.states, ep.contacts, meta)
+    heavy = ep.states.copy()
+    heavy[:, 0, 9] = 3.0
+    assert caption_episode("bounce", heavy, ep.contacts, meta).startswith("a heavy")
+    assert isinstance(meta, EpisodeMeta)
+
+
+def test_grasp_caption_says_lift_or_slip():
+    lifted = record_episode("grasp", "train", seed=0, steps=96, policy="expert")
+    assert "lifts" in lifted.caption and "slips" not in lifted.caption
+    slips = [record_episode("grasp", "ood", seed=s, steps=96, policy="expert").caption for s in range(4)]
+    assert any("slip" in c for c in slips), slips
+
+
+def test_policies():
+    env = make_world("push")
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    a = RandomPolicy(hold=3)
+    acts = [a(env, rng) for _ in range(6)]
+    assert np.array_equal(acts[0], acts[2]) and not np.array_equal(acts[0], acts[3])
+    assert env.action_space.contains(NoisyExpertPolicy(0.5)(env, rng))
+    d = make_world("push_discrete")
+    d.reset(seed=0)
+    assert d.action_space.contains(make_policy("mixed")(d, rng))
+    assert d.action_space.contains(make_policy("noisy_expert")(d, rng))
+    b = make_world("bounce")
+    b.reset(seed=0)
+    assert (make_policy("random")(b, rng) == 0).all()
