@@ -6,7 +6,7 @@ Passive: the action is one ignored float. Parameters and splits: :class:`BounceP
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from gedanken.worlds.splits import (
     as_float_tuple,
     check_range,
     check_split,
+    params_to_json,
     uniform,
     uniform_outside,
 )
@@ -72,7 +73,7 @@ class BounceParams:
         return len(self.radii)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return params_to_json(self)
 
 
 def sample_bounce_params(split: str, rng: np.random.Generator) -> BounceParams:

@@ -16,7 +16,7 @@ otherwise it slips out.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -25,7 +25,7 @@ import pymunk
 
 from gedanken.data.episode import ActionSpec
 from gedanken.worlds.base import PhysicsWorld, Sim, add_walls, blank_rows, new_space
-from gedanken.worlds.splits import check_range, check_split, uniform, uniform_outside
+from gedanken.worlds.splits import check_range, check_split, params_to_json, uniform, uniform_outside
 from gedanken.worlds.state import MASS, PRESENT, WORLD_SIZE, H, Shape, W, X, Y
 
 FINGER_W, FINGER_H, FINGER_MASS = 3.0, 10.0, 0.5
@@ -67,7 +67,7 @@ class GraspParams:
         return self.cup_mass * self.gravity / (2.0 * max(self.friction, 1e-9) * self.grip_force)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return params_to_json(self)
 
 
 def sample_grasp_params(split: str, rng: np.random.Generator) -> GraspParams:

@@ -10,14 +10,21 @@ side walls, so it passes behind the occluder again and again. The occluder is id
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pymunk
 
 from gedanken.worlds.base import PhysicsWorld, Sim, add_walls, blank_rows, new_space
-from gedanken.worlds.splits import as_float_tuple, check_range, check_split, uniform, uniform_outside
+from gedanken.worlds.splits import (
+    as_float_tuple,
+    check_range,
+    check_split,
+    params_to_json,
+    uniform,
+    uniform_outside,
+)
 from gedanken.worlds.state import MASS, PRESENT, WORLD_SIZE, H, Shape, W, X, Y
 
 MAX_OBJECTS = 4
@@ -61,7 +68,7 @@ class OccludeParams:
         return len(self.sizes)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return params_to_json(self)
 
 
 def sample_occlude_params(split: str, rng: np.random.Generator) -> OccludeParams:

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -23,7 +23,14 @@ import pymunk
 
 from gedanken.data.episode import ActionSpec
 from gedanken.worlds.base import PhysicsWorld, Sim, add_walls, blank_rows, new_space
-from gedanken.worlds.splits import as_float_tuple, check_range, check_split, uniform, uniform_outside
+from gedanken.worlds.splits import (
+    as_float_tuple,
+    check_range,
+    check_split,
+    params_to_json,
+    uniform,
+    uniform_outside,
+)
 from gedanken.worlds.state import MASS, PRESENT, WORLD_SIZE, H, Shape, W, X, Y
 
 MAX_BLOCKS = 3
@@ -74,7 +81,7 @@ class PushParams:
         return len(self.sides)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return params_to_json(self)
 
 
 def sample_push_params(split: str, rng: np.random.Generator) -> PushParams:

@@ -12,7 +12,10 @@ The exact ranges of every world are in docs/worlds.md.
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 
@@ -54,3 +57,8 @@ def as_float_tuple(name: str, values: object, n: int | None = None) -> tuple[flo
     if n is not None and len(out) != n:
         raise ValueError(f"{name} must have {n} entries (one per object), got {len(out)}")
     return out
+
+
+def params_to_json(params: Any) -> dict[str, Any]:
+    """A params dataclass as plain JSON values (tuples become lists), so it equals itself after a disk round trip."""
+    return json.loads(json.dumps(asdict(params)))

@@ -74,9 +74,19 @@ def objects_from_array(
         touched = tuple(-1 if b == 0 else b - 1 for b in range(32) if bits >> b & 1)
         out.append(
             ObjectState(
-                ident=i, kind=kinds[i], shape=shapes[i], x=float(row[X]), y=float(row[Y]),
-                vx=float(row[VX]), vy=float(row[VY]), angle=float(row[ANGLE]), angvel=float(row[ANGVEL]),
-                w=float(row[W]), h=float(row[H]), mass=float(row[MASS]), contacts=touched,
+                ident=i,
+                kind=kinds[i],
+                shape=shapes[i],
+                x=float(row[X]),
+                y=float(row[Y]),
+                vx=float(row[VX]),
+                vy=float(row[VY]),
+                angle=float(row[ANGLE]),
+                angvel=float(row[ANGVEL]),
+                w=float(row[W]),
+                h=float(row[H]),
+                mass=float(row[MASS]),
+                contacts=touched,
             )
         )
     return out
@@ -87,6 +97,8 @@ def world_to_pixel(x: np.ndarray, y: np.ndarray, width: int, height: int) -> tup
     return x * (width / WORLD_SIZE), (WORLD_SIZE - y) * (height / WORLD_SIZE)
 
 
-def pixel_to_world(col: np.ndarray, row: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+def pixel_to_world(
+    col: np.ndarray, row: np.ndarray, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of :func:`world_to_pixel`."""
     return col * (WORLD_SIZE / width), WORLD_SIZE - row * (WORLD_SIZE / height)
