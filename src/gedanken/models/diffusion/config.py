@@ -1,0 +1,93 @@
+"""Configuration of the diffusion world model: one frozen dataclass per part, presets as functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from gedanken.models.heads import HeadsConfig
+from gedanken.tokenizers.continuous import AutoencoderConfig
+
+
+class TextEncoderKind(str, Enum):
+    """Which text encoder turns captions/prompts into the conditioning vector."""
+
+    MINILM = "minilm"  # the packaged all-MiniLM-L6-v2 sentence encoder (384-d, offline)
+    HASH = "hash"  # bag of hashed words; no download, no semantics (tests)
+    NONE = "none"  # no text conditioning
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    """The Diffusion Transformer over latent patches."""
+
+    width: int = 128  # D: token width
+    depth: int = 4  # transformer blocks
+    heads: int = 4  # attention heads (head width D / heads, must be even for RoPE)
+    mlp_ratio: float = 4.0  # MLP hidden width / D
+    patch: int = 2  # spatial patch side on the latent grid (tokens per frame = (h / patch) * (w / patch))
+    context: int = 4  # W: clean context frames each frame attends to (sliding window, cached at rollout)
+    rope_theta: float = 100.0  # RoPE base wavelength
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Flow-matching training: x_s = (1 - s) x + s eps, the network predicts v = eps - x."""
+
+    logit_mean: float = 0.0  # sigma ~ sigmoid(N(logit_mean, logit_std)) for target frames
+    logit_std: float = 1.0
+    context_noise: float = 0.3  # clean context frames get sigma ~ U(0, context_noise) (drift augmentation)
+    action_dropout: float = 0.1  # probability that a window's actions are replaced by the null action (CFG)
+    text_dropout: float = 0.1  # probability that a window's text is replaced by the null text (CFG)
+    head_weight: float = 0.1  # weight of the reward/termination/state head losses
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """How frames are sampled at rollout (the sampler is a separate object; see ``sampling.py``)."""
+
+    steps: int = 4  # Euler steps per frame
+    shift: float = 1.0  # timestep shift of the flow-matching schedule (>1 spends more steps at high noise)
+    context_noise: float = 0.05  # sigma given to (and added to) generated frames before they become context
+    action_guidance: float = 1.0  # classifier-free guidance scale on actions (1 = off, no extra pass)
+    text_guidance: float = 1.0  # classifier-free guidance scale on text (1 = off)
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """Everything needed to rebuild a :class:`~gedanken.models.diffusion.model.DiffusionWorldModel`."""
+
+    height: int = 64  # H: frame height in pixels
+    width: int = 64  # W: frame width in pixels
+    action_dim: int = 2  # A: width of the action vector (1 for discrete)
+    action_classes: int = 0  # n for a discrete action space (0 = continuous)
+    window: int = 8  # T: frames per training window
+    text: TextEncoderKind = TextEncoderKind.MINILM
+    text_dim: int = 384  # width of the text encoder's output
+    tokenizer: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    dit: DiTConfig = field(default_factory=DiTConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    heads: HeadsConfig = field(default_factory=HeadsConfig)
+    world: str = ""  # the world (or dataset) it was trained on, for cards and reports
+
+
+def tiny(**overrides: object) -> DiffusionConfig:
+    """Tests: trains in seconds; text through the hash encoder so nothing heavy loads."""
+    cfg = DiffusionConfig(
+        window=4,
+        text=TextEncoderKind.HASH,
+        text_dim=16,
+        tokenizer=AutoencoderConfig(channels=(8, 8, 8), latent_channels=4),
+        dit=DiTConfig(width=32, depth=2, heads=2, patch=2, context=2),
+        sampler=SamplerConfig(steps=2),
+    )
+    return replace(cfg, **overrides)  # type: ignore[arg-type]
+
+
+def default(**overrides: object) -> DiffusionConfig:
+    """The shipped models: 64x64 -> 16x16x4 latents (4x) -> 4x4 patches = 16 tokens per frame, width 128, depth 4."""
+    cfg = DiffusionConfig(
+        tokenizer=AutoencoderConfig(channels=(32, 64), latent_channels=4), dit=DiTConfig(patch=4)
+    )
+    return replace(cfg, **overrides)  # type: ignore[arg-type]

@@ -1,0 +1,168 @@
+"""The Diffusion Transformer: latent patches of clean context frames and noisy target frames in one sequence.
+
+Training sequence (teacher forcing with a clean copy): the ``T`` frames of a window appear twice, once clean
+(lightly noised, for drift robustness) and once noised to a random level. Frame-causal mask, at frame level:
+
+* clean frame ``i`` attends to clean frames ``i - W .. i``;
+* noisy frame ``j`` attends to clean frames ``j - W .. j - 1`` and to itself (noisy frame 0 sees only itself,
+  so the model also learns to generate a first frame from text alone).
+
+At rollout the clean frames' keys/values are cached per layer (the last ``W`` frames), so each new frame costs
+``steps`` passes over its own ``N`` tokens against at most ``W * N`` cached keys, plus one pass that turns it
+into context: a flat cost per frame however long the rollout.
+
+Every token is conditioned (AdaLN-Zero) on its frame's diffusion time, the action that led to the frame
+(``actions[:, j - 1]``; a learned null action where there is none or it was dropped) and the text.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gedanken.models.diffusion.config import DiTConfig
+from gedanken.nn import (
+    KV,
+    DiTBlock,
+    FinalLayer,
+    PatchGrid,
+    RopeConfig,
+    SpacetimePatchifier,
+    SpacetimeRope,
+    TimeEmbedder,
+)
+
+
+def frame_mask(allowed: Tensor, per_frame: int) -> Tensor:
+    """Expand a frame-level boolean mask (Tq, Tk) to tokens (Tq * N, Tk * N)."""
+    return allowed.repeat_interleave(per_frame, dim=0).repeat_interleave(per_frame, dim=1)
+
+
+class DiT(nn.Module):
+    """Velocity network over latent patches with frame-causal attention and a KV-cacheable clean stream."""
+
+    def __init__(
+        self, cfg: DiTConfig, latent_channels: int, action_dim: int, action_classes: int, text_dim: int
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.channels = latent_channels
+        self.patchifier = SpacetimePatchifier(patch=cfg.patch)
+        d, in_dim = cfg.width, self.patchifier.dim(latent_channels)
+        self.embed = nn.Linear(in_dim, d)
+        self.time = TimeEmbedder(d)
+        self.action = nn.Embedding(action_classes, d) if action_classes > 0 else nn.Linear(action_dim, d)
+        self.null_action = nn.Parameter(torch.zeros(d))
+        self.text = nn.Linear(text_dim, d) if text_dim > 0 else None
+        self.null_text = nn.Parameter(torch.zeros(d))
+        self.blocks = nn.ModuleList(DiTBlock(d, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
+        self.final = FinalLayer(d, in_dim)
+        self.rope = SpacetimeRope(RopeConfig(head_dim=d // cfg.heads, theta=cfg.rope_theta))
+        self.discrete = action_classes > 0
+
+    # --------------------------------------------------------------------------------------- conditioning
+
+    def action_embedding(self, actions: Tensor, keep: Tensor) -> Tensor:
+        """``actions`` (B, T, A), ``keep`` (B, T) bool -> (B, T, D); dropped/absent actions -> null action."""
+        if self.discrete:
+            emb = self.action(actions[..., 0].round().long().clamp_min(0))
+        else:
+            emb = self.action(actions)
+        return torch.where(keep[..., None], emb, self.null_action.to(emb.dtype))
+
+    def text_embedding(self, text: Tensor | None, keep: Tensor | None, batch: int) -> Tensor:
+        """``text`` (B, E) or None, ``keep`` (B,) bool -> (B, 1, D)."""
+        null = self.null_text.view(1, 1, -1).expand(batch, 1, -1)
+        if text is None or self.text is None:
+            return null
+        emb = self.text(text)[:, None, :]
+        if keep is None:
+            return emb
+        return torch.where(keep[:, None, None], emb, null)
+
+    def condition(self, sigma: Tensor, act: Tensor, txt: Tensor) -> Tensor:
+        """(B, T) sigma, (B, T, D) action, (B, 1, D) text -> (B, T, D)."""
+        return self.time(sigma) + act + txt
+
+    # ------------------------------------------------------------------------------------------- helpers
+
+    def _tokens(self, latents: Tensor) -> tuple[Tensor, PatchGrid]:
+        tok, g = self.patchifier.patchify(latents)  # (B, T*N, D_in)
+        return self.embed(tok), g
+
+    def _rope(self, g: PatchGrid, t0: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        return self.rope.tables(self.patchifier.positions(g, t0, device))
+
+    # ------------------------------------------------------------------------------------------ training
+
+    def forward_train(
+        self, clean: Tensor, noisy: Tensor, c_clean: Tensor, c_noisy: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """``clean``/``noisy`` (B, T, C, h, w) latents, conditions (B, T, D).
+
+        Returns the velocity for the noisy frames (B, T, C, h, w) and the clean stream's last hidden states
+        (B, T, N, D) for the heads.
+        """
+        b, t = clean.shape[:2]
+        xc, g = self._tokens(clean)
+        xn, _ = self._tokens(noisy)
+        n = g.per_frame
+        w = self.cfg.context
+        dev = clean.device
+        i = torch.arange(t, device=dev)
+        cc = (i[None, :] <= i[:, None]) & (i[None, :] >= i[:, None] - w)  # clean -> clean
+        nc = (i[None, :] < i[:, None]) & (i[None, :] >= i[:, None] - w)  # noisy -> clean
+        nn_ = torch.eye(t, dtype=torch.bool, device=dev)  # noisy -> itself
+        top = torch.cat([cc, torch.zeros_like(cc)], dim=1)
+        bottom = torch.cat([nc, nn_], dim=1)
+        mask = frame_mask(torch.cat([top, bottom], dim=0), n)  # (2TN, 2TN)
+        cos, sin = self._rope(g, 0, dev)
+        rope = (torch.cat([cos, cos]), torch.cat([sin, sin]))
+        x = torch.cat([xc, xn], dim=1)  # (B, 2TN, D)
+        c = torch.cat([c_clean, c_noisy], dim=1)  # (B, 2T, D): one condition per frame
+        for blk in self.blocks:
+            x, _ = blk(x, c, rope, mask=mask)
+        hc, hn = x[:, : t * n], x[:, t * n :]
+        v = self.final(hn, c_noisy)
+        v = self.patchifier.unpatchify(v, g, self.channels)
+        return v, hc.reshape(b, t, n, -1)
+
+    # ------------------------------------------------------------------------------------------ rollout
+
+    def clean_pass(
+        self, latents: Tensor, c: Tensor, t0: int, cache: list[KV] | None
+    ) -> tuple[list[KV], Tensor]:
+        """Add ``k`` clean frames (B, k, C, h, w) at times ``t0..t0+k-1`` to the context.
+
+        ``cache`` (per layer, at most ``W`` frames) must be None when ``k > 1``. Returns the updated cache
+        (last ``W`` frames per layer) and the frames' last hidden states (B, k, N, D).
+        """
+        b, k = latents.shape[:2]
+        if k > 1 and cache is not None:
+            raise ValueError("several clean frames can only be added to an empty context")
+        x, g = self._tokens(latents)
+        n = g.per_frame
+        rope = self._rope(g, t0, latents.device)
+        mask = None
+        if k > 1:
+            i = torch.arange(k, device=latents.device)
+            allowed = (i[None, :] <= i[:, None]) & (i[None, :] >= i[:, None] - self.cfg.context)
+            mask = frame_mask(allowed, n)
+        new: list[KV] = []
+        keep = self.cfg.context * n
+        for li, blk in enumerate(self.blocks):
+            prefix = cache[li] if cache is not None else None
+            x, own = blk(x, c, rope, mask=mask, prefix=prefix)
+            if prefix is not None:
+                own = KV(torch.cat([prefix.k, own.k], dim=2), torch.cat([prefix.v, own.v], dim=2))
+            new.append(KV(own.k[:, :, -keep:], own.v[:, :, -keep:]))
+        return new, x.reshape(b, k, n, -1)
+
+    def noisy_pass(self, x_lat: Tensor, c: Tensor, t: int, cache: list[KV] | None) -> Tensor:
+        """Velocity for one noisy frame (B, C, h, w) at time ``t`` given the cached context; ``c`` (B, 1, D)."""
+        x, g = self._tokens(x_lat[:, None])
+        rope = self._rope(g, t, x_lat.device)
+        for li, blk in enumerate(self.blocks):
+            x, _ = blk(x, c, rope, prefix=cache[li] if cache is not None else None)
+        v = self.final(x, c)
+        return self.patchifier.unpatchify(v, g, self.channels)[:, 0]

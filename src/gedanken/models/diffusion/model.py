@@ -1,0 +1,274 @@
+"""The diffusion world model: tokenizer + DiT + heads, speaking the WorldModel protocol.
+
+``observe`` encodes context frames and runs them through the DiT's clean stream once, caching keys/values;
+``step`` samples one frame latent with a few Euler steps against that cache, decodes it, and appends it
+(lightly noised, as in training) to the cache, reading reward/termination/state heads on the way;
+``rollout`` repeats ``step`` for a batch under given actions. An empty context (``observe`` with zero
+frames, or :meth:`DiffusionWorldModel.start`) generates from text alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gedanken.data.batch import Batch
+from gedanken.models.diffusion.config import DiffusionConfig, SamplerConfig
+from gedanken.models.diffusion.dit import DiT
+from gedanken.models.diffusion.sampling import FlowMatching, FlowSampler
+from gedanken.models.diffusion.text import TextEncoder, make_text_encoder
+from gedanken.models.heads import HeadOutputs, WorldHeads
+from gedanken.models.protocol import Prediction, Rollout
+from gedanken.nn import KV
+from gedanken.tokenizers.continuous import VideoAutoencoder
+
+
+@dataclass
+class LatentBatch:
+    """A :class:`~gedanken.data.batch.Batch` whose frames were already encoded (training on cached latents)."""
+
+    latents: Tensor  # (B, T, C, h, w)
+    actions: Tensor  # (B, T, A)
+    rewards: Tensor  # (B, T)
+    terminated: Tensor  # (B, T) bool
+    states: Tensor | None = None  # (B, T, K, F)
+    text: Tensor | None = None  # (B, E) caption embeddings
+
+    def to(self, device: torch.device | str) -> LatentBatch:
+        moved = {
+            f.name: getattr(self, f.name).to(device)
+            for f in fields(self)
+            if getattr(self, f.name) is not None
+        }
+        return replace(self, **moved)
+
+    def __len__(self) -> int:
+        return int(self.latents.shape[0])
+
+
+@dataclass
+class DiffusionContext:
+    """What the model remembers between steps (treat as opaque; stepping never mutates it in place)."""
+
+    cache: list[KV] | None  # per layer, keys/values of the last W context frames; None before any frame
+    t: int  # time index of the next frame
+    text: Tensor | None  # (B, E) text embedding, None = null text
+    batch: int  # B
+    generator: torch.Generator  # noise source of this rollout
+    last: HeadOutputs | None = None  # heads on the last context frame
+
+
+class DiffusionWorldModel(nn.Module):
+    """Latent video diffusion world model (Sora/Cosmos lineage), frame-causal and cached for interactive use."""
+
+    family = "diffusion"
+
+    def __init__(self, cfg: DiffusionConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.name = f"diffusion-{cfg.world}" if cfg.world else "diffusion"
+        self.tokenizer = VideoAutoencoder(cfg.tokenizer)
+        self.dit = DiT(
+            cfg.dit, cfg.tokenizer.latent_channels, cfg.action_dim, cfg.action_classes, cfg.text_dim
+        )
+        self.heads = WorldHeads(cfg.heads, cfg.dit.width)
+        self.flow = FlowMatching(cfg.flow)
+        self.sampler = FlowSampler(cfg.sampler)
+        self.text_encoder: TextEncoder | None = make_text_encoder(cfg.text, cfg.text_dim)
+
+    # ----------------------------------------------------------------------------------------- utilities
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def set_sampler(self, cfg: SamplerConfig) -> None:
+        """Change steps / guidance / context noise for inference (the network is unchanged)."""
+        self.sampler = FlowSampler(cfg)
+
+    def freeze_tokenizer(self) -> None:
+        for p in self.tokenizer.parameters():
+            p.requires_grad_(False)
+
+    def embed_text(self, texts: list[str] | None) -> Tensor | None:
+        if texts is None or self.text_encoder is None or all(t == "" for t in texts):
+            return None
+        return self.text_encoder.embed(list(texts)).to(self.device)
+
+    @torch.no_grad()
+    def encode_batch(self, batch: Batch) -> LatentBatch:
+        """Encode a pixel batch with the (frozen) tokenizer and embed its captions."""
+        return LatentBatch(
+            latents=self.tokenizer.encode(batch.frames),
+            actions=batch.actions,
+            rewards=batch.rewards,
+            terminated=batch.terminated,
+            states=batch.states,
+            text=self.embed_text(batch.captions),
+        )
+
+    def _actions(self, actions: Tensor, ndim: int) -> Tensor:
+        """Accept ``ndim``-d (..., A) floats, or discrete indices without the A axis -> (..., A) float."""
+        actions = torch.as_tensor(actions, device=self.device)
+        if self.cfg.action_classes and actions.ndim == ndim - 1:
+            actions = actions[..., None]
+        if actions.shape[-1] != max(self.cfg.action_dim, 1):
+            raise ValueError(f"actions must end in A={self.cfg.action_dim}, got shape {tuple(actions.shape)}")
+        return actions.float()
+
+    # ------------------------------------------------------------------------------------------ training
+
+    def loss(self, batch: Batch | LatentBatch) -> tuple[Tensor, dict[str, float]]:
+        """Flow-matching loss on every frame of the window (+ weighted head losses)."""
+        lb = self.encode_batch(batch) if isinstance(batch, Batch) else batch
+        x = lb.latents  # (B, T, C, h, w)
+        b, t = x.shape[:2]
+        dev = x.device
+        prev = torch.cat(
+            [torch.zeros_like(lb.actions[:, :1]), lb.actions[:, :-1]], dim=1
+        )  # action into frame j
+        keep_act = (torch.rand(b, 1, device=dev) >= self.cfg.flow.action_dropout) & (
+            torch.arange(t, device=dev)[None, :] > 0
+        )
+        keep_txt = torch.rand(b, device=dev) >= self.cfg.flow.text_dropout
+        sigma = self.flow.sample_sigma((b, t), dev)
+        ctx_sigma = self.flow.sample_context_sigma((b, t), dev)
+        eps = torch.randn_like(x)
+        xn = self.flow.noise(x, sigma, eps)
+        xc = self.flow.noise(x, ctx_sigma, torch.randn_like(x))
+        act = self.dit.action_embedding(prev, keep_act)
+        txt = self.dit.text_embedding(lb.text, keep_txt, b)
+        v, hidden = self.dit.forward_train(
+            xc, xn, self.dit.condition(ctx_sigma, act, txt), self.dit.condition(sigma, act, txt)
+        )
+        diff = F.mse_loss(v, self.flow.target(x, eps))
+        head_loss, logs = self.heads.loss(self.heads(hidden), lb.rewards, lb.terminated, lb.states)
+        logs["diffusion"] = float(diff.detach())
+        return diff + self.cfg.flow.head_weight * head_loss, logs
+
+    # ------------------------------------------------------------------------------------------- rollout
+
+    def start(self, batch: int = 1, text: list[str] | None = None, *, seed: int = 0) -> DiffusionContext:
+        """An empty context: the first step generates a frame from the text alone."""
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        return DiffusionContext(cache=None, t=0, text=self.embed_text(text), batch=batch, generator=gen)
+
+    @torch.no_grad()
+    def observe(
+        self, frames: Tensor, actions: Tensor | None = None, text: list[str] | None = None
+    ) -> DiffusionContext:
+        """Context from ``k`` frames (B, k, H, W, 3) uint8 and the (B, k[-1], A) actions between them."""
+        frames = torch.as_tensor(frames)
+        if frames.ndim != 5 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
+            raise ValueError(
+                f"frames must be (B, k, H, W, 3) uint8, got {tuple(frames.shape)} {frames.dtype}"
+            )
+        b, k = frames.shape[:2]
+        ctx = self.start(b, text)
+        if k == 0:
+            return ctx
+        lat = self.tokenizer.encode(frames.to(self.device))  # (B, k, C, h, w)
+        prev = torch.zeros(b, k, max(self.cfg.action_dim, 1), device=self.device)
+        keep = torch.zeros(b, k, dtype=torch.bool, device=self.device)
+        if actions is not None and k > 1:
+            a = self._actions(actions, 3)
+            if a.shape[1] < k - 1:
+                raise ValueError(f"need at least {k - 1} actions for {k} context frames, got {a.shape[1]}")
+            prev[:, 1:], keep[:, 1:] = a[:, : k - 1], True
+        return self._append(ctx, lat, prev, keep)
+
+    def _append(self, ctx: DiffusionContext, lat: Tensor, prev: Tensor, keep: Tensor) -> DiffusionContext:
+        """Add clean latents (B, k, C, h, w) (led to by ``prev`` actions (B, k, A)) to the context."""
+        b, k = lat.shape[:2]
+        s = self.sampler.cfg.context_noise
+        if s > 0:
+            noise = torch.randn(lat.shape, generator=ctx.generator, device=lat.device)
+            lat = (1 - s) * lat + s * noise
+        sigma = torch.full((b, k), s, device=lat.device)
+        c = self.dit.condition(
+            sigma, self.dit.action_embedding(prev, keep), self.dit.text_embedding(ctx.text, None, b)
+        )
+        cache, hidden = self.dit.clean_pass(lat, c, ctx.t, ctx.cache)
+        heads = self.heads(hidden[:, -1:])
+        return replace(ctx, cache=cache, t=ctx.t + k, last=heads)
+
+    def _velocity(self, ctx: DiffusionContext, action: Tensor | None):  # noqa: ANN202
+        b = ctx.batch
+        dev = self.device
+        a = torch.zeros(b, 1, max(self.cfg.action_dim, 1), device=dev) if action is None else action[:, None]
+        keep = torch.full((b, 1), action is not None, device=dev)
+        act = self.dit.action_embedding(a, keep)
+        null_act = self.dit.action_embedding(a, torch.zeros_like(keep))
+        txt = self.dit.text_embedding(ctx.text, None, b)
+        null_txt = self.dit.text_embedding(None, None, b)
+        ga = self.sampler.cfg.action_guidance if action is not None else 1.0
+        gt = self.sampler.cfg.text_guidance if ctx.text is not None else 1.0
+
+        def velocity(x: Tensor, sigma: float) -> Tensor:
+            s = torch.full((b, 1), sigma, device=dev)
+            v = self.dit.noisy_pass(x, self.dit.condition(s, act, txt), ctx.t, ctx.cache)
+            if ga != 1.0:
+                vu = self.dit.noisy_pass(x, self.dit.condition(s, null_act, txt), ctx.t, ctx.cache)
+                v = v + (ga - 1.0) * (v - vu)
+            if gt != 1.0:
+                vu = self.dit.noisy_pass(x, self.dit.condition(s, act, null_txt), ctx.t, ctx.cache)
+                v = v + (gt - 1.0) * (v - vu)
+            return v
+
+        return velocity, a, keep
+
+    @torch.no_grad()
+    def step(self, ctx: DiffusionContext, action: Tensor | None) -> tuple[DiffusionContext, Prediction]:
+        """One frame under ``action`` (B, A) (None = no action, e.g. text-only generation)."""
+        if action is not None:
+            action = self._actions(action, 2)
+            if action.ndim == 1:
+                action = action[None].expand(ctx.batch, -1)
+            if action.shape != (ctx.batch, max(self.cfg.action_dim, 1)):
+                raise ValueError(
+                    f"step needs one action per batch element, (B={ctx.batch}, A), got {tuple(action.shape)}"
+                )
+        velocity, a, keep = self._velocity(ctx, action)
+        c, h, w = self.tokenizer.latent_shape(self.cfg.height, self.cfg.width)
+        noise = torch.randn((ctx.batch, c, h, w), generator=ctx.generator, device=self.device)
+        lat = self.sampler.sample(velocity, noise)  # (B, C, h, w)
+        frame = self.tokenizer.decode(lat[:, None], self.cfg.height, self.cfg.width)[:, 0]
+        new = self._append(ctx, lat[:, None], a, keep)
+        out = new.last
+        assert out is not None
+        return new, Prediction(
+            frame=frame,
+            latent=lat,
+            reward=out.reward[:, 0] if out.reward is not None else None,
+            terminated=(out.termination_logit[:, 0] > 0) if out.termination_logit is not None else None,
+            state=out.state[:, 0] if out.state is not None else None,
+        )
+
+    @torch.no_grad()
+    def rollout(
+        self, ctx: DiffusionContext, actions: Tensor | None, *, seed: int = 0, horizon: int = 0
+    ) -> Rollout:
+        """``H`` frames under ``actions`` (B, H, A); ``actions=None`` with ``horizon`` for action-free generation."""
+        ctx = replace(ctx, generator=torch.Generator(device=self.device).manual_seed(seed))
+        steps = horizon if actions is None else int(torch.as_tensor(actions).shape[1])
+        preds = []
+        for i in range(steps):
+            ctx, p = self.step(
+                ctx, None if actions is None else torch.as_tensor(actions)[:, i]
+            )  # (B, A) or (B,)
+            preds.append(p)
+
+        def stack(name: str) -> Tensor | None:
+            vals = [getattr(p, name) for p in preds]
+            return torch.stack(vals, dim=1) if vals and vals[0] is not None else None
+
+        return Rollout(
+            frames=stack("frame"),
+            latents=stack("latent"),
+            rewards=stack("reward"),
+            terminated=stack("terminated"),
+            states=stack("state"),
+        )

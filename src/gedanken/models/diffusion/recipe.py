@@ -1,0 +1,311 @@
+"""Training recipe: tokenizer first, then the DiT on cached latents with the tokenizer frozen.
+
+``train_diffusion(recipe, data, out)`` reads a recorded dataset (any: built-in worlds or Gymnasium envs),
+fits the autoencoder with the shared trainer, calibrates its latent scale, encodes every frame once, embeds
+every caption once, and fits the DiT (+ heads) on random windows of those latents. Both stages resume
+exactly (``<out>/tokenizer/last``, ``<out>/dit/last``); the final model is exported without trainer state to
+``<out>/model``, a checkpoint that :func:`gedanken.models.load_checkpoint` opens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gedanken.data.batch import Batch
+from gedanken.data.store import EpisodeDataset
+from gedanken.models.checkpoint import save_checkpoint
+from gedanken.models.diffusion import config as presets
+from gedanken.models.diffusion.config import DiffusionConfig
+from gedanken.models.diffusion.model import DiffusionWorldModel, LatentBatch
+from gedanken.models.protocol import ModelCard
+from gedanken.train.trainer import TrainConfig, TrainResult, fit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DiffusionRecipe:
+    """A model preset plus how to train it (and how much data to collect when there is none)."""
+
+    name: str  # preset name, recorded in the model card
+    model: DiffusionConfig  # sizes; frame size, actions and state slots are filled in from the data
+    tokenizer_train: TrainConfig  # stage 1 (autoencoder); batch_size counts frames
+    dit_train: TrainConfig  # stage 2 (DiT + heads); batch_size counts windows
+    episodes: int = 200  # episodes to collect when the dataset does not exist yet
+    episode_steps: int = 64  # steps per collected episode
+    holdout: float = 0.05  # share of episodes (at least 1) kept out of training for the quick evals
+
+
+def tiny() -> DiffusionRecipe:
+    """Seconds on a laptop CPU: for tests and smoke runs."""
+    return DiffusionRecipe(
+        name="tiny",
+        model=presets.tiny(),
+        tokenizer_train=TrainConfig(steps=6, batch_size=8, lr=2e-3, warmup=1, log_every=3, progress=False),
+        dit_train=TrainConfig(steps=6, batch_size=4, lr=1e-3, warmup=1, log_every=3, progress=False),
+        episodes=4,
+        episode_steps=12,
+    )
+
+
+def default() -> DiffusionRecipe:
+    """The shipped checkpoints: about 20 minutes on 2 CPU cores."""
+    return DiffusionRecipe(
+        name="default",
+        model=presets.default(),
+        tokenizer_train=TrainConfig(
+            steps=600, batch_size=16, lr=1e-3, warmup=30, log_every=50, ckpt_every=100, num_threads=2
+        ),
+        dit_train=TrainConfig(
+            steps=2000,
+            batch_size=16,
+            lr=6e-4,
+            warmup=100,
+            log_every=50,
+            eval_every=500,
+            ckpt_every=250,
+            num_threads=2,
+        ),
+        episodes=240,
+        episode_steps=64,
+    )
+
+
+RECIPES = {"tiny": tiny, "default": default}
+
+
+@dataclass
+class DiffusionTrainResult:
+    tokenizer: TrainResult
+    dit: TrainResult
+    model_dir: Path  # exported checkpoint (no trainer state)
+    tokenizer_psnr: float  # reconstruction PSNR (dB) on held-out frames
+
+
+@dataclass
+class _Data:
+    frames: list[torch.Tensor]  # per episode (T, H, W, 3) uint8
+    actions: list[torch.Tensor]  # (T, A)
+    rewards: list[torch.Tensor]
+    terminated: list[torch.Tensor]
+    states: list[torch.Tensor] | None
+    captions: list[str]
+    world: str
+    action_dim: int
+    action_classes: int
+
+
+def load_data(path: str | Path) -> _Data:
+    ds = EpisodeDataset.open(path)
+    if len(ds) == 0:
+        raise ValueError(f"dataset {path} holds no episodes")
+    eps = list(ds)
+    spec = eps[0].meta.action_space
+    has_states = all(e.states is not None for e in eps)
+    return _Data(
+        frames=[torch.from_numpy(e.frames) for e in eps],
+        actions=[torch.from_numpy(e.actions) for e in eps],
+        rewards=[torch.from_numpy(e.rewards) for e in eps],
+        terminated=[torch.from_numpy(e.terminated) for e in eps],
+        states=[torch.from_numpy(e.states) for e in eps] if has_states else None,  # type: ignore[arg-type]
+        captions=[e.caption for e in eps],
+        world=eps[0].meta.world,
+        action_dim=max(spec.dim, 1),
+        action_classes=spec.n if spec.kind == "discrete" else 0,
+    )
+
+
+def fit_config_to_data(cfg: DiffusionConfig, data: _Data) -> DiffusionConfig:
+    h, w = data.frames[0].shape[1:3]
+    slots = data.states[0].shape[1] if data.states is not None else 0
+    return replace(
+        cfg,
+        height=int(h),
+        width=int(w),
+        action_dim=data.action_dim,
+        action_classes=data.action_classes,
+        heads=replace(cfg.heads, slots=slots) if cfg.heads.slots == 0 else cfg.heads,
+        world=data.world,
+    )
+
+
+def _split(n: int, holdout: float) -> tuple[list[int], list[int]]:
+    k = max(1, int(round(n * holdout))) if n > 1 else 0
+    return list(range(n - k)), list(range(n - k, n)) or list(range(n))
+
+
+def _frame_batches(data: _Data, idx: list[int], size: int, seed: int):
+    def source(start: int) -> Iterator[Batch]:
+        step = start
+        while True:
+            rng = np.random.default_rng([seed, step])
+            eps = rng.choice(idx, size=size)
+            frames = torch.stack([data.frames[e][rng.integers(len(data.frames[e]))] for e in eps])
+            frames = frames[:, None]  # (B, 1, H, W, 3)
+            z = torch.zeros(size, 1)
+            yield Batch(frames=frames, actions=z[..., None], rewards=z, terminated=z.bool())
+            step += 1
+
+    return source
+
+
+def _window_batches(
+    lat: list[torch.Tensor],
+    data: _Data,
+    text: list[torch.Tensor | None],
+    idx: list[int],
+    size: int,
+    window: int,
+    seed: int,
+):
+    idx = [i for i in idx if len(lat[i]) >= window]
+    if not idx:
+        raise ValueError(f"no episode has the {window} steps a training window needs")
+
+    def source(start: int) -> Iterator[LatentBatch]:
+        step = start
+        while True:
+            rng = np.random.default_rng([seed, step, 1])
+            eps = rng.choice(idx, size=size)
+            starts = [int(rng.integers(len(lat[e]) - window + 1)) for e in eps]
+
+            pairs = list(zip(eps, starts, strict=True))
+
+            def cut(arrs: list[torch.Tensor], pairs: list = pairs) -> torch.Tensor:
+                return torch.stack([arrs[e][s : s + window] for e, s in pairs])
+
+            tx = [text[e] for e in eps]
+            yield LatentBatch(
+                latents=cut(lat),
+                actions=cut(data.actions),
+                rewards=cut(data.rewards),
+                terminated=cut(data.terminated),
+                states=cut(data.states) if data.states is not None else None,
+                text=torch.stack(tx) if all(t is not None for t in tx) else None,  # type: ignore[arg-type]
+            )
+            step += 1
+
+    return source
+
+
+def _quick_eval(model: DiffusionWorldModel, data: _Data, held: list[int], windows: int = 4, horizon: int = 6):
+    ctx_len = min(model.cfg.dit.context, 4)
+    eps = [i for i in held if len(data.frames[i]) >= ctx_len + horizon][:windows]
+    if not eps:
+        return dict[str, float]()
+    frames = torch.stack([data.frames[i][: ctx_len + horizon] for i in eps])
+    actions = torch.stack([data.actions[i][: ctx_len + horizon] for i in eps])
+    ctx = model.observe(frames[:, :ctx_len], actions[:, :ctx_len], [data.captions[i] for i in eps])
+    roll = model.rollout(ctx, actions[:, ctx_len - 1 : ctx_len - 1 + horizon], seed=0)
+    assert roll.frames is not None
+    mse = (
+        (roll.frames.cpu().float() - frames[:, ctx_len:].float())
+        .pow(2)
+        .mean(dim=(0, 2, 3, 4))
+        .clamp_min(1e-6)
+    )
+    psnr = 10 * torch.log10(255.0**2 / mse)
+    return {"psnr_h1": float(psnr[0]), f"psnr_h{horizon}": float(psnr[-1])}
+
+
+def train_diffusion(
+    recipe: DiffusionRecipe,
+    data_path: str | Path,
+    out: str | Path,
+    *,
+    device: str = "auto",
+    resume: bool = True,
+    progress: bool = True,
+    seed: int = 0,
+) -> DiffusionTrainResult:
+    """Run both stages on the dataset at ``data_path``; checkpoints under ``out``."""
+    out = Path(out)
+    data = load_data(data_path)
+    cfg = fit_config_to_data(recipe.model, data)
+    train_idx, held_idx = _split(len(data.frames), recipe.holdout)
+    torch.manual_seed(seed)
+    model = DiffusionWorldModel(cfg)
+
+    # ---------------------------------------------------------------------------------- stage 1: tokenizer
+    tc = replace(
+        recipe.tokenizer_train,
+        out_dir=str(out / "tokenizer"),
+        device=device,
+        resume=resume,
+        progress=progress and recipe.tokenizer_train.progress,
+        seed=seed,
+    )
+    tok = model.tokenizer
+    held_frames = torch.cat([data.frames[i][:: max(1, len(data.frames[i]) // 8)] for i in held_idx])[None]
+    tok_res = fit(
+        tok,
+        _frame_batches(data, train_idx, tc.batch_size, seed),
+        tc,
+        evaluate=lambda m: {"psnr": m.psnr(held_frames.to(next(m.parameters()).device))},  # type: ignore[attr-defined]
+        card=ModelCard(
+            name=f"tokenizer-{data.world}", family="tokenizer", world=data.world, preset=recipe.name
+        ),
+        family="tokenizer",
+        model_config=cfg.tokenizer,
+    )
+    dev = next(tok.parameters()).device
+    rng = np.random.default_rng(seed)
+    sample = torch.stack(
+        [data.frames[i][rng.integers(len(data.frames[i]))] for i in rng.choice(train_idx, 256)]
+    )
+    tok.calibrate(sample[None].to(dev))
+    psnr = tok.psnr(held_frames.to(dev))
+    log.info("tokenizer: held-out reconstruction PSNR %.2f dB", psnr)
+    model.freeze_tokenizer()
+
+    # ---------------------------------------------------------------------------------- stage 2: DiT
+    with torch.no_grad():
+        tok.eval()
+        lat = [
+            torch.cat([tok.encode(f[None, s : s + 64].to(dev))[0].cpu() for s in range(0, len(f), 64)])
+            for f in data.frames
+        ]
+    if data.states is not None:
+        model.heads.calibrate(torch.cat([data.states[i] for i in train_idx]))
+    text: list[torch.Tensor | None] = [None] * len(data.frames)
+    if model.text_encoder is not None and any(data.captions):
+        emb = model.text_encoder.embed(data.captions)
+        text = [emb[i] if data.captions[i] else None for i in range(len(data.captions))]
+    dc = replace(
+        recipe.dit_train,
+        out_dir=str(out / "dit"),
+        device=device,
+        resume=resume,
+        progress=progress and recipe.dit_train.progress,
+        seed=seed,
+    )
+    card = ModelCard(
+        name=f"diffusion-{data.world}",
+        family="diffusion",
+        world=data.world,
+        dataset=str(data_path),
+        preset=recipe.name,
+        notes=f"tokenizer PSNR {psnr:.2f} dB on held-out frames",
+    )
+    dit_res = fit(
+        model,
+        _window_batches(lat, data, text, train_idx, dc.batch_size, cfg.window, seed),
+        dc,
+        evaluate=lambda m: _quick_eval(m, data, held_idx),  # type: ignore[arg-type]
+        card=card,
+        family="diffusion",
+        model_config=cfg,
+    )
+    model_dir = save_checkpoint(
+        out / "model", model.cpu(), family="diffusion", model_config=cfg, card=dit_res.card, step=dit_res.step
+    )
+    return DiffusionTrainResult(tokenizer=tok_res, dit=dit_res, model_dir=model_dir, tokenizer_psnr=psnr)
+
+
+__all__ = ["RECIPES", "DiffusionRecipe", "DiffusionTrainResult", "train_diffusion"]

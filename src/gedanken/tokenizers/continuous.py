@@ -1,0 +1,164 @@
+"""A continuous video tokenizer: a per-frame convolutional autoencoder to a normalised latent grid.
+
+Frames ``(B, T, H, W, 3)`` uint8 -> latents ``(B, T, C, H/s, W/s)`` float with ``s = 2 ** len(channels)``
+(8x spatial compression by default); any ``H``/``W`` works (padded to a multiple of ``s`` and cropped back).
+Training adds Gaussian noise to the latent, scaled to the latent's own (detached) spread so that shrinking the
+latent cannot escape it: a cheap bottleneck that makes the decoder tolerant of the small errors a diffusion
+model leaves, without the collapse a fixed noise level plus a magnitude penalty invites.
+After training, :meth:`VideoAutoencoder.calibrate` stores per-channel mean and std so that :meth:`encode`
+returns roughly unit-variance latents, the scale diffusion noise schedules assume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gedanken.data.batch import Batch
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """Sizes and training losses of :class:`VideoAutoencoder`."""
+
+    channels: tuple[int, ...] = (
+        32,
+        64,
+        96,
+    )  # width of each stride-2 stage; compression is 2 ** len(channels)
+    latent_channels: int = 8  # C: channels of the latent grid
+    latent_noise: float = 0.1  # std of the training noise on raw latents, relative to their per-channel std
+    latent_penalty: float = 1e-4  # weight of mean(z ** 2) in the loss (keeps the raw scale from drifting)
+    foreground_weight: float = 8.0  # extra loss weight on pixels that differ from the frame's background
+
+
+class _Res(nn.Module):
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(ch, ch, 3, padding=1)
+        self.c2 = nn.Conv2d(ch, ch, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.c2(F.silu(self.c1(F.silu(x))))
+
+
+class VideoAutoencoder(nn.Module):
+    """Per-frame conv autoencoder; ``encode``/``decode`` speak uint8 frames and normalised latents."""
+
+    def __init__(self, cfg: AutoencoderConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        ch = cfg.channels
+        enc: list[nn.Module] = [nn.Conv2d(3, ch[0], 3, padding=1)]
+        prev = ch[0]
+        for c in ch:
+            enc += [nn.Conv2d(prev, c, 4, stride=2, padding=1), _Res(c)]
+            prev = c
+        enc += [nn.SiLU(), nn.Conv2d(prev, cfg.latent_channels, 1)]
+        self.encoder = nn.Sequential(*enc)
+        dec: list[nn.Module] = [nn.Conv2d(cfg.latent_channels, ch[-1], 3, padding=1)]
+        prev = ch[-1]
+        for c in reversed(ch):
+            dec += [_Res(prev), nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(prev, c, 3, padding=1)]
+            prev = c
+        dec += [nn.SiLU(), nn.Conv2d(prev, 3, 3, padding=1)]
+        self.decoder = nn.Sequential(*dec)
+        self.register_buffer("latent_mean", torch.zeros(cfg.latent_channels))
+        self.register_buffer("latent_std", torch.ones(cfg.latent_channels))
+
+    @property
+    def stride(self) -> int:
+        return 2 ** len(self.cfg.channels)
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        s = self.stride
+        return self.cfg.latent_channels, -(-height // s), -(-width // s)
+
+    # ---------------------------------------------------------------------------------------------- core
+
+    def _encode_raw(self, x: Tensor) -> Tensor:
+        """``x`` (N, 3, H, W) in [0, 1] -> raw latents (N, C, h, w)."""
+        s = self.stride
+        ph, pw = (-x.shape[2]) % s, (-x.shape[3]) % s
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        return self.encoder(x * 2 - 1)
+
+    def _decode_raw(self, z: Tensor, height: int, width: int) -> Tensor:
+        """raw latents (N, C, h, w) -> (N, 3, H, W) in [0, 1] (logits squashed)."""
+        return torch.sigmoid(self.decoder(z))[:, :, :height, :width]
+
+    def encode(self, frames: Tensor) -> Tensor:
+        """``frames`` (B, T, H, W, 3) uint8 -> normalised latents (B, T, C, h, w)."""
+        if frames.ndim != 5 or frames.shape[-1] != 3:
+            raise ValueError(f"frames must be (B, T, H, W, 3), got {tuple(frames.shape)}")
+        b, t, h, w, _ = frames.shape
+        x = frames.reshape(b * t, h, w, 3).permute(0, 3, 1, 2).float() / 255.0
+        z = self._encode_raw(x)
+        z = (z - self.latent_mean[:, None, None]) / self.latent_std[:, None, None]
+        return z.view(b, t, *z.shape[1:])
+
+    def decode_float(self, latents: Tensor, height: int, width: int) -> Tensor:
+        """normalised latents (B, T, C, h, w) -> frames (B, T, H, W, 3) float in [0, 1]."""
+        b, t = latents.shape[:2]
+        z = latents.reshape(b * t, *latents.shape[2:])
+        z = z * self.latent_std[:, None, None] + self.latent_mean[:, None, None]
+        x = self._decode_raw(z, height, width)  # (BT, 3, H, W)
+        return x.permute(0, 2, 3, 1).reshape(b, t, height, width, 3)
+
+    def decode(self, latents: Tensor, height: int, width: int) -> Tensor:
+        """normalised latents (B, T, C, h, w) -> frames (B, T, H, W, 3) uint8."""
+        return (self.decode_float(latents, height, width) * 255.0).round().clamp(0, 255).to(torch.uint8)
+
+    # ----------------------------------------------------------------------------------------- training
+
+    def loss(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
+        """Weighted reconstruction of every frame of the batch through the noisy bottleneck."""
+        f = batch.frames
+        b, t, h, w, _ = f.shape
+        x = f.reshape(b * t, h, w, 3).permute(0, 3, 1, 2).float() / 255.0  # (N, 3, H, W)
+        z = self._encode_raw(x)
+        spread = z.detach().std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3)  # (1, C, 1, 1)
+        zn = z + self.cfg.latent_noise * spread * torch.randn_like(z)
+        y = self._decode_raw(zn, h, w)
+        bg = x.flatten(2).median(dim=2).values[:, :, None, None]  # (N, 3, 1, 1) background colour
+        fg = ((x - bg).abs().amax(dim=1, keepdim=True) > 0.05).float()
+        weight = 1.0 + self.cfg.foreground_weight * fg
+        rec = ((y - x).pow(2) * weight).mean()
+        pen = z.pow(2).mean()
+        mse = (y - x).pow(2).mean()
+        psnr = float(-10 * torch.log10(mse.detach().clamp_min(1e-10)))
+        return rec + self.cfg.latent_penalty * pen, {
+            "rec": float(rec.detach()),
+            "psnr": psnr,
+            "z2": float(pen.detach()),
+        }
+
+    @torch.no_grad()
+    def calibrate(self, frames: Tensor) -> None:
+        """Set the latent normalisation from sample frames (B, T, H, W, 3) uint8."""
+        b, t, h, w, _ = frames.shape
+        x = frames.reshape(b * t, h, w, 3).permute(0, 3, 1, 2).float() / 255.0
+        z = self._encode_raw(x.to(self.latent_mean.device))
+        self.latent_mean.copy_(z.mean(dim=(0, 2, 3)))
+        self.latent_std.copy_(z.std(dim=(0, 2, 3)).clamp_min(1e-3))
+
+    @torch.no_grad()
+    def psnr(self, frames: Tensor) -> float:
+        """Reconstruction PSNR (dB) of uint8 frames (B, T, H, W, 3) through encode/decode (no noise)."""
+        rec = self.decode(self.encode(frames), frames.shape[2], frames.shape[3]).float()
+        mse = (rec - frames.float()).pow(2).mean().clamp_min(1e-10)
+        return float(10 * torch.log10(255.0**2 / mse))
+
+
+def tiny() -> AutoencoderConfig:
+    """Tests: a few thousand parameters."""
+    return AutoencoderConfig(channels=(8, 8, 8), latent_channels=4)
+
+
+def default() -> AutoencoderConfig:
+    """64x64 -> 8x8x8 latents, about 0.5 M parameters."""
+    return AutoencoderConfig()

@@ -1,0 +1,209 @@
+"""``gedanken train diffusion``, ``gedanken rollout``, ``gedanken generate`` and ``gedanken play``.
+
+Other families add their trainer to the same group: ``from gedanken.train.cli import train_app`` and
+``@train_app.command("jepa")``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+
+log = logging.getLogger(__name__)
+console = Console()
+
+train_app = typer.Typer(
+    help="Train a world model (one shared trainer; resumes from <out>/.../last).", no_args_is_help=True
+)
+
+
+def resolve_model_path(spec: str) -> Path:
+    """A checkpoint directory, or the name of a shipped one (``diffusion_bounce``)."""
+    p = Path(spec)
+    if p.exists():
+        return p
+    from gedanken.models import CHECKPOINT_ROOT
+
+    shipped = CHECKPOINT_ROOT / spec
+    if shipped.is_dir():
+        return shipped
+    avail = sorted(x.name for x in CHECKPOINT_ROOT.iterdir()) if CHECKPOINT_ROOT.is_dir() else []
+    raise typer.BadParameter(f"{spec!r} is neither a checkpoint directory nor a shipped model {avail}")
+
+
+@train_app.command("diffusion")
+def train_diffusion_cmd(
+    world: str = typer.Option(
+        "bounce", help="Built-in world (or Gymnasium id) to collect data from if --data is absent."
+    ),
+    preset: str = typer.Option("default", help="Recipe preset: tiny | default."),
+    data: Path = typer.Option(
+        None, help="Dataset to train on (default: data/<world>); collected from --world if absent."
+    ),
+    out: Path = typer.Option(None, help="Run directory (default: runs/diffusion_<world>)."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    steps: int = typer.Option(0, help="Override the DiT's training steps (0 = preset)."),
+    tokenizer_steps: int = typer.Option(0, help="Override the tokenizer's training steps (0 = preset)."),
+    episodes: int = typer.Option(0, help="Episodes to collect when the dataset is absent (0 = preset)."),
+    resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
+    threads: int = typer.Option(0, help="torch threads (0 = preset)."),
+    seed: int = typer.Option(0, help="Initialisation and data-order seed."),
+    export: Path = typer.Option(None, help="Also copy the final model (no trainer state) here."),
+) -> None:
+    """Train the diffusion world model: tokenizer, then the DiT on frozen latents."""
+    import dataclasses
+
+    from gedanken.models.diffusion.recipe import RECIPES, train_diffusion
+
+    if preset not in RECIPES:
+        raise typer.BadParameter(f"unknown preset {preset!r}; valid: {', '.join(RECIPES)}")
+    r = RECIPES[preset]()
+    if steps:
+        r = dataclasses.replace(r, dit_train=dataclasses.replace(r.dit_train, steps=steps))
+    if tokenizer_steps:
+        r = dataclasses.replace(
+            r, tokenizer_train=dataclasses.replace(r.tokenizer_train, steps=tokenizer_steps)
+        )
+    if threads:
+        r = dataclasses.replace(
+            r,
+            tokenizer_train=dataclasses.replace(r.tokenizer_train, num_threads=threads),
+            dit_train=dataclasses.replace(r.dit_train, num_threads=threads),
+        )
+    name = world.replace("/", "_")
+    data = data or Path("data") / name
+    if not (data / "zarr.json").exists():
+        from gedanken.data.collect import collect
+
+        n = episodes or r.episodes
+        console.print(f"collecting {n} episodes of {world} into {data}")
+        collect(world, data, n, steps=r.episode_steps, seed=0, workers=1)
+    out = out or Path("runs") / f"diffusion_{name}"
+    res = train_diffusion(r, data, out, device=device, resume=resume, seed=seed)
+    if export is not None:
+        import shutil
+
+        if export.exists():
+            shutil.rmtree(export)
+        shutil.copytree(res.model_dir, export)
+    console.print(
+        f"[bold green]done[/] {res.model_dir}  tokenizer PSNR {res.tokenizer_psnr:.2f} dB, "
+        f"DiT loss {res.dit.history[-1]['loss'] if res.dit.history else float('nan'):.4f}"
+    )
+
+
+def _load(model: str, device: str, steps: int):  # noqa: ANN202
+    from gedanken.models import load_checkpoint
+    from gedanken.train.trainer import resolve_device
+
+    m = load_checkpoint(resolve_model_path(model), device=resolve_device(device))
+    if steps and hasattr(m, "set_sampler"):
+        import dataclasses
+
+        m.set_sampler(dataclasses.replace(m.sampler.cfg, steps=steps))  # type: ignore[attr-defined]
+    return m
+
+
+def _write(frames: np.ndarray, out: Path, fps: float) -> None:
+    from gedanken.data.video import write_mp4
+
+    write_mp4(frames, out, fps=fps)
+    console.print(f"wrote {out} ({len(frames)} frames)")
+
+
+def rollout_cmd(
+    model: str = typer.Option(..., help="Checkpoint directory or shipped name (diffusion_bounce)."),
+    world: str = typer.Option(
+        "", help="World to take context frames and actions from (default: the model's)."
+    ),
+    split: str = typer.Option("test", help="Parameter split of the context episode."),
+    seed: int = typer.Option(0, help="Episode seed (context, actions) and sampling seed."),
+    steps: int = typer.Option(64, help="Frames to predict."),
+    context: int = typer.Option(4, help="Context frames."),
+    sampler_steps: int = typer.Option(0, help="Override the sampler's steps per frame (0 = the model's)."),
+    out: Path = typer.Option(Path("rollout.mp4"), help="mp4 to write (truth | model side by side)."),
+    device: str = typer.Option("auto"),
+) -> None:
+    """Roll a model out from a recorded context under the recorded actions; writes truth | model video."""
+    import torch
+
+    from gedanken.worlds.record import record_episode
+
+    m = _load(model, device, sampler_steps)
+    world = world or getattr(getattr(m, "card", None), "world", "") or "bounce"
+    ep = record_episode(world, split, seed, context + steps)
+    f = torch.from_numpy(ep.frames[None, :context])
+    a = torch.from_numpy(ep.actions[None])
+    with torch.inference_mode():
+        ctx = m.observe(f, a[:, :context], [ep.caption] if ep.caption else None)
+        roll = m.rollout(ctx, a[:, context - 1 : context - 1 + steps], seed=seed)
+    if roll.frames is None:
+        raise typer.BadParameter(f"model {m.name!r} does not decode frames")
+    pred = roll.frames[0].cpu().numpy()
+    truth = ep.frames[context : context + len(pred)]
+    gap = np.full((len(pred), pred.shape[1], 2, 3), 255, np.uint8)
+    _write(np.concatenate([truth, gap, pred], axis=2), out, ep.meta.fps)
+
+
+def generate_cmd(
+    model: str = typer.Option(..., help="Checkpoint directory or shipped name."),
+    prompt: str = typer.Option(..., help="What should happen, e.g. 'two heavy balls collide in the middle'."),
+    steps: int = typer.Option(32, help="Frames to generate."),
+    seed: int = typer.Option(0),
+    sampler_steps: int = typer.Option(0, help="Override the sampler's steps per frame."),
+    text_guidance: float = typer.Option(0.0, help="Classifier-free guidance on text (0 = the model's)."),
+    out: Path = typer.Option(Path("generated.mp4")),
+    device: str = typer.Option("auto"),
+) -> None:
+    """Generate a clip from a text prompt alone (no context frames, no actions)."""
+    import dataclasses
+
+    import torch
+
+    m = _load(model, device, sampler_steps)
+    if not hasattr(m, "start"):
+        raise typer.BadParameter(f"model {m.name!r} cannot generate from text alone")
+    if text_guidance:
+        m.set_sampler(dataclasses.replace(m.sampler.cfg, text_guidance=text_guidance))  # type: ignore[attr-defined]
+    with torch.inference_mode():
+        roll = m.rollout(m.start(1, [prompt], seed=seed), None, seed=seed, horizon=steps)  # type: ignore[attr-defined]
+    _write(roll.frames[0].cpu().numpy(), out, 15.0)
+
+
+def play_cmd(
+    model: str = typer.Option(..., help="Checkpoint directory or shipped name."),
+    world: str = typer.Option("", help="World for the starting context (default: the model's)."),
+    frames: int = typer.Option(64, help="Frames to play with random actions."),
+    seed: int = typer.Option(0),
+    sampler_steps: int = typer.Option(0),
+    out: Path = typer.Option(None, help="Optional mp4 of the session."),
+    device: str = typer.Option("auto"),
+) -> None:
+    """Drive the model frame by frame with random actions and report its frames per second."""
+    from gedanken.models.player import Player
+
+    m = _load(model, device, sampler_steps)
+    world = world or getattr(getattr(m, "card", None), "world", "") or "bounce"
+    player = Player.from_world(m, world, seed=seed)
+    rng = np.random.default_rng(seed)
+    dim = getattr(getattr(m, "cfg", None), "action_dim", 1)
+    shots = [player.step(rng.uniform(-1, 1, size=dim).astype(np.float32)) for _ in range(frames)]
+    warm = player.stats.per_frame[4:] or player.stats.per_frame
+    console.print(
+        json.dumps({"frames": frames, "fps": player.fps, "fps_after_warmup": len(warm) / sum(warm)})
+    )
+    if out is not None:
+        _write(np.stack(shots), out, 15.0)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train`` (group), ``rollout``, ``generate`` and ``play`` to the ``gedanken`` command."""
+    app.add_typer(train_app, name="train")
+    app.command("rollout")(rollout_cmd)
+    app.command("generate")(generate_cmd)
+    app.command("play")(play_cmd)

@@ -1,0 +1,412 @@
+"""The one trainer every family uses: AdamW + warmup/cosine, progress, quick evals, atomic checkpoints, exact
+resume, and ``torchrun`` DDP (gloo on CPU, NCCL on GPU).
+
+A family only provides a :class:`Trainable` (an ``nn.Module`` with ``loss(batch) -> (loss, logs)``)::
+
+    result = fit(model, batches, TrainConfig(steps=2000, out_dir="runs/x"),
+                 card=ModelCard(name="x", family="diffusion"), family="diffusion", model_config=cfg)
+
+``batches`` is either an iterable of batches (on resume the first ``step`` items are skipped), or a callable
+``batches(start_step) -> Iterable[Batch]`` that starts at a given step (preferred: resuming costs nothing).
+
+Exact resume: model, optimizer, scheduler, Python/NumPy/torch RNG states, the step (= data position) and the
+elapsed time are stored in ``<out_dir>/last``; in addition the torch RNG is re-seeded from ``(seed, step, rank)``
+before every step, so random draws inside ``loss`` never depend on how the data iterator consumed randomness.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from gedanken.data.batch import Batch
+from gedanken.models.checkpoint import (
+    META_FILE,
+    TRAINER_FILE,
+    TRAINER_META_FILE,
+    CheckpointError,
+    atomic_write_dir,
+    load_weights_strict,
+    read_checkpoint,
+    write_model_files,
+)
+from gedanken.models.protocol import ModelCard
+
+log = logging.getLogger(__name__)
+
+BatchSource = Iterable[Any] | Callable[[int], Iterable[Any]]
+Evaluate = Callable[[nn.Module], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping for :func:`fit` (model and data settings live with the family)."""
+
+    steps: int = 1000  # total optimizer steps (the schedule spans all of them, also across resumes)
+    batch_size: int = 16  # windows per step and per process; read by the data code, not by fit itself
+    lr: float = 3e-4  # peak learning rate
+    weight_decay: float = 0.01  # AdamW decoupled weight decay (biases and norms excluded)
+    warmup: int = 100  # linear warmup steps, then cosine decay to ``lr * min_lr_ratio``
+    min_lr_ratio: float = 0.1  # final learning rate as a fraction of ``lr``
+    betas: tuple[float, float] = (0.9, 0.99)  # AdamW betas
+    grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
+    seed: int = 0  # seeds the per-step RNG (mixed with step and rank)
+    log_every: int = 50  # steps between logged averages (also written to <out_dir>/metrics.jsonl)
+    eval_every: int = 0  # steps between ``evaluate(model)`` calls; 0 = only at the end (if given)
+    ckpt_every: int = 0  # steps between checkpoints in <out_dir>/last; 0 = only at the end
+    out_dir: str = "runs/default"  # where checkpoints and metrics go
+    device: str = "auto"  # "auto" (cuda if available, else cpu), "cpu", "cuda", "cuda:1", ...
+    resume: bool = True  # continue from <out_dir>/last when it exists
+    num_threads: int = 0  # torch intra-op threads; 0 leaves torch's default
+    progress: bool = True  # rich progress bar (rank 0 only)
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """What :func:`fit` needs from a model: an ``nn.Module`` with a loss over one batch."""
+
+    def loss(self, batch: Batch) -> tuple[Tensor, dict[str, float]]: ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+
+
+@dataclass
+class TrainResult:
+    """What a :func:`fit` call did."""
+
+    step: int  # steps completed in total (including those before a resume)
+    checkpoint: Path  # <out_dir>/last
+    card: ModelCard  # the card with steps, seconds and params filled in
+    seconds: float  # wall time of all runs that led to this checkpoint
+    history: list[dict[str, float]] = field(default_factory=list)  # logged averages of this run
+    evals: list[dict[str, float]] = field(default_factory=list)  # evaluate() results of this run
+    resumed_from: int = 0  # step this run started at
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> the local CUDA device when available, else CPU; anything else is passed to torch."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Rank and world size of this process (1 process when not launched by torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def dist_info() -> DistInfo:
+    if dist.is_available() and dist.is_initialized():
+        return DistInfo(dist.get_rank(), dist.get_world_size())
+    return DistInfo(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)))
+
+
+def _init_distributed(device: torch.device) -> DistInfo:
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return dist_info()
+
+
+def _step_seed(seed: int, step: int, rank: int) -> int:
+    return (seed * 1_000_003 + step * 7919 + rank * 104_729) % (2**63 - 1)
+
+
+def _lr_factor(step: int, cfg: TrainConfig) -> float:
+    if cfg.warmup > 0 and step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    span = max(1, cfg.steps - cfg.warmup)
+    progress = min(1.0, (step - cfg.warmup) / span)
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (biases, norms and embeddings' 1-d params excluded)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+
+
+class _LossModule(nn.Module):
+    """Routes DDP's forward to ``model.loss`` so gradient sync hooks fire."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Any) -> tuple[Tensor, dict[str, float]]:
+        return self.model.loss(batch)  # type: ignore[operator]
+
+
+# ----------------------------------------------------------------------------------------- trainer state
+
+
+def _save_trainer_state(
+    directory: Path,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LambdaLR,
+    step: int,
+    seconds: float,
+) -> None:
+    sd = opt.state_dict()
+    tensors: dict[str, Tensor] = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, st in sd["state"].items():
+        for k, v in st.items():
+            if isinstance(v, Tensor):
+                tensors[f"optim.{idx}.{k}"] = v.detach().cpu().contiguous().clone()
+            else:
+                scalars.setdefault(str(idx), {})[k] = v
+    np_state = np.random.get_state()
+    meta = {
+        "step": step,
+        "seconds": seconds,
+        "optimizer": {"param_groups": sd["param_groups"], "scalars": scalars},
+        "scheduler": {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"},
+        "rng": {
+            "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+            "numpy": [
+                np_state[0],
+                np_state[1].tolist(),
+                int(np_state[2]),
+                int(np_state[3]),
+                float(np_state[4]),
+            ],
+        },
+    }
+    save_file(tensors, str(directory / TRAINER_FILE))
+    (directory / TRAINER_META_FILE).write_text(json.dumps(meta))
+
+
+def _load_trainer_state(
+    directory: Path, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LambdaLR
+) -> tuple[int, float]:
+    meta_path, tens_path = directory / TRAINER_META_FILE, directory / TRAINER_FILE
+    if not meta_path.is_file() or not tens_path.is_file():
+        raise CheckpointError(f"{directory}: no trainer state to resume from ({TRAINER_META_FILE} missing)")
+    meta = json.loads(meta_path.read_text())
+    tensors = load_file(str(tens_path))
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if key.startswith("optim."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = v
+    for idx, extra in meta["optimizer"]["scalars"].items():
+        state.setdefault(int(idx), {}).update(extra)
+    opt.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})
+    sched.load_state_dict({**meta["scheduler"], "lr_lambdas": [None] * len(opt.param_groups)})
+    torch.set_rng_state(tensors["rng.torch"])
+    if torch.cuda.is_available():
+        cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+        if cuda_states:
+            torch.cuda.set_rng_state_all(cuda_states)
+    py = meta["rng"]["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    npy = meta["rng"]["numpy"]
+    np.random.set_state((npy[0], np.asarray(npy[1], dtype=np.uint32), npy[2], npy[3], npy[4]))
+    return int(meta["step"]), float(meta["seconds"])
+
+
+# ----------------------------------------------------------------------------------------------- fit
+
+
+def _batch_iter(batches: BatchSource, start: int) -> Iterator[Any]:
+    if callable(batches) and not isinstance(batches, Iterable):
+        return iter(batches(start))
+    it = iter(batches)  # type: ignore[arg-type]
+    if start:
+        it = itertools.islice(it, start, None)
+    return it
+
+
+def fit(
+    model: nn.Module,
+    batches: BatchSource,
+    cfg: TrainConfig,
+    *,
+    evaluate: Evaluate | None = None,
+    card: ModelCard,
+    family: str,
+    model_config: Any,
+) -> TrainResult:
+    """Train ``model`` (a :class:`Trainable`) for ``cfg.steps`` steps; see the module docstring."""
+    if not hasattr(model, "loss"):
+        raise TypeError(f"{type(model).__name__} has no loss(batch) method; fit needs a Trainable")
+    if cfg.steps < 1:
+        raise ValueError(f"steps must be >= 1, got {cfg.steps}")
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    device = resolve_device(cfg.device)
+    info = _init_distributed(device)
+    out = Path(cfg.out_dir)
+    last = out / "last"
+    model.to(device).train()
+    opt = make_optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
+
+    step, seconds_before = 0, 0.0
+    if cfg.resume and (last / META_FILE).is_file():
+        data = read_checkpoint(last)
+        if data.family != family:
+            raise CheckpointError(f"{last}: holds a {data.family!r} model, cannot resume a {family!r} run")
+        load_weights_strict(model, {k: v.to(device) for k, v in data.tensors.items()}, where=str(last))
+        step, seconds_before = _load_trainer_state(last, opt, sched)
+        log.info("resuming %s from step %d (%s)", family, step, last)
+    resumed_from = step
+
+    wrapped: nn.Module = _LossModule(model)
+    if info.world_size > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        wrapped = nn.parallel.DistributedDataParallel(wrapped, device_ids=ids, find_unused_parameters=True)
+
+    nparams = sum(p.numel() for p in model.parameters())
+    history: list[dict[str, float]] = []
+    evals: list[dict[str, float]] = []
+    sums: dict[str, float] = {}
+    count = 0
+    t0 = time.perf_counter()
+
+    def elapsed() -> float:
+        return seconds_before + time.perf_counter() - t0
+
+    def current_card() -> ModelCard:
+        return dataclasses.replace(card, steps=step, train_seconds=round(elapsed(), 1), params=nparams)
+
+    def save() -> None:
+        if info.is_main:
+
+            def write(d: Path) -> None:
+                write_model_files(
+                    d, model, family=family, model_config=model_config, card=current_card(), step=step
+                )
+                _save_trainer_state(d, opt, sched, step, elapsed())
+
+            atomic_write_dir(last, write)
+        if info.world_size > 1:
+            dist.barrier()
+
+    def run_eval() -> None:
+        if evaluate is None or not info.is_main:
+            return
+        model.eval()
+        with torch.no_grad():
+            metrics = {k: float(v) for k, v in evaluate(model).items()}
+        model.train()
+        evals.append({"step": float(step), **metrics})
+        log.info("eval step %d: %s", step, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        _append_jsonl(out / "metrics.jsonl", {"kind": "eval", "step": step, **metrics})
+
+    it = _batch_iter(batches, step)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not (cfg.progress and info.is_main),
+    )
+    in_update = False
+    try:
+        with progress:
+            task = progress.add_task(f"train {family}", total=cfg.steps, completed=step, info="")
+            while step < cfg.steps:
+                try:
+                    batch = next(it)
+                except StopIteration:
+                    log.warning("batch source exhausted at step %d of %d", step, cfg.steps)
+                    break
+                in_update = True
+                torch.manual_seed(_step_seed(cfg.seed, step, info.rank))
+                batch = batch.to(device) if hasattr(batch, "to") else batch
+                loss, logs = wrapped(batch)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss is {loss.item()} at step {step}; logs {logs}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                gnorm = nn.utils.clip_grad_norm_(
+                    model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else 1e12
+                )
+                opt.step()
+                sched.step()
+                step += 1
+                in_update = False
+                for k, v in {"loss": float(loss.detach()), "grad_norm": float(gnorm), **logs}.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                count += 1
+                progress.update(task, completed=step, info=f"loss {float(loss.detach()):.4f}")
+                if step % max(1, cfg.log_every) == 0 or step == cfg.steps:
+                    avg = {k: v / count for k, v in sums.items()}
+                    avg.update(step=float(step), lr=sched.get_last_lr()[0], seconds=elapsed())
+                    history.append(avg)
+                    sums, count = {}, 0
+                    if info.is_main:
+                        _append_jsonl(out / "metrics.jsonl", {"kind": "train", **avg})
+                        log.debug("step %d %s", step, avg)
+                if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
+                    run_eval()
+                if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < cfg.steps:
+                    save()
+    except KeyboardInterrupt:
+        if not in_update:
+            log.warning("interrupted at step %d; saving a checkpoint to resume from", step)
+            save()
+        raise
+    run_eval()
+    save()
+    return TrainResult(
+        step=step,
+        checkpoint=last,
+        card=current_card(),
+        seconds=elapsed(),
+        history=history,
+        evals=evals,
+        resumed_from=resumed_from,
+    )
+
+
+def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps(row) + "\n")

@@ -1,0 +1,126 @@
+import dataclasses
+
+import pytest
+import torch
+
+from gedanken.data.batch import Batch
+from gedanken.data.synthetic import synthetic_episode
+from gedanken.models import load_checkpoint, save_checkpoint
+from gedanken.models.diffusion import DiffusionWorldModel, SamplerConfig, tiny_config
+from gedanken.models.heads import HeadsConfig
+from gedanken.models.protocol import ModelCard, WorldModel
+
+
+def _batch(n=3, t=4, caption="three squares drift"):
+    eps = [synthetic_episode(i, steps=t, caption=caption) for i in range(n)]
+    st = lambda name: torch.stack([torch.from_numpy(getattr(e, name)) for e in eps])  # noqa: E731
+    return Batch(
+        frames=st("frames"),
+        actions=st("actions"),
+        rewards=st("rewards"),
+        terminated=st("terminated"),
+        states=st("states"),
+        captions=[caption] * n,
+    )
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    return DiffusionWorldModel(tiny_config(heads=HeadsConfig(slots=4), **kw))
+
+
+def test_speaks_the_protocol():
+    assert isinstance(_model(), WorldModel)
+
+
+def test_loss_backward_reaches_dit_and_heads_not_frozen_tokenizer():
+    m = _model()
+    m.freeze_tokenizer()
+    loss, logs = m.loss(_batch())
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert {"diffusion", "head_reward", "head_term", "head_present", "head_state"} <= set(logs)
+    assert m.dit.blocks[0].ada[1].weight.grad is not None
+    assert m.heads.state[0].weight.grad is not None
+    assert all(p.grad is None for p in m.tokenizer.parameters())
+
+
+def test_a_few_steps_reduce_the_loss():
+    m = _model()
+    b = _batch()
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    losses = []
+    for i in range(15):
+        torch.manual_seed(i % 3)
+        loss, _ = m.loss(b)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert sum(losses[-3:]) < sum(losses[:3])
+
+
+def test_rollout_shapes_and_determinism_under_seed():
+    m = _model().eval()
+    b = _batch(2, 6)
+    ctx = m.observe(b.frames[:, :3], b.actions[:, :3], b.captions)
+    r1 = m.rollout(ctx, b.actions[:, 2:5], seed=7)
+    r2 = m.rollout(ctx, b.actions[:, 2:5], seed=7)
+    r3 = m.rollout(ctx, b.actions[:, 2:5], seed=8)
+    assert r1.frames.shape == (2, 3, 64, 64, 3) and r1.frames.dtype == torch.uint8
+    assert r1.latents.shape == (2, 3, 4, 8, 8)
+    assert r1.rewards.shape == (2, 3) and r1.terminated.dtype == torch.bool
+    assert r1.states.shape == (2, 3, 4, 10)
+    assert torch.equal(r1.latents, r2.latents)
+    assert not torch.equal(r1.latents, r3.latents)
+
+
+def test_step_matches_rollout_and_does_not_mutate_context():
+    m = _model().eval()
+    b = _batch(1, 5)
+    ctx = m.observe(b.frames[:, :2], b.actions[:, :2])
+    t0 = ctx.t
+    roll = m.rollout(ctx, b.actions[:, 1:3], seed=3)
+    assert ctx.t == t0
+    c = dataclasses.replace(ctx, generator=torch.Generator().manual_seed(3))
+    c, p1 = m.step(c, b.actions[:, 1])
+    c, p2 = m.step(c, b.actions[:, 2])
+    assert torch.equal(p2.frame, roll.frames[:, 1])
+
+
+def test_generate_from_text_alone_and_guidance():
+    m = _model().eval()
+    m.set_sampler(SamplerConfig(steps=2, text_guidance=2.0, action_guidance=1.5))
+    r = m.rollout(m.start(2, ["a red square", "a blue square"]), None, horizon=3)
+    assert r.frames.shape == (2, 3, 64, 64, 3)
+
+
+def test_discrete_actions():
+    torch.manual_seed(0)
+    m = DiffusionWorldModel(tiny_config(action_dim=1, action_classes=3)).eval()
+    f = torch.zeros(1, 2, 32, 48, 3, dtype=torch.uint8)
+    m2 = DiffusionWorldModel(tiny_config(action_dim=1, action_classes=3, height=32, width=48)).eval()
+    r = m2.rollout(m2.observe(f, torch.tensor([[[1.0], [2.0]]])), torch.tensor([[0, 2]]), seed=0)
+    assert r.frames.shape == (1, 2, 32, 48, 3)
+    with pytest.raises(ValueError, match="actions must end"):
+        m.observe(torch.zeros(1, 2, 64, 64, 3, dtype=torch.uint8), torch.zeros(1, 2, 4))
+
+
+def test_observe_rejects_float_frames():
+    with pytest.raises(ValueError, match="uint8"):
+        _model().observe(torch.zeros(1, 2, 64, 64, 3))
+
+
+def test_checkpoint_round_trip(tmp_path):
+    m = _model().eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    card = ModelCard(name="t", family="diffusion", world="synthetic")
+    path = save_checkpoint(tmp_path / "ck", m, family="diffusion", model_config=m.cfg, card=card)
+    loaded = load_checkpoint(path)
+    assert isinstance(loaded, DiffusionWorldModel) and loaded.cfg == m.cfg and loaded.card == card
+    b = _batch(1, 4)
+    r1 = m.rollout(m.observe(b.frames[:, :2], b.actions[:, :2]), b.actions[:, 1:3], seed=1)
+    r2 = loaded.rollout(loaded.observe(b.frames[:, :2], b.actions[:, :2]), b.actions[:, 1:3], seed=1)
+    assert torch.equal(r1.frames, r2.frames)

@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+from gedanken.data.batch import Batch
+from gedanken.data.synthetic import synthetic_episode
+from gedanken.tokenizers import VideoAutoencoder, VideoTokenizer
+from gedanken.tokenizers.continuous import tiny
+
+
+def _frames(n=2, t=3, size=32):
+    return torch.stack([torch.from_numpy(synthetic_episode(i, steps=t, size=size).frames) for i in range(n)])
+
+
+@pytest.mark.parametrize("hw", [(64, 64), (40, 56), (17, 23)])
+def test_shapes_any_size(hw):
+    ae = VideoAutoencoder(tiny())
+    f = torch.randint(0, 256, (1, 2, *hw, 3), dtype=torch.uint8)
+    z = ae.encode(f)
+    assert z.shape == (1, 2, *ae.latent_shape(*hw))
+    assert ae.stride == 8
+    out = ae.decode(z, *hw)
+    assert out.shape == f.shape and out.dtype == torch.uint8
+    assert isinstance(ae, VideoTokenizer)
+
+
+def test_training_improves_reconstruction():
+    torch.manual_seed(0)
+    ae = VideoAutoencoder(tiny())
+    f = _frames()
+    b = Batch(
+        frames=f, actions=torch.zeros(2, 3, 1), rewards=torch.zeros(2, 3), terminated=torch.zeros(2, 3).bool()
+    )
+    before = ae.psnr(f)
+    opt = torch.optim.Adam(ae.parameters(), lr=3e-3)
+    for _ in range(25):
+        loss, logs = ae.loss(b)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert ae.psnr(f) > before + 2.0
+    assert set(logs) == {"rec", "psnr", "z2"}
+
+
+def test_calibrate_normalises_latents():
+    torch.manual_seed(0)
+    ae = VideoAutoencoder(tiny())
+    f = _frames(4, 4)
+    ae.calibrate(f)
+    z = ae.encode(f)
+    torch.testing.assert_close(z.mean(dim=(0, 1, 3, 4)), torch.zeros(4), atol=1e-4, rtol=0)
+    torch.testing.assert_close(z.std(dim=(0, 1, 3, 4)), torch.ones(4), atol=0.05, rtol=0)
+
+
+def test_rejects_channel_first_frames():
+    with pytest.raises(ValueError, match=r"\(B, T, H, W, 3\)"):
+        VideoAutoencoder(tiny()).encode(torch.zeros(1, 2, 3, 8, 8, dtype=torch.uint8))
