@@ -1,0 +1,78 @@
+"""``gedanken train jepa``: the JEPA family's entry in the shared ``train`` command group."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+def train_jepa_cmd(
+    world: str = typer.Option("push", help="Built-in world to collect data from if --data is absent."),
+    preset: str = typer.Option("default", help="Recipe preset: tiny | default."),
+    data: Path = typer.Option(None, help="A recorded dataset (default: data/<world>, collected if absent)."),
+    out: Path = typer.Option(None, help="Run directory (default: runs/jepa_<world>)."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    encoder_steps: int = typer.Option(0, help="Override the encoder's steps (0 = preset)."),
+    predictor_steps: int = typer.Option(0, help="Override the predictor's steps (0 = preset)."),
+    episodes: int = typer.Option(0, help="Episodes to collect when the dataset is absent (0 = preset)."),
+    resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
+    threads: int = typer.Option(0, help="torch threads (0 = preset)."),
+    seed: int = typer.Option(0, help="Initialisation and data-order seed."),
+    export: Path = typer.Option(None, help="Also copy the final model (no trainer state) here."),
+) -> None:
+    """Train the JEPA world model: encoder (self-supervised), predictor on frozen latents, probe, decoder."""
+    from gedanken.models.jepa.train import RECIPES, train_jepa
+
+    if preset not in RECIPES:
+        raise typer.BadParameter(f"unknown preset {preset!r}; valid: {', '.join(RECIPES)}")
+    r = RECIPES[preset]()
+    if encoder_steps:
+        r = dataclasses.replace(r, encoder_train=dataclasses.replace(r.encoder_train, steps=encoder_steps))
+    if predictor_steps:
+        r = dataclasses.replace(
+            r, predictor_train=dataclasses.replace(r.predictor_train, steps=predictor_steps)
+        )
+    if threads:
+
+        def th(tc):  # noqa: ANN001, ANN202
+            return None if tc is None else dataclasses.replace(tc, num_threads=threads)
+
+        r = dataclasses.replace(
+            r,
+            encoder_train=th(r.encoder_train),
+            predictor_train=th(r.predictor_train),
+            decoder_train=th(r.decoder_train),
+        )
+    name = world.replace("/", "_")
+    if data is None:
+        data = Path("data") / name
+        if not (data / "zarr.json").exists():
+            from gedanken.data.collect import collect
+
+            n = episodes or r.episodes
+            console.print(f"collecting {n} episodes of {world} into {data}")
+            collect(world, data, n, steps=r.episode_steps, seed=0, workers=1)
+    out = out or Path("runs") / f"jepa_{name}"
+    res = train_jepa(r, data, out, device=device, resume=resume, seed=seed)
+    if export is not None:
+        if export.exists():
+            shutil.rmtree(export)
+        shutil.copytree(res.model_dir, export)
+    console.print(
+        f"[bold green]done[/] {res.model_dir}  probe R2 (held-out) position {res.probe.position_r2:.3f} "
+        f"velocity {res.probe.velocity_r2:.3f}; effective rank {res.collapse.effective_rank:.1f}/"
+        f"{res.collapse.dims}; {sum(res.seconds.values()):.0f} s"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train jepa`` to the shared ``train`` group (``app`` is the top-level command)."""
+    from gedanken.train.cli import train_app
+
+    train_app.command("jepa")(train_jepa_cmd)

@@ -1,0 +1,113 @@
+"""``gedanken plan``: drive one or more world models toward Push goals with CEM/MPPI and write a report."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+log = logging.getLogger(__name__)
+console = Console()
+
+
+def plan_cmd(
+    model: list[str] = typer.Option(
+        ...,
+        help="Checkpoint directory, shipped name (jepa_push), 'simulator' (the "
+        "ceiling) or 'random' (the floor); repeat for a table.",
+    ),
+    world: str = typer.Option("push", help="World with goals (only 'push' so far)."),
+    episodes: int = typer.Option(50, help="Start/goal pairs per model."),
+    out: Path = typer.Option(Path("reports/plan"), help="Report directory (plan.json, index.html, clips/)."),
+    planner: str = typer.Option("cem", help="cem | mppi."),
+    goal: str = typer.Option("state", help="state (block positions via states/probe) | image | latent."),
+    split: str = typer.Option("train", help="Parameter split of the episodes."),
+    max_steps: int = typer.Option(100, help="N: steps allowed per episode."),
+    horizon: int = typer.Option(8, help="Planning horizon."),
+    candidates: int = typer.Option(300, help="Candidate action sequences per iteration."),
+    iterations: int = typer.Option(0, help="Planner iterations per step (0 = the planner's default)."),
+    clips: int = typer.Option(3, help="Episodes per model whose clips are written."),
+    seed: int = typer.Option(0, help="Episode and planner seed."),
+    threads: int = typer.Option(0, help="torch threads (0 = torch's default)."),
+    device: str = typer.Option("cpu", help="Device for learned models: cpu | cuda | auto."),
+) -> None:
+    """Model-predictive control toward goals: success rate, steps to success, latency, clips."""
+    import torch
+
+    from gedanken.models import load_checkpoint
+    from gedanken.models.checkpoint import config_to_json
+    from gedanken.planning.evaluate import EvalConfig, PlannerKind, run_push
+    from gedanken.planning.report import write_report
+    from gedanken.planning.tasks import GoalKind, PushTaskConfig
+    from gedanken.train.cli import resolve_model_path
+    from gedanken.train.trainer import resolve_device
+
+    if world != "push":
+        raise typer.BadParameter(f"goal-reaching tasks exist for 'push' only, got {world!r}")
+    try:
+        kind, goal_kind = PlannerKind(planner), GoalKind(goal)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    if threads:
+        torch.set_num_threads(threads)
+    task = PushTaskConfig(split=split, max_steps=max_steps, seed=seed)
+    cfg = EvalConfig(episodes=episodes, planner=kind, goal=goal_kind, clips=clips, seed=seed)
+    cem = dataclasses.replace(
+        cfg.cem, horizon=horizon, candidates=candidates, elites=min(cfg.cem.elites, candidates)
+    )
+    mppi = dataclasses.replace(cfg.mppi, horizon=horizon, candidates=candidates)
+    if iterations:
+        cem, mppi = (
+            dataclasses.replace(cem, iterations=iterations),
+            dataclasses.replace(mppi, iterations=iterations),
+        )
+    cfg = dataclasses.replace(cfg, cem=cem, mppi=mppi)
+    results = []
+    for spec in model:
+        wm = (
+            spec
+            if spec in ("simulator", "random")
+            else load_checkpoint(resolve_model_path(spec), device=resolve_device(device))
+        )
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            t = bar.add_task(f"plan {spec}", total=episodes, info="")
+            wins = [0]
+
+            def tick(i: int, r, t=t, bar=bar, wins=wins) -> None:  # noqa: ANN001
+                wins[0] += int(r.success)
+                bar.update(t, completed=i + 1, info=f"success {wins[0]}/{i + 1}")
+
+            results.append(run_push(wm, task, cfg, progress=tick, name=spec))
+    path = write_report(
+        results, out, task={"world": world, **config_to_json(task)}, config=config_to_json(cfg)
+    )
+    table = Table("model", "planner", "goal", "success", "steps", "plan ms p50")
+    for r in results:
+        s = r.summary()
+        table.add_row(
+            s["model"],
+            s["planner"],
+            s["goal"],
+            f"{s['successes']}/{s['episodes']}",
+            f"{s['steps_to_success_mean'] or float('nan'):.1f}",
+            f"{s['plan_ms_p50'] or 0:.1f}",
+        )
+    console.print(table)
+    console.print(f"report: {path} and {path.parent / 'index.html'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``plan`` to the ``gedanken`` command."""
+    app.command("plan")(plan_cmd)

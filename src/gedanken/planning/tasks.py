@@ -1,0 +1,158 @@
+"""Goal-reaching tasks for the planners: Push (bring the block into the goal square).
+
+A Push goal episode takes the world's own start layout (seeded) with ``blocks`` blocks drawn from the split's
+parameter ranges; the goal is the world's goal square (identity slot 4, drawn in every frame). Success is the
+world's own test: every block centre within ``goal_size / 2`` of the goal centre along both axes, within
+``max_steps`` steps. The goal can be handed to a planner as a state (:class:`StateGoal` on the blocks'
+positions plus a pusher shaping term), a picture of the solved scene (:class:`ImageGoal`), or a latent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import Enum
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gedanken.models.protocol import Rollout, WorldModel
+from gedanken.planning.objectives import (
+    ImageGoal,
+    LatentEncoder,
+    LatentGoal,
+    Objective,
+    StateGoal,
+    SumObjective,
+)
+from gedanken.worlds import make_world
+from gedanken.worlds.base import PhysicsWorld
+from gedanken.worlds.push import GOAL_SLOT, PUSHER_RADIUS, PushParams, sample_push_params
+from gedanken.worlds.state import VX, VY, F, X, Y
+
+
+class GoalKind(str, Enum):
+    """How the goal is given to the planner."""
+
+    STATE = "state"  # goal positions of the blocks (+ pusher shaping), compared with predicted states
+    IMAGE = "image"  # a picture of the solved scene, compared in the model's latent space (or pixels)
+    LATENT = "latent"  # the model's latent of that picture, given directly
+
+
+@dataclass(frozen=True)
+class PushTaskConfig:
+    """Which Push episodes to plan on and when they count as solved."""
+
+    split: str = "train"  # parameter split of the episodes
+    blocks: int = 1  # blocks per episode (the world samples 1-2 in train; planning uses a fixed count)
+    max_steps: int = 100  # N: steps allowed to bring every block into the goal
+    shaping: float = 0.5  # weight of the pusher-behind-the-block term of the state objective
+    seed: int = 0  # episode i uses world seed ``seed + i``
+
+
+@dataclass
+class PushEpisode:
+    """One sampled start/goal pair."""
+
+    seed: int
+    params: PushParams
+    goal_xy: np.ndarray  # (2,) centre of the goal square (world units)
+    goal_state: np.ndarray  # (K, F) the solved scene: blocks on the goal, pusher behind the last block
+    goal_frame: np.ndarray  # (H, W, 3) uint8 picture of goal_state
+
+
+def _single_split_params(split: str, seed: int, blocks: int) -> PushParams:
+    rng = np.random.default_rng([seed, 4242])
+    p = sample_push_params(split, rng)
+    while p.n_blocks < blocks:
+        p = sample_push_params(split, rng)
+    return replace(p, sides=p.sides[:blocks], masses=p.masses[:blocks])
+
+
+def make_push_episode(world: PhysicsWorld, cfg: PushTaskConfig, index: int) -> tuple[PushEpisode, np.ndarray]:
+    """Reset ``world`` to episode ``index`` of the task; returns the episode and the first frame."""
+    seed = cfg.seed + index
+    params = _single_split_params(cfg.split, seed, cfg.blocks)
+    frame, info = world.reset(seed=seed, options={"params": params})
+    s = info["state"]
+    goal_xy = s[GOAL_SLOT, [X, Y]].astype(np.float64)
+    goal = s.copy()
+    goal[:, [VX, VY]] = 0.0
+    n = params.n_blocks
+    offsets = [(0.0, 0.0), (-1.0, 1.0), (1.0, -1.0)]
+    for i in range(n):
+        side = float(params.sides[i])
+        goal[1 + i, [X, Y]] = goal_xy + np.array(offsets[i]) * side * 0.6
+    # Pusher behind the last block, on the side it came from (what a solved push looks like).
+    b0 = s[1, [X, Y]].astype(np.float64)
+    u = goal_xy - b0
+    u = u / max(float(np.hypot(*u)), 1e-6)
+    goal[0, [X, Y]] = goal[1, [X, Y]] - u * (params.sides[0] * 0.7072 + PUSHER_RADIUS + 0.5)
+    goal_frame = world.render_state(goal)
+    return PushEpisode(seed, params, goal_xy, goal, goal_frame), frame
+
+
+def push_solved(world: PhysicsWorld) -> bool:
+    """The world's own success test (every block centre inside the goal square)."""
+    return bool(world.blocks_in_goal().all())  # type: ignore[attr-defined]
+
+
+@dataclass
+class PushShaping:
+    """Pusher distance to the point behind each block, on the line from the goal through the block.
+
+    Without it a short horizon sees no difference between candidates until the pusher touches the block.
+    """
+
+    goal_xy: Tensor  # (2,)
+    blocks: tuple[int, ...]  # identity slots of the blocks
+    standoff: tuple[float, ...]  # block circumradius + pusher radius, per block
+    state_goal: StateGoal  # reads states (probe, head, simulator or judge) the same way as the goal term
+
+    def cost(self, rollout: Rollout, model: WorldModel) -> Tensor:
+        s = self.state_goal.states(rollout, model)  # (B, H, K, F)
+        p = s[..., 0, [X, Y]]
+        g = self.goal_xy.to(s)
+        total = torch.zeros(s.shape[:2], device=s.device)
+        for slot, off in zip(self.blocks, self.standoff, strict=True):
+            b = s[..., slot, [X, Y]]
+            u = g - b
+            u = u / u.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+            total = total + (p - (b - u * off)).norm(dim=-1)
+        return self.state_goal.terminal_weight * total[:, -1] + self.state_goal.running_weight * total.mean(1)
+
+
+def push_objective(
+    ep: PushEpisode, kind: GoalKind, cfg: PushTaskConfig, model: WorldModel, reader: object | None = None
+) -> Objective:
+    """The objective handed to the planner for one Push episode."""
+    k = ep.goal_state.shape[0]
+    if kind is GoalKind.STATE:
+        weights = np.zeros((k, F), dtype=np.float32)
+        n = ep.params.n_blocks
+        weights[1 : 1 + n, [X, Y]] = 1.0
+        target = np.zeros((k, F), dtype=np.float32)
+        target[1 : 1 + n, [X, Y]] = ep.goal_xy
+        goal = StateGoal(torch.from_numpy(target), torch.from_numpy(weights), reader=reader)  # type: ignore[arg-type]
+        if cfg.shaping <= 0:
+            return goal
+        shaping = PushShaping(
+            torch.tensor(ep.goal_xy, dtype=torch.float32),
+            tuple(range(1, 1 + n)),
+            tuple(float(sd) * 0.7072 + PUSHER_RADIUS + 0.5 for sd in ep.params.sides),
+            goal,
+        )
+        return SumObjective([(1.0, goal), (cfg.shaping, shaping)])
+    frame = torch.from_numpy(ep.goal_frame)
+    if kind is GoalKind.IMAGE:
+        return ImageGoal(frame)
+    if not isinstance(model, LatentEncoder):
+        raise ValueError(
+            f"a latent goal needs a model that encodes pictures; {getattr(model, 'name', model)!r} does not"
+        )
+    return LatentGoal(model.encode(frame[None, None])[0, -1])
+
+
+def make_push_world(cfg: PushTaskConfig, render_size: tuple[int, int] = (64, 64)) -> PhysicsWorld:
+    """The Push env the task runs in (no step limit of its own: the task counts steps)."""
+    return make_world("push", split=cfg.split, render_size=render_size, max_steps=10**6)
