@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import typer
 from rich.logging import RichHandler
@@ -24,9 +25,48 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
     )
 
 
+@app.command("demo")
+def demo(
+    out: Path = typer.Option(Path("reports/demo"), "--out", "-o", help="Output folder."),
+    episodes: int = typer.Option(8, help="Episodes recorded per world."),
+    audit_episodes: int = typer.Option(24, help="Held-out episodes per split in each audit."),
+    horizon: int = typer.Option(64, help="Predicted frames per audited episode."),
+) -> None:
+    """The main job: record every world, load the shipped models, audit them against the baselines, report."""
+    from rich.console import Console
+
+    from gedanken.demo import DemoConfig, run_demo
+
+    if min(episodes, audit_episodes, horizon) < 1:
+        raise typer.BadParameter("--episodes, --audit-episodes and --horizon must be >= 1")
+    console = Console()
+    cfg = DemoConfig(out=out, episodes=episodes, audit_episodes=audit_episodes, horizon=horizon)
+    with console.status("demo") as status:
+        res = run_demo(cfg, progress=lambda msg: status.update(f"demo: {msg}"))
+    for world, sentences in res.sentences.items():
+        console.rule(f"{world}: {res.reports[world] / 'index.html'}")
+        for s in sentences:
+            console.print(f"  {s}")
+    console.print(f"previews: {out / 'previews'}   overview: {out / 'index.html'}   ({res.seconds:.0f} s)")
+
+
 def _register() -> None:
     # Sub-command groups live next to the code they drive (library modules never parse arguments).
-    pass
+    from gedanken.audit import cli as audit_cli
+    from gedanken.data import cli as data_cli
+    from gedanken.models.autoregressive import cli as autoregressive_cli
+    from gedanken.models.jepa import cli as jepa_cli
+    from gedanken.planning import cli as planning_cli
+    from gedanken.train import cli as train_cli
+    from gedanken.worlds import cli as worlds_cli
+
+    worlds_cli.register(app)
+    data_cli.register(app)
+    audit_cli.register(app)
+    train_cli.register(app)
+    jepa_cli.register(app)
+    planning_cli.register(app)
+    autoregressive_cli.register(app)
 
 
 _register()

@@ -1,0 +1,80 @@
+"""``gedanken audit``: measure world models (checkpoints or baselines) as simulators and write a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from gedanken.audit.config import AuditConfig
+
+_err = Console(stderr=True)
+
+
+def audit(
+    model: list[str] = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        help="Checkpoint directory or baseline name (ground_truth, copy_last, "
+        "constant_velocity, noise); repeat for several.",
+    ),
+    world: str = typer.Option(
+        "bounce", "--world", "-w", help="Built-in world, or a Gymnasium id (pixel metrics only)."
+    ),
+    split: str = typer.Option(
+        "",
+        "--split",
+        "-s",
+        help="Comma-separated splits: test, ood, gap, combo, train (default test; 'external' for a Gymnasium id).",
+    ),
+    episodes: int = typer.Option(100, "--episodes", "-n", help="Held-out episodes per split."),
+    horizon: int = typer.Option(64, "--horizon", help="Predicted frames per episode."),
+    context: int = typer.Option(4, "--context", help="Context frames given to the model."),
+    seed: int = typer.Option(0, "--seed", help="Offset added to every split's held-out seed base."),
+    branches: int = typer.Option(
+        2, "--branches", help="Counterfactual action sequences per branched episode."
+    ),
+    baselines: bool = typer.Option(
+        True, "--baselines/--no-baselines", help="Also audit every built-in baseline not already given."
+    ),
+    workers: int = typer.Option(
+        0, "--workers", help="Processes to record, simulate and audit on (0: every available core)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Report directory (audit.json + index.html)."),
+) -> None:
+    """Audit models against exact ground truth; write JSON for machines and one HTML page for people."""
+    from gedanken.audit.parallel import default_workers
+    from gedanken.audit.report import write_report
+    from gedanken.audit.run import run_audit
+    from gedanken.models.checkpoint import CheckpointError
+
+    splits = [s.strip() for s in split.split(",") if s.strip()] or None
+    try:
+        with _err.status("auditing...") as status:
+            result = run_audit(
+                model,
+                world,
+                splits,
+                episodes=episodes,
+                horizon=horizon,
+                context=context,
+                seed=seed,
+                config=AuditConfig(branches=branches),
+                baselines=baselines,
+                workers=workers or default_workers(),
+                progress=lambda msg: status.update(msg),
+            )
+            path = write_report(result, out)
+    except (ValueError, CheckpointError, FileNotFoundError) as e:
+        _err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(code=2) from None
+    for m in result.models:
+        typer.echo(m.sentence)
+    typer.echo(f"report: {path / 'index.html'} ({result.seconds:.1f} s)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``audit`` to the ``gedanken`` command."""
+    app.command("audit")(audit)

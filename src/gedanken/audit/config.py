@@ -1,0 +1,82 @@
+"""Configuration of an audit and the container every metric family fills."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gedanken.audit.judge import JudgeConfig
+from gedanken.audit.pixels import PSNR_CAP
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Thresholds and budgets of the audit. Distances are in world units (one pixel at 64x64)."""
+
+    judge: JudgeConfig = field(default_factory=JudgeConfig)  # colour judge settings
+    valid_threshold: float = 2.0  # mean position error above which a prediction stops being valid
+    jump_threshold: float = 8.0  # a frame-to-frame displacement this far from the truth's is a teleport
+    clear_fraction: float = 0.25  # share of its full area an object must show for (in)visibility to count
+    penetration_tol: float = 1.0  # overlap (objects, or object past a wall) tolerated before it counts
+    contact_tol: float = 1.0  # gap below which two judged objects (or an object and a wall) are in contact
+    contact_window: int = 2  # a predicted contact onset matches a true one within +- this many frames
+    post_collision_frames: int = 3  # frames after a true contact onset that count as post-collision
+    free_flight_min: int = 8  # shortest contact-free run (frames) used to fit gravity
+    branches: int = 2  # counterfactual action sequences per branched episode
+    branch_episodes: int = 16  # episodes (the first ones) that are branched
+    psnr_cap: float = PSNR_CAP  # dB given to exact frames instead of infinity
+    batch_size: int = 32  # episodes per model call
+    clip_episodes: int = 1  # episodes per split kept as side-by-side clips for the report
+
+
+def tiny() -> AuditConfig:
+    """A preset for smoke tests: few branches, small batches."""
+    return AuditConfig(branches=2, branch_episodes=2, batch_size=4)
+
+
+def default() -> AuditConfig:
+    """The preset used by ``gedanken audit``."""
+    return AuditConfig()
+
+
+@dataclass
+class MetricSet:
+    """Named curves over the horizon (``(Hz,)`` float64) and named scalars (JSON through ``to_json``)."""
+
+    curves: dict[str, np.ndarray] = field(default_factory=dict)
+    scalars: dict[str, float] = field(default_factory=dict)
+
+    def update(self, other: MetricSet) -> MetricSet:
+        self.curves.update(other.curves)
+        self.scalars.update(other.scalars)
+        return self
+
+    def to_json(self) -> dict[str, dict[str, object]]:
+        return {
+            "curves": {
+                k: [json_number(v) for v in np.asarray(c, np.float64)] for k, c in self.curves.items()
+            },
+            "scalars": {k: json_number(v) for k, v in self.scalars.items()},
+        }
+
+
+def json_number(v: float) -> float | None:
+    """JSON has no NaN/inf: NaN (undefined) becomes null, infinities stay out of metrics by construction."""
+    v = float(v)
+    return None if not np.isfinite(v) else v
+
+
+def masked_mean(
+    values: np.ndarray, mask: np.ndarray, axis: int | tuple[int, ...] | None = None
+) -> np.ndarray:
+    """Mean of ``values`` where ``mask`` (NaN where the mask is empty)."""
+    m = mask.astype(np.float64)
+    v = np.where(mask, values, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(v.sum(axis) / m.sum(axis))
+
+
+def scalar_mean(values: np.ndarray, mask: np.ndarray) -> float:
+    """Masked mean over everything, NaN when nothing is selected."""
+    return float(masked_mean(values, mask))

@@ -1,0 +1,60 @@
+"""``gedanken audit``: a smoke run on a tiny budget and clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from gedanken.cli import app
+
+runner = CliRunner()
+
+
+def test_smoke_run_with_baselines(tmp_path) -> None:
+    out = tmp_path / "reports" / "bounce"
+    res = runner.invoke(
+        app,
+        [
+            "audit",
+            "--model",
+            "constant_velocity",
+            "--model",
+            "copy_last",
+            "--no-baselines",
+            "--world",
+            "bounce",
+            "--split",
+            "test,ood",
+            "--episodes",
+            "2",
+            "--horizon",
+            "8",
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "audit.json").read_text())
+    assert [m["name"] for m in data["models"]] == ["constant_velocity", "copy_last"]
+    assert data["splits"] == ["test", "ood"] and data["horizon"] == 8 and data["episodes"] == 2
+    assert (out / "index.html").stat().st_size > 1000
+    assert "constant_velocity:" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "nonsense"], "ground_truth, copy_last, constant_velocity, noise"),
+        (["--model", "copy_last", "--world", "mars"], "valid worlds"),
+        (["--model", "copy_last", "--split", "test,moon"], "valid splits"),
+        (["--model", "copy_last", "--horizon", "0"], "horizon"),
+    ],
+)
+def test_bad_input_fails_cleanly(tmp_path, args, message) -> None:
+    out = tmp_path / "rep"
+    res = runner.invoke(app, ["audit", *args, "--episodes", "1", "--out", str(out)])
+    assert res.exit_code != 0
+    assert message in " ".join(res.output.split())
+    assert not out.exists() and list(tmp_path.iterdir()) == []
