@@ -1,0 +1,90 @@
+"""``gedanken train autoregressive``: the Genie-style family's trainer, added to the shared ``train`` group."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+def train_autoregressive_cmd(
+    world: str = typer.Option(
+        "push_discrete", help="Built-in world (or Gymnasium id) to collect from if --data is absent."
+    ),
+    preset: str = typer.Option("default", help="Recipe preset: tiny | default."),
+    data: Path = typer.Option(
+        None,
+        help="Dataset to train on (default: data/<world>); any recorded dataset, with or without actions.",
+    ),
+    out: Path = typer.Option(None, help="Run directory (default: runs/autoregressive_<world>)."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    steps: int = typer.Option(0, help="Override the dynamics' training steps (0 = preset)."),
+    labelled_steps: int = typer.Option(
+        -1, help="Labelled steps for action post-training (-1 = preset, 0 = none)."
+    ),
+    latent_actions: int = typer.Option(0, help="Number of latent actions |A| (0 = preset)."),
+    episodes: int = typer.Option(0, help="Episodes to collect when the dataset is absent (0 = preset)."),
+    resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
+    threads: int = typer.Option(0, help="torch threads (0 = preset)."),
+    seed: int = typer.Option(0, help="Initialisation and data-order seed."),
+    export: Path = typer.Option(None, help="Also copy the final model (no trainer state) here."),
+) -> None:
+    """Train the autoregressive world model: FSQ tokenizer, latent actions, MaskGIT dynamics, action adapter."""
+    from gedanken.models.autoregressive.recipe import RECIPES, train_autoregressive
+
+    if preset not in RECIPES:
+        raise typer.BadParameter(f"unknown preset {preset!r}; valid: {', '.join(RECIPES)}")
+    r = RECIPES[preset]()
+    rep = dataclasses.replace
+    if steps:
+        r = rep(r, dynamics_train=rep(r.dynamics_train, steps=steps))
+    if labelled_steps >= 0:
+        r = rep(r, labelled_steps=max(labelled_steps, 1))
+    if latent_actions:
+        r = rep(r, model=rep(r.model, lam=rep(r.model.lam, num_actions=latent_actions)))
+    if threads:
+        r = rep(
+            r,
+            **{
+                k: rep(getattr(r, k), num_threads=threads)
+                for k in ("tokenizer_train", "lam_train", "dynamics_train", "adapter_train")
+            },
+        )
+    name = world.replace("/", "_")
+    data = data or Path("data") / name
+    if not (data / "zarr.json").exists():
+        from gedanken.data.collect import collect
+
+        n = episodes or r.episodes
+        console.print(f"collecting {n} episodes of {world} into {data}")
+        collect(world, data, n, steps=r.episode_steps, seed=0, workers=1)
+    out = out or Path("runs") / f"autoregressive_{name}"
+    res = train_autoregressive(
+        r, data, out, device=device, resume=resume, seed=seed, use_labels=labelled_steps != 0
+    )
+    if export is not None:
+        import shutil
+
+        if export.exists():
+            shutil.rmtree(export)
+        shutil.copytree(res.model_dir, export)
+    summary = {
+        "model": str(res.model_dir),
+        "tokenizer_psnr": round(res.tokenizer_psnr, 2),
+        "codebook_usage": round(res.codebook["usage"], 3),
+        "labelled_steps": res.labelled_steps,
+        "latent_to_real_accuracy": None if res.action_map is None else round(res.action_map.accuracy, 3),
+    }
+    console.print(f"[bold green]done[/] {json.dumps(summary)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train autoregressive`` to the shared ``train`` group (``app`` is unused: the group is shared)."""
+    from gedanken.train.cli import train_app
+
+    train_app.command("autoregressive")(train_autoregressive_cmd)

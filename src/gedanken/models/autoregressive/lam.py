@@ -1,0 +1,145 @@
+"""Latent action model (Genie): one of ``|A|`` discrete actions per transition, learned from frames alone.
+
+The *encoder* sees a pair of consecutive frames ``(x_t, x_{t+1})`` and picks a latent action ``a_t``; the
+*decoder* sees only the past ``(x_{t-1}, x_t)`` plus ``a_t`` and must predict ``x_{t+1}``. Two past frames
+already tell the decoder where everything was heading, so the few bits of ``a_t`` are spent on what the past
+cannot predict: what the agent chose to do. The choice is quantized with FSQ (levels whose product is
+``|A|``, e.g. ``(2, 2, 2)`` for 8), so gradients flow straight through and no codebook can collapse.
+
+Shapes: frames ``(B, T, H, W, 3)`` uint8; latent actions ``(B, T - 1)`` int64, ``a[:, t]`` leads from frame
+``t`` to ``t + 1`` (the same alignment as recorded actions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from gedanken.tokenizers.discrete import frames_to_float
+from gedanken.tokenizers.fsq import FSQ, FSQConfig, Quantized
+
+
+@dataclass(frozen=True)
+class LAMConfig:
+    """Architecture and regularisation of :class:`LatentActionModel`."""
+
+    num_actions: int = 8  # |A|, the number of latent actions (4-8 in Genie's spirit)
+    channels: tuple[int, int, int] = (24, 48, 64)  # conv widths of the three stride-2 stages
+    embed: int = 32  # width of a latent action's embedding in the decoder
+    change_weight: float = 20.0  # extra loss weight on pixels that change between x_t and x_{t+1}
+    noise: float = 0.0  # share of training rows quantized by additive noise instead of rounding (0: pure STE)
+    decoder_past: bool = True  # decoder also sees x_{t-1}; False: x_t only, so the latent carries all motion
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.num_actions <= 64:
+            raise ValueError(f"num_actions must be in [2, 64], got {self.num_actions}")
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """FSQ levels whose product is ``num_actions`` (prime factors, largest first)."""
+        n, out, f = self.num_actions, [], 2
+        while n > 1:
+            while n % f == 0:
+                out.append(f)
+                n //= f
+            f += 1
+        return tuple(sorted(out, reverse=True))
+
+
+@dataclass
+class LAMOutput:
+    """One training pass of the latent action model over ``B`` windows of ``T`` frames."""
+
+    loss: Tensor  # () change-weighted next-frame reconstruction loss
+    actions: Tensor  # (B, T - 2) int64 latent actions of the transitions 1 -> 2, ..., T-2 -> T-1
+
+
+def _film_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 4 if stride == 2 else 3, stride=stride, padding=1), nn.SiLU())
+
+
+class LatentActionModel(nn.Module):
+    """Pair encoder -> latent action; past frames + latent action -> next frame."""
+
+    def __init__(self, cfg: LAMConfig = LAMConfig()) -> None:
+        super().__init__()
+        self.cfg = cfg
+        c1, c2, c3 = cfg.channels
+        self.encoder = nn.Sequential(
+            _film_block(9, c1, 2),
+            _film_block(c1, c2, 2),
+            _film_block(c2, c3, 2),
+            nn.Conv2d(c3, c3, 3, padding=1),
+        )
+        self.fsq = FSQ(FSQConfig(levels=cfg.levels))
+        # Batch norm spreads the pre-quantization values from the first step, so that the decoder sees distinct
+        # latent actions before it has learned to use them (otherwise both sit at a useless fixed point).
+        self.head = nn.Sequential(
+            nn.Linear(2 * c3, c3), nn.SiLU(), nn.Linear(c3, self.fsq.dim), nn.BatchNorm1d(self.fsq.dim)
+        )
+        self.embed = nn.Linear(self.fsq.dim, cfg.embed)
+        self.dec_in = nn.Sequential(
+            _film_block(6 + cfg.embed, c1, 2), _film_block(c1, c2, 2)
+        )  # (N, c2, H/4, W/4)
+        self.film = nn.Linear(cfg.embed, 2 * c2)
+        self.dec_mid = nn.Sequential(
+            nn.Conv2d(c2, c2, 3, padding=1), nn.SiLU(), nn.Conv2d(c2, c2, 3, padding=1), nn.SiLU()
+        )
+        self.dec_out = nn.Sequential(
+            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1),
+            nn.SiLU(),
+            nn.ConvTranspose2d(c1, c1, 4, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c1, 3, 3, padding=1),
+        )
+
+    def quantized(self, x0: Tensor, x1: Tensor, noise: float = 0.0) -> Quantized:
+        """Quantized latent actions (codes ``(N, d)``, indices ``(N,)``) of float frame pairs ``(N, 3, H, W)``."""
+        h = self.encoder(torch.cat([x0, x1, x1 - x0], dim=1))  # (N, c3, H/8, W/8)
+        pooled = torch.cat([h.mean((2, 3)), h.amax((2, 3))], dim=1)  # (N, 2 c3)
+        return self.fsq(self.head(pooled), noise=noise)
+
+    def infer(self, frames: Tensor) -> Tensor:
+        """Latent actions ``(B, T - 1)`` (argmax) of uint8 frames ``(B, T, H, W, 3)``, ``T >= 2``."""
+        if frames.ndim != 5 or frames.shape[1] < 2:
+            raise ValueError(f"infer needs frames (B, T>=2, H, W, 3), got {tuple(frames.shape)}")
+        x = frames_to_float(frames)  # (B, T, 3, H, W)
+        b, t = x.shape[:2]
+        q = self.quantized(x[:, :-1].flatten(0, 1), x[:, 1:].flatten(0, 1))  # indices (B (T-1),)
+        return q.indices.view(b, t - 1)
+
+    def action_embedding(self, index: Tensor) -> Tensor:
+        """Decoder embedding ``(..., E)`` of latent action indices ``(...)``."""
+        return self.embed(self.fsq.indices_to_codes(index))
+
+    def predict(self, prev: Tensor, cur: Tensor, action_embed: Tensor) -> Tensor:
+        """Next float frame ``(N, 3, H, W)`` from ``x_{t-1}``, ``x_t`` and an action embedding ``(N, E)``."""
+        e = action_embed[:, :, None, None].expand(-1, -1, *cur.shape[-2:])  # (N, E, H, W)
+        h = self.dec_in(torch.cat([prev, cur, e], dim=1))  # (N, c2, H/4, W/4)
+        scale, shift = self.film(action_embed)[:, :, None, None].chunk(2, dim=1)
+        h = self.dec_mid(h * (1 + scale) + shift)
+        return cur + self.dec_out(h)
+
+    def forward(self, frames: Tensor) -> LAMOutput:
+        """Training pass over uint8 frames ``(B, T, H, W, 3)`` with ``T >= 3``."""
+        if frames.ndim != 5 or frames.shape[1] < 3:
+            raise ValueError(
+                f"the latent action model trains on windows of T >= 3 frames, got {tuple(frames.shape)}"
+            )
+        x = frames_to_float(frames)  # (B, T, 3, H, W)
+        prev, cur, nxt = (
+            x[:, :-2].flatten(0, 1),
+            x[:, 1:-1].flatten(0, 1),
+            x[:, 2:].flatten(0, 1),
+        )  # (N, 3, H, W)
+        if not self.cfg.decoder_past:
+            prev = cur  # same shapes; the decoder gets no velocity from the past
+        q = self.quantized(cur, nxt, self.cfg.noise if self.training else 0.0)  # codes (N, d)
+        pred = self.predict(prev, cur, self.embed(q.codes))  # (N, 3, H, W)
+        changed = ((nxt - cur).abs().amax(1, keepdim=True) > 1e-3).float()  # (N, 1, H, W)
+        weight = 1 + self.cfg.change_weight * changed
+        loss = (weight * (pred - nxt) ** 2).mean() / weight.mean()
+        b, t = frames.shape[:2]
+        return LAMOutput(loss=loss, actions=q.indices.view(b, t - 2))

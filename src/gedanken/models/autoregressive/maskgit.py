@@ -1,0 +1,91 @@
+"""MaskGIT decoding (Chang et al., 2022) of one frame of tokens, and the masking schedule used in training.
+
+Decoding starts from an all-masked frame. At each of ``steps`` iterations the network predicts every masked
+token; the most confident predictions are kept and the rest re-masked, so that after iteration ``s`` only
+``N * cos(pi/2 * (s + 1) / steps)`` tokens stay masked (none after the last). With ``temperature == 0`` the
+choice is the argmax and decoding is deterministic; otherwise tokens are sampled at that temperature and the
+confidences get Gumbel noise annealed to zero (MaskGIT's randomised re-masking).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class MaskGITConfig:
+    """Sampler settings."""
+
+    steps: int = 4  # decoding iterations per frame (1 = predict every token in one pass)
+    temperature: float = 0.0  # sampling temperature; 0 = greedy (deterministic)
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"MaskGIT needs steps >= 1, got {self.steps}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+
+
+def mask_schedule(r: Tensor) -> Tensor:
+    """Share of tokens masked for uniform ``r`` in [0, 1) (cosine schedule)."""
+    return torch.cos(math.pi / 2 * r)
+
+
+def random_mask(
+    shape: tuple[int, ...], generator: torch.Generator | None = None, device: str | torch.device = "cpu"
+) -> Tensor:
+    """Training mask ``shape = (B, T, N)`` bool: per frame a cosine-scheduled share of tokens, at least one."""
+    b, t, n = shape
+    ratio = mask_schedule(torch.rand(b, t, 1, generator=generator, device=device))  # (B, T, 1)
+    scores = torch.rand(b, t, n, generator=generator, device=device)
+    k = (ratio * n).ceil().clamp(min=1)  # tokens to mask per frame
+    ranks = scores.argsort(-1).argsort(-1)
+    return ranks < k
+
+
+class MaskGITSampler:
+    """Decodes one frame of ``N`` tokens from ``logits_fn(tokens) -> (B, N, V)`` (``-1`` = masked)."""
+
+    def __init__(self, cfg: MaskGITConfig = MaskGITConfig()) -> None:
+        self.cfg = cfg
+
+    def sample(
+        self,
+        logits_fn: Callable[[Tensor], Tensor],
+        batch: int,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+    ) -> Tensor:
+        """Tokens ``(B, N)`` int64 after ``cfg.steps`` iterations."""
+        tokens = torch.full((batch, n), -1, dtype=torch.long, device=device)
+        steps, temp = self.cfg.steps, self.cfg.temperature
+        for s in range(steps):
+            masked = tokens < 0  # (B, N)
+            logits = logits_fn(tokens).float()  # (B, N, V)
+            if temp > 0:
+                probs = (logits / temp).softmax(-1)
+                choice = torch.multinomial(probs.flatten(0, 1), 1, generator=generator).view(batch, n)
+            else:
+                probs = logits.softmax(-1)
+                choice = probs.argmax(-1)
+            conf = probs.gather(-1, choice[..., None])[..., 0].clamp(min=1e-12).log()  # (B, N)
+            if temp > 0:
+                u = torch.rand(conf.shape, generator=generator, device=conf.device).clamp(1e-9, 1 - 1e-9)
+                conf = conf + temp * (1 - (s + 1) / steps) * -torch.log(-torch.log(u))
+            conf = torch.where(masked, conf, torch.full_like(conf, math.inf))  # committed tokens stay
+            keep_masked = int(math.floor(n * math.cos(math.pi / 2 * (s + 1) / steps)))
+            proposal = torch.where(masked, choice, tokens)
+            if keep_masked > 0:
+                order = conf.argsort(-1)  # least confident first
+                remask = torch.zeros_like(masked)
+                remask.scatter_(1, order[:, :keep_masked], True)
+                proposal = torch.where(remask & masked, torch.full_like(proposal, -1), proposal)
+            tokens = proposal
+        return tokens

@@ -1,0 +1,261 @@
+"""The autoregressive world model: FSQ tokenizer + latent action model + MaskGIT dynamics, behind the protocol.
+
+Pre-training needs frames only: the tokenizer turns frames into tokens, the latent action model (LAM) turns
+consecutive frames into one of ``|A|`` latent actions, and the dynamics transformer learns to predict the
+tokens of frame ``t + 1`` from the past tokens and the latent action ``a_t``. Post-training on a few labelled
+steps connects real actions to it, two ways (see :class:`ActionMode`): a fitted latent <-> real action map,
+and an adapter that embeds real actions directly. The protocol's ``observe`` / ``step`` / ``rollout`` read
+real actions through whichever :attr:`action_mode` is set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gedanken.data.batch import Batch
+from gedanken.models.autoregressive.config import ActionMode, AutoregressiveConfig, Stage
+from gedanken.models.autoregressive.dynamics import DynamicsCache, DynamicsTransformer
+from gedanken.models.autoregressive.lam import LatentActionModel
+from gedanken.models.autoregressive.maskgit import MaskGITConfig, MaskGITSampler, random_mask
+from gedanken.models.protocol import ModelCard, Prediction, Rollout
+from gedanken.tokenizers.discrete import DiscreteTokenizer
+
+
+@dataclass
+class TokenBatch:
+    """Pre-encoded training windows: tokens, latent actions and (optionally) real actions."""
+
+    tokens: Tensor  # (B, T, N) int64
+    latent_actions: Tensor  # (B, T - 1) int64, latent action from frame t to t + 1
+    actions: Tensor | None = None  # (B, T, A) float32 real actions (adapter stage)
+
+    def to(self, device: torch.device | str) -> TokenBatch:
+        return TokenBatch(
+            self.tokens.to(device),
+            self.latent_actions.to(device),
+            None if self.actions is None else self.actions.to(device),
+        )
+
+    def __len__(self) -> int:
+        return int(self.tokens.shape[0])
+
+
+@dataclass
+class ARContext:
+    """What ``observe`` returns and ``step`` advances: the dynamics cache of the recent frames."""
+
+    cache: DynamicsCache  # keys/values of the last window - 1 frames
+    batch: int  # B
+    generator: torch.Generator  # sampling noise source (used when the sampler temperature > 0)
+
+
+class AutoregressiveWorldModel(nn.Module):
+    """Genie-style world model; see the module docstring. ``stage`` selects what :meth:`loss` trains."""
+
+    def __init__(self, cfg: AutoregressiveConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.name = f"autoregressive-{cfg.world}" if cfg.world else "autoregressive"
+        self.card = ModelCard(name=self.name, family="autoregressive", world=cfg.world)
+        self.tokenizer = DiscreteTokenizer(cfg.tokenizer)
+        self.lam = LatentActionModel(cfg.lam)
+        self.grid = self.tokenizer.grid(cfg.height, cfg.width)
+        self.dynamics = DynamicsTransformer(cfg.dynamics, self.tokenizer.vocab_size, self.grid)
+        d, na = cfg.dynamics.dim, cfg.lam.num_actions
+        self.latent_embed = nn.Embedding(na, d)  # latent action -> dynamics action embedding
+        if cfg.action_classes:
+            self.adapter: nn.Module = nn.Embedding(cfg.action_classes, d)
+        else:
+            self.adapter = nn.Sequential(
+                nn.Linear(cfg.action_dim, cfg.adapter_hidden), nn.SiLU(), nn.Linear(cfg.adapter_hidden, d)
+            )
+        # The latent <-> real action map fitted on labelled steps (see posttrain.fit_action_map).
+        self.register_buffer("latent_to_real", torch.zeros(na, cfg.action_dim))  # (|A|, A) mean real action
+        self.register_buffer("latent_counts", torch.zeros(na))  # labelled steps seen per latent action
+        self.register_buffer("real_to_latent", torch.zeros(max(cfg.action_classes, 1), dtype=torch.long))
+        self.sampler = MaskGITSampler(cfg.sampler)
+        self.action_mode = cfg.action_mode
+        self.stage = Stage.DYNAMICS
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    @property
+    def device(self) -> torch.device:
+        return self.latent_embed.weight.device
+
+    @property
+    def map_fitted(self) -> bool:
+        """Whether a latent <-> real action map has been fitted."""
+        return bool(self.latent_counts.sum() > 0)
+
+    def set_stage(self, stage: Stage) -> None:
+        """Train only the part ``stage`` names; every other parameter is frozen."""
+        self.stage = stage
+        trainable = {
+            Stage.TOKENIZER: [self.tokenizer],
+            Stage.LAM: [self.lam],
+            Stage.DYNAMICS: [self.dynamics, self.latent_embed],
+            Stage.ADAPTER: [self.adapter],
+        }[stage]
+        for p in self.parameters():
+            p.requires_grad_(False)
+        for m in trainable:
+            for p in m.parameters():
+                p.requires_grad_(True)
+
+    def set_sampler(self, cfg: MaskGITConfig) -> None:
+        """Change the MaskGIT steps / temperature used by ``step`` and ``rollout``."""
+        self.cfg = replace(self.cfg, sampler=cfg)
+        self.sampler = MaskGITSampler(cfg)
+
+    @torch.no_grad()
+    def encode(self, frames: Tensor) -> TokenBatch:
+        """uint8 frames ``(B, T, H, W, 3)`` -> tokens ``(B, T, N)`` and LAM latent actions ``(B, T - 1)``."""
+        tokens = self.tokenizer.encode(frames.to(self.device)).flatten(-2)
+        lat = (
+            self.lam.infer(frames.to(self.device))
+            if frames.shape[1] > 1
+            else tokens.new_zeros(len(frames), 0)
+        )
+        return TokenBatch(tokens=tokens, latent_actions=lat)
+
+    def real_action_embedding(self, actions: Tensor, mode: ActionMode | None = None) -> Tensor:
+        """Real (or, in LATENT mode, latent) actions ``(..., A)`` -> dynamics embeddings ``(..., D)``."""
+        mode = self.action_mode if mode is None else mode
+        actions = torch.as_tensor(actions, device=self.device, dtype=torch.float32)
+        if mode is ActionMode.LATENT:
+            idx = actions[..., 0].round().long().clamp(0, self.cfg.lam.num_actions - 1)
+            return self.latent_embed(idx)
+        if actions.shape[-1] != self.cfg.action_dim:
+            raise ValueError(f"actions must end in A={self.cfg.action_dim}, got shape {tuple(actions.shape)}")
+        if mode is ActionMode.ADAPTER:
+            if self.cfg.action_classes:
+                return self.adapter(actions[..., 0].round().long().clamp(0, self.cfg.action_classes - 1))
+            return self.adapter(actions)
+        return self.latent_embed(self.map_to_latent(actions))
+
+    def map_to_latent(self, actions: Tensor) -> Tensor:
+        """Real actions ``(..., A)`` -> latent action indices ``(...)`` through the fitted map."""
+        if not self.map_fitted:
+            raise RuntimeError("no latent<->real action map fitted yet; run posttrain.fit_action_map first")
+        if self.cfg.action_classes:
+            return self.real_to_latent[actions[..., 0].round().long().clamp(0, self.cfg.action_classes - 1)]
+        dist = torch.cdist(actions.reshape(-1, actions.shape[-1]), self.latent_to_real)  # (M, |A|)
+        dist = dist.masked_fill(self.latent_counts[None] <= 0, float("inf"))
+        return dist.argmin(-1).view(actions.shape[:-1])
+
+    def _clip_action_emb(self, step_emb: Tensor) -> Tensor:
+        """Per-transition embeddings ``(B, T - 1, D)`` -> per-frame ``(B, T, D)`` (frame 0 gets no action)."""
+        first = self.dynamics.no_action.expand(step_emb.shape[0], 1, -1)
+        return torch.cat([first, step_emb], dim=1)
+
+    # ------------------------------------------------------------------------------------------ training
+
+    def loss(self, batch: Batch | TokenBatch) -> tuple[Tensor, dict[str, float]]:
+        """The loss of the current :attr:`stage` on one batch (pixels for tokenizer/LAM, tokens otherwise)."""
+        if self.stage is Stage.TOKENIZER:
+            out = self.tokenizer(_frames(batch))
+            return out.loss, {}
+        if self.stage is Stage.LAM:
+            out_lam = self.lam(_frames(batch))
+            return out_lam.loss, {}
+        if isinstance(batch, Batch):
+            tb = self.encode(batch.frames)
+            tb.actions = batch.actions.to(self.device)
+        else:
+            tb = batch
+        if self.stage is Stage.DYNAMICS:
+            step_emb = self.latent_embed(tb.latent_actions)  # (B, T-1, D)
+        else:
+            if tb.actions is None:
+                raise ValueError("the adapter stage needs real actions in the batch")
+            step_emb = self.real_action_embedding(tb.actions[:, :-1], ActionMode.ADAPTER)  # (B, T-1, D)
+        return self._token_loss(tb.tokens, self._clip_action_emb(step_emb))
+
+    def _token_loss(self, tokens: Tensor, action_emb: Tensor) -> tuple[Tensor, dict[str, float]]:
+        b, t, n = tokens.shape
+        if t > self.cfg.dynamics.window:
+            raise ValueError(
+                f"clip of {t} frames is longer than the dynamics window {self.cfg.dynamics.window}"
+            )
+        mask = random_mask((b, t, n), device=tokens.device)
+        mask[:, 0] = False  # the first frame is context: it has no action to follow
+        inp = torch.where(mask, torch.full_like(tokens, -1), tokens)
+        logits = self.dynamics(inp, action_emb)  # (B, T, N, V)
+        loss = F.cross_entropy(logits[mask], tokens[mask])
+        with torch.no_grad():
+            acc = (logits[mask].argmax(-1) == tokens[mask]).float().mean()
+        return loss, {"token_acc": float(acc)}
+
+    # ------------------------------------------------------------------------------------------ protocol
+
+    def observe(
+        self, frames: Tensor, actions: Tensor | None = None, text: list[str] | None = None
+    ) -> ARContext:
+        """Encode ``k`` context frames ``(B, k, H, W, 3)``; their transitions use the LAM's latent actions,
+        or the real ``actions`` (B, k, A) through the current action mode when given and the mode is ADAPTER."""
+        frames = torch.as_tensor(frames, device=self.device)
+        if frames.ndim != 5 or frames.dtype != torch.uint8:
+            raise ValueError(
+                f"frames must be uint8 (B, k, H, W, 3), got {tuple(frames.shape)} {frames.dtype}"
+            )
+        if tuple(frames.shape[2:4]) != (self.cfg.height, self.cfg.width):
+            raise ValueError(
+                f"frames are {tuple(frames.shape[2:4])}, the model works at "
+                f"{(self.cfg.height, self.cfg.width)}"
+            )
+        tb = self.encode(frames)
+        step_emb = self.latent_embed(tb.latent_actions)  # (B, k-1, D)
+        if actions is not None and self.action_mode is ActionMode.ADAPTER and frames.shape[1] > 1:
+            step_emb = self.real_action_embedding(torch.as_tensor(actions)[:, : frames.shape[1] - 1])
+        emb = self._clip_action_emb(step_emb)  # (B, k, D)
+        cache = self.dynamics.empty_cache()
+        for i in range(frames.shape[1]):
+            cache = self.dynamics.commit(tb.tokens[:, i], emb[:, i], cache)
+        gen = torch.Generator(device=self.device).manual_seed(0)
+        return ARContext(cache=cache, batch=frames.shape[0], generator=gen)
+
+    def step(self, ctx: ARContext, action: Tensor) -> tuple[ARContext, Prediction]:
+        """Advance one frame under ``action`` (B, A) (or (B,) discrete indices)."""
+        action = torch.as_tensor(action, device=self.device, dtype=torch.float32)
+        if action.ndim == 1:
+            action = action[:, None]
+        emb = self.real_action_embedding(action)  # (B, D)
+        tokens = self.sampler.sample(
+            lambda tok: self.dynamics.step_logits(tok, emb, ctx.cache),
+            ctx.batch,
+            self.grid[0] * self.grid[1],
+            generator=ctx.generator,
+            device=self.device,
+        )  # (B, N)
+        cache = self.dynamics.commit(tokens, emb, ctx.cache)
+        grid = tokens.view(ctx.batch, *self.grid)
+        frame = self.tokenizer.decode(grid)  # (B, H, W, 3)
+        return ARContext(cache=cache, batch=ctx.batch, generator=ctx.generator), Prediction(
+            frame=frame, latent=grid
+        )
+
+    def rollout(self, ctx: ARContext, actions: Tensor, *, seed: int = 0) -> Rollout:
+        """``H`` frames under actions ``(B, H, A)``; deterministic given ``seed``."""
+        actions = torch.as_tensor(actions, device=self.device, dtype=torch.float32)
+        if actions.ndim == 2:
+            actions = actions[..., None]
+        ctx = ARContext(
+            cache=ctx.cache, batch=ctx.batch, generator=torch.Generator(self.device).manual_seed(seed)
+        )
+        frames, latents = [], []
+        for h in range(actions.shape[1]):
+            ctx, pred = self.step(ctx, actions[:, h])
+            frames.append(pred.frame)
+            latents.append(pred.latent)
+        return Rollout(frames=torch.stack(frames, 1), latents=torch.stack(latents, 1))
+
+
+def _frames(batch: Batch | TokenBatch) -> Tensor:
+    if not isinstance(batch, Batch):
+        raise TypeError(f"the tokenizer and LAM stages train on pixel Batches, got {type(batch).__name__}")
+    return batch.frames

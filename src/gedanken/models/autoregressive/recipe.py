@@ -1,0 +1,335 @@
+"""Training recipe: tokenizer, latent action model, dynamics (all on frames alone), then action post-training.
+
+``train_autoregressive(recipe, data, out)`` reads any recorded dataset (built-in worlds or Gymnasium envs,
+with or without actions) and trains each stage with the shared trainer into ``<out>/<stage>/last`` (every
+stage resumes exactly). Frames are tokenized and latent actions inferred once, after their stages, so the
+dynamics trains on cached tokens. When the dataset has actions, at most ``recipe.labelled_steps`` of them
+are used: to fit the latent <-> real action map and to train the adapter. The final model is exported
+without trainer state to ``<out>/model``, a checkpoint :func:`gedanken.models.load_checkpoint` opens.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gedanken.data.batch import Batch
+from gedanken.data.store import EpisodeDataset
+from gedanken.models.autoregressive import config as presets
+from gedanken.models.autoregressive.config import ActionMode, AutoregressiveConfig, Stage
+from gedanken.models.autoregressive.model import AutoregressiveWorldModel, TokenBatch
+from gedanken.models.autoregressive.posttrain import (
+    ActionMapEval,
+    evaluate_action_map,
+    fit_action_map,
+    init_adapter_from_map,
+    labelled_segments,
+)
+from gedanken.models.checkpoint import save_checkpoint
+from gedanken.models.protocol import ModelCard
+from gedanken.tokenizers.discrete import psnr
+from gedanken.tokenizers.fsq import codebook_usage
+from gedanken.train.trainer import TrainConfig, TrainResult, fit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AutoregressiveRecipe:
+    """A model preset plus how to train each stage (and how much data to collect when there is none)."""
+
+    name: str  # preset name, recorded in the model card
+    model: AutoregressiveConfig  # sizes; frame size and action space are filled in from the data
+    tokenizer_train: TrainConfig  # stage 1; batch_size counts frames
+    lam_train: TrainConfig  # stage 2; batch_size counts 3-frame clips
+    dynamics_train: TrainConfig  # stage 3; batch_size counts windows of ``model.dynamics.window`` frames
+    adapter_train: TrainConfig  # stage 4 (post-training); batch_size counts labelled windows
+    labelled_steps: int = 100  # labelled transitions (real actions) post-training may use
+    labelled_segment: int = 26  # frames per labelled segment (one segment from the start of each episode)
+    episodes: int = 200  # episodes to collect when the dataset does not exist yet
+    episode_steps: int = 64  # steps per collected episode
+    holdout: float = 0.1  # share of episodes (at least 1) kept out of training, for evaluation
+
+
+def tiny() -> AutoregressiveRecipe:
+    """Seconds on a laptop CPU: for tests and smoke runs."""
+    tc = TrainConfig(steps=4, batch_size=4, lr=2e-3, warmup=1, log_every=2, progress=False)
+    return AutoregressiveRecipe(
+        name="tiny",
+        model=presets.tiny(),
+        tokenizer_train=tc,
+        lam_train=tc,
+        dynamics_train=tc,
+        adapter_train=tc,
+        labelled_steps=12,
+        labelled_segment=5,
+        episodes=4,
+        episode_steps=12,
+        holdout=0.25,
+    )
+
+
+def default() -> AutoregressiveRecipe:
+    """The shipped checkpoints: about 20 minutes on 2 CPU cores."""
+    common = {"log_every": 50, "ckpt_every": 200, "num_threads": 2}
+    return AutoregressiveRecipe(
+        name="default",
+        model=presets.default(),
+        tokenizer_train=TrainConfig(steps=400, batch_size=16, lr=2e-3, warmup=40, **common),
+        lam_train=TrainConfig(steps=400, batch_size=16, lr=1e-3, warmup=40, **common),
+        dynamics_train=TrainConfig(steps=1200, batch_size=8, lr=1e-3, warmup=100, **common),
+        adapter_train=TrainConfig(steps=100, batch_size=8, lr=3e-3, warmup=10, **common),
+    )
+
+
+RECIPES: dict[str, Callable[[], AutoregressiveRecipe]] = {"tiny": tiny, "default": default}
+
+
+@dataclass
+class EpisodeData:
+    """A recorded dataset held in memory, per episode."""
+
+    frames: list[torch.Tensor]  # (T, H, W, 3) uint8
+    actions: list[torch.Tensor]  # (T, A) float32
+    world: str
+    action_dim: int
+    action_classes: int  # n for discrete action spaces, 0 otherwise
+    has_actions: bool  # False for action-free video ("none" action space)
+
+
+def load_episodes(path: str | Path) -> EpisodeData:
+    """Read every episode of a dataset into memory."""
+    ds = EpisodeDataset.open(path)
+    if len(ds) == 0:
+        raise ValueError(f"dataset {path} holds no episodes")
+    eps = list(ds)
+    spec = eps[0].meta.action_space
+    return EpisodeData(
+        frames=[torch.from_numpy(e.frames) for e in eps],
+        actions=[torch.from_numpy(e.actions) for e in eps],
+        world=eps[0].meta.world,
+        action_dim=max(spec.dim, 1),
+        action_classes=spec.n if spec.kind == "discrete" else 0,
+        has_actions=spec.kind != "none",
+    )
+
+
+def fit_config_to_data(cfg: AutoregressiveConfig, data: EpisodeData) -> AutoregressiveConfig:
+    h, w = data.frames[0].shape[1:3]
+    return replace(
+        cfg,
+        height=int(h),
+        width=int(w),
+        action_dim=data.action_dim,
+        action_classes=data.action_classes,
+        world=data.world,
+        action_mode=ActionMode.ADAPTER if data.has_actions else ActionMode.LATENT,
+    )
+
+
+def split_episodes(n: int, holdout: float) -> tuple[list[int], list[int]]:
+    """Train / held-out episode indices (the held-out ones are the last ``holdout`` share, at least one)."""
+    k = max(1, int(round(n * holdout))) if n > 1 else 0
+    return list(range(n - k)), list(range(n - k, n)) or list(range(n))
+
+
+def _clip_batches(frames: list[torch.Tensor], idx: list[int], size: int, length: int, seed: int):
+    """Batch source of random ``length``-frame pixel clips (actions etc. zero: these stages use frames only)."""
+    idx = [i for i in idx if len(frames[i]) >= length]
+    if not idx:
+        raise ValueError(f"no episode has the {length} frames a training clip needs")
+
+    def source(start: int) -> Iterator[Batch]:
+        step = start
+        while True:
+            rng = np.random.default_rng([seed, step])
+            eps = rng.choice(idx, size=size)
+            clips = []
+            for e in eps:
+                s = int(rng.integers(len(frames[e]) - length + 1))
+                clips.append(frames[e][s : s + length])
+            f = torch.stack(clips)  # (B, T, H, W, 3)
+            b, t = f.shape[:2]
+            yield Batch(
+                frames=f,
+                actions=torch.zeros(b, t, 1),
+                rewards=torch.zeros(b, t),
+                terminated=torch.zeros(b, t, dtype=torch.bool),
+            )
+            step += 1
+
+    return source
+
+
+def _token_batches(
+    tokens: list[torch.Tensor],
+    latents: list[torch.Tensor],
+    actions: list[torch.Tensor] | None,
+    size: int,
+    length: int,
+    seed: int,
+):
+    """Batch source of random ``length``-frame token windows (with real actions when given)."""
+    idx = [i for i in range(len(tokens)) if len(tokens[i]) >= length]
+    if not idx:
+        raise ValueError(f"no episode has the {length} frames a dynamics window needs")
+
+    def source(start: int) -> Iterator[TokenBatch]:
+        step = start
+        while True:
+            rng = np.random.default_rng([seed, step])
+            eps = rng.choice(idx, size=size)
+            starts = [int(rng.integers(len(tokens[e]) - length + 1)) for e in eps]
+            tok = torch.stack([tokens[e][s : s + length] for e, s in zip(eps, starts, strict=True)])
+            lat = torch.stack([latents[e][s : s + length - 1] for e, s in zip(eps, starts, strict=True)])
+            act = (
+                None
+                if actions is None
+                else torch.stack([actions[e][s : s + length] for e, s in zip(eps, starts, strict=True)])
+            )
+            yield TokenBatch(tokens=tok, latent_actions=lat, actions=act)
+            step += 1
+
+    return source
+
+
+@dataclass
+class ARTrainResult:
+    """What :func:`train_autoregressive` did and measured."""
+
+    model_dir: Path  # exported checkpoint (no trainer state)
+    stages: dict[str, TrainResult]  # per stage name
+    tokenizer_psnr: float  # reconstruction PSNR (dB) on held-out frames
+    codebook: dict[str, float]  # usage share and perplexity of the tokens of held-out frames
+    labelled_steps: int  # labelled transitions used in post-training (0 when the data has no actions)
+    action_map: ActionMapEval | None  # latent -> real accuracy on held-out episodes
+    seconds: float  # wall time of this call
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def _encode_all(model: AutoregressiveWorldModel, frames: list[torch.Tensor]) -> tuple[list, list]:
+    model.eval()
+    toks, lats = [], []
+    for f in frames:
+        tb = model.encode(f[None])
+        toks.append(tb.tokens[0].cpu())
+        lats.append(tb.latent_actions[0].cpu())
+    return toks, lats
+
+
+@torch.no_grad()
+def tokenizer_metrics(
+    model: AutoregressiveWorldModel, frames: list[torch.Tensor], max_frames: int = 512
+) -> tuple[float, dict[str, float]]:
+    """Reconstruction PSNR (dB) and codebook usage over up to ``max_frames`` frames."""
+    model.eval()
+    f = torch.cat(frames)[:max_frames].to(model.device)
+    tok = model.tokenizer.encode(f)
+    rec = model.tokenizer.decode(tok)
+    return float(psnr(rec, f)), codebook_usage(tok, model.tokenizer.vocab_size)
+
+
+def train_autoregressive(
+    recipe: AutoregressiveRecipe,
+    data: str | Path | EpisodeData,
+    out: str | Path,
+    *,
+    device: str = "auto",
+    resume: bool = True,
+    seed: int = 0,
+    use_labels: bool = True,
+) -> ARTrainResult:
+    """Train every stage on ``data`` into ``out``; see the module docstring (``use_labels=False``: no post-training,
+    the model is driven by latent actions)."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    ep = data if isinstance(data, EpisodeData) else load_episodes(data)
+    cfg = fit_config_to_data(recipe.model, ep)
+    if not use_labels:
+        cfg = replace(cfg, action_mode=ActionMode.LATENT)
+    torch.manual_seed(seed)
+    model = AutoregressiveWorldModel(cfg)
+    train_idx, held = split_episodes(len(ep.frames), recipe.holdout)
+    card = ModelCard(
+        name=f"autoregressive-{ep.world}",
+        family="autoregressive",
+        world=ep.world,
+        dataset=str(data) if not isinstance(data, EpisodeData) else "",
+        preset=recipe.name,
+    )
+    stages: dict[str, TrainResult] = {}
+
+    def run(stage: Stage, tc: TrainConfig, batches) -> None:  # noqa: ANN001
+        model.set_stage(stage)
+        tc = replace(tc, out_dir=str(out / stage.value), device=device, resume=resume, seed=seed)
+        stages[stage.value] = fit(model, batches, tc, card=card, family="autoregressive", model_config=cfg)
+        log.info(
+            "stage %s: %d steps, last loss %.4f",
+            stage.value,
+            stages[stage.value].step,
+            stages[stage.value].history[-1]["loss"] if stages[stage.value].history else float("nan"),
+        )
+
+    tt, lt, dt, at = recipe.tokenizer_train, recipe.lam_train, recipe.dynamics_train, recipe.adapter_train
+    run(Stage.TOKENIZER, tt, _clip_batches(ep.frames, train_idx, tt.batch_size, 1, seed))
+    run(Stage.LAM, lt, _clip_batches(ep.frames, train_idx, lt.batch_size, 3, seed + 1))
+    tok_psnr, usage = tokenizer_metrics(model, [ep.frames[i] for i in held])
+    log.info("tokenizer: held-out PSNR %.2f dB, codebook usage %.3f", tok_psnr, usage["usage"])
+    tokens, latents = _encode_all(model, ep.frames)
+    window = cfg.dynamics.window
+    run(
+        Stage.DYNAMICS,
+        dt,
+        _token_batches(
+            [tokens[i] for i in train_idx],
+            [latents[i] for i in train_idx],
+            None,
+            dt.batch_size,
+            window,
+            seed + 2,
+        ),
+    )
+    used, amap = 0, None
+    if ep.has_actions and use_labels:
+        seg_f, seg_a = labelled_segments(
+            [ep.frames[i] for i in train_idx],
+            [ep.actions[i] for i in train_idx],
+            recipe.labelled_steps,
+            recipe.labelled_segment,
+        )
+        used = sum(len(a) - 1 for a in seg_a)
+        model.eval()
+        fit_action_map(model, seg_f, seg_a)
+        init_adapter_from_map(model)
+        amap = evaluate_action_map(model, [ep.frames[i] for i in held], [ep.actions[i] for i in held])
+        log.info("latent -> real action map: held-out accuracy %.3f over %d steps", amap.accuracy, amap.steps)
+        seg_tok, seg_lat = _encode_all(model, seg_f)
+        length = min(window, min(len(t) for t in seg_tok))
+        run(Stage.ADAPTER, at, _token_batches(seg_tok, seg_lat, seg_a, at.batch_size, length, seed + 3))
+    model.eval()
+    final_card = replace(
+        card,
+        steps=sum(r.step for r in stages.values()),
+        train_seconds=round(sum(r.seconds for r in stages.values()), 1),
+        params=sum(p.numel() for p in model.parameters()),
+        notes=f"labelled steps {used}; tokenizer PSNR {tok_psnr:.2f} dB",
+    )
+    model_dir = save_checkpoint(
+        out / "model", model, family="autoregressive", model_config=cfg, card=final_card
+    )
+    return ARTrainResult(
+        model_dir=model_dir,
+        stages=stages,
+        tokenizer_psnr=tok_psnr,
+        codebook=usage,
+        labelled_steps=used,
+        action_map=amap,
+        seconds=time.perf_counter() - t0,
+    )
