@@ -39,8 +39,11 @@ class ActionSpec:
     @staticmethod
     def from_json(d: dict[str, Any]) -> ActionSpec:
         return ActionSpec(
-            kind=str(d["kind"]), dim=int(d["dim"]), n=int(d.get("n", 0)),
-            low=tuple(float(v) for v in d.get("low", ())), high=tuple(float(v) for v in d.get("high", ())),
+            kind=str(d["kind"]),
+            dim=int(d["dim"]),
+            n=int(d.get("n", 0)),
+            low=tuple(float(v) for v in d.get("low", ())),
+            high=tuple(float(v) for v in d.get("high", ())),
         )
 
 
@@ -68,11 +71,17 @@ class EpisodeMeta:
     @staticmethod
     def from_json(d: dict[str, Any]) -> EpisodeMeta:
         return EpisodeMeta(
-            world=str(d["world"]), split=str(d["split"]), seed=int(d["seed"]), fps=float(d["fps"]),
-            params=dict(d["params"]), action_space=ActionSpec.from_json(d["action_space"]),
-            kinds=tuple(d.get("kinds", ())), shapes=tuple(d.get("shapes", ())),
+            world=str(d["world"]),
+            split=str(d["split"]),
+            seed=int(d["seed"]),
+            fps=float(d["fps"]),
+            params=dict(d["params"]),
+            action_space=ActionSpec.from_json(d["action_space"]),
+            kinds=tuple(d.get("kinds", ())),
+            shapes=tuple(d.get("shapes", ())),
             palette=tuple(tuple(int(c) for c in p) for p in d.get("palette", ())),  # type: ignore[misc]
-            policy=str(d.get("policy", "")), schema_version=int(d["schema_version"]),
+            policy=str(d.get("policy", "")),
+            schema_version=int(d["schema_version"]),
         )
 
 

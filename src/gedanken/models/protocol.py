@@ -47,7 +47,9 @@ class WorldModel(Protocol):
 
     name: str
 
-    def observe(self, frames: Tensor, actions: Tensor | None = None, text: list[str] | None = None) -> Any: ...
+    def observe(
+        self, frames: Tensor, actions: Tensor | None = None, text: list[str] | None = None
+    ) -> Any: ...
 
     def step(self, ctx: Any, action: Tensor) -> tuple[Any, Prediction]: ...
 
