@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gedanken-installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup demo test lint format clean
 
 $(STAMP): requirements.lock constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,9 +33,6 @@ test: lint
 format: setup
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 	$(VENV)/bin/ruff format src tests benchmarks
-
-bench: setup
-	$(VENV)/bin/python -m benchmarks.run_all
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .ruff_cache

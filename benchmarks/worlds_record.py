@@ -2,7 +2,7 @@
 
 Target (issue): 200 Push episodes of 96 steps in <= 60 s on 2 processes (>= ~330 frames/s per process).
 
-    .venv/bin/python benchmarks/worlds_record.py            # writes benchmarks/worlds_record.json
+    .venv/bin/python benchmarks/worlds_record.py            # writes benchmarks/results/worlds_record.json
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def main() -> None:
         "push_200x96_two_processes": two_processes("push", 200),
         "single_process_40_episodes": {w: single_process(w, 40) for w in WORLDS},
     }
-    path = Path(__file__).with_suffix(".json")
+    path = Path(__file__).parent / "results" / "worlds_record.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
 
