@@ -21,3 +21,19 @@ def test_worlds_lists_every_builtin_world() -> None:
     assert result.exit_code == 0, result.output
     for name in ("bounce", "push", "push_discrete", "occlude", "grasp"):
         assert name in result.output
+
+
+def test_user_errors_exit_2_with_one_line(monkeypatch, capsys, tmp_path) -> None:  # noqa: ANN001
+    import pytest
+
+    from gedanken.cli import main
+
+    monkeypatch.setattr(
+        "sys.argv", ["gedanken", "train", "diffusion", "--world", "nope", "--data", str(tmp_path / "d")]
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown environment id 'nope'" in err and "Traceback" not in err
+    assert not (tmp_path / "d").exists()

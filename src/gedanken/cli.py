@@ -71,5 +71,23 @@ def _register() -> None:
 
 _register()
 
+
+def main() -> None:
+    """Entry point: user errors (bad names, paths, data, checkpoints) print one line and exit 2, no traceback."""
+    from rich.console import Console
+
+    from gedanken.data.store import DatasetError
+    from gedanken.models.checkpoint import CheckpointError
+    from gedanken.planning.objectives import PlanningError
+
+    try:
+        app()
+    except (ValueError, FileNotFoundError, DatasetError, CheckpointError, PlanningError) as e:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            raise
+        Console(stderr=True).print(f"[red]error:[/red] {e}", highlight=False)
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()
