@@ -36,6 +36,33 @@ def resolve_model_path(spec: str) -> Path:
     raise typer.BadParameter(f"{spec!r} is neither a checkpoint directory nor a shipped model {avail}")
 
 
+def dataset_for(
+    world: str, data: Path | None, episodes: int, episode_steps: int, *, collect_given: bool = True
+) -> Path:
+    """The dataset a ``train`` command reads: ``data`` or ``data/<world>``, recorded from ``world`` if absent.
+
+    With ``collect_given=False`` only the default location is recorded into; an explicit ``data`` must exist.
+    """
+    path = data or Path("data") / world.replace("/", "_")
+    if not (path / "zarr.json").exists() and (data is None or collect_given):
+        from gedanken.data.collect import collect
+
+        console.print(f"collecting {episodes} episodes of {world} into {path}")
+        collect(world, path, episodes, steps=episode_steps, seed=0, workers=1)
+    return path
+
+
+def export_model(model_dir: Path, export: Path | None) -> None:
+    """Copy a finished run's exported model (no trainer state) to ``export``, replacing what is there."""
+    if export is None:
+        return
+    import shutil
+
+    if export.exists():
+        shutil.rmtree(export)
+    shutil.copytree(model_dir, export)
+
+
 @train_app.command("diffusion")
 def train_diffusion_cmd(
     world: str = typer.Option(
@@ -75,22 +102,10 @@ def train_diffusion_cmd(
             tokenizer_train=dataclasses.replace(r.tokenizer_train, num_threads=threads),
             dit_train=dataclasses.replace(r.dit_train, num_threads=threads),
         )
-    name = world.replace("/", "_")
-    data = data or Path("data") / name
-    if not (data / "zarr.json").exists():
-        from gedanken.data.collect import collect
-
-        n = episodes or r.episodes
-        console.print(f"collecting {n} episodes of {world} into {data}")
-        collect(world, data, n, steps=r.episode_steps, seed=0, workers=1)
-    out = out or Path("runs") / f"diffusion_{name}"
+    data = dataset_for(world, data, episodes or r.episodes, r.episode_steps)
+    out = out or Path("runs") / f"diffusion_{world.replace('/', '_')}"
     res = train_diffusion(r, data, out, device=device, resume=resume, seed=seed)
-    if export is not None:
-        import shutil
-
-        if export.exists():
-            shutil.rmtree(export)
-        shutil.copytree(res.model_dir, export)
+    export_model(res.model_dir, export)
     console.print(
         f"[bold green]done[/] {res.model_dir}  tokenizer PSNR {res.tokenizer_psnr:.2f} dB, "
         f"DiT loss {res.dit.history[-1]['loss'] if res.dit.history else float('nan'):.4f}"

@@ -55,24 +55,14 @@ def train_autoregressive_cmd(
                 for k in ("tokenizer_train", "lam_train", "dynamics_train", "adapter_train")
             },
         )
-    name = world.replace("/", "_")
-    data = data or Path("data") / name
-    if not (data / "zarr.json").exists():
-        from gedanken.data.collect import collect
+    from gedanken.train.cli import dataset_for, export_model
 
-        n = episodes or r.episodes
-        console.print(f"collecting {n} episodes of {world} into {data}")
-        collect(world, data, n, steps=r.episode_steps, seed=0, workers=1)
-    out = out or Path("runs") / f"autoregressive_{name}"
+    data = dataset_for(world, data, episodes or r.episodes, r.episode_steps)
+    out = out or Path("runs") / f"autoregressive_{world.replace('/', '_')}"
     res = train_autoregressive(
         r, data, out, device=device, resume=resume, seed=seed, use_labels=labelled_steps != 0
     )
-    if export is not None:
-        import shutil
-
-        if export.exists():
-            shutil.rmtree(export)
-        shutil.copytree(res.model_dir, export)
+    export_model(res.model_dir, export)
     summary = {
         "model": str(res.model_dir),
         "tokenizer_psnr": round(res.tokenizer_psnr, 2),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import typer
@@ -49,21 +48,12 @@ def train_jepa_cmd(
             predictor_train=th(r.predictor_train),
             decoder_train=th(r.decoder_train),
         )
-    name = world.replace("/", "_")
-    if data is None:
-        data = Path("data") / name
-        if not (data / "zarr.json").exists():
-            from gedanken.data.collect import collect
+    from gedanken.train.cli import dataset_for, export_model
 
-            n = episodes or r.episodes
-            console.print(f"collecting {n} episodes of {world} into {data}")
-            collect(world, data, n, steps=r.episode_steps, seed=0, workers=1)
-    out = out or Path("runs") / f"jepa_{name}"
+    data = dataset_for(world, data, episodes or r.episodes, r.episode_steps, collect_given=False)
+    out = out or Path("runs") / f"jepa_{world.replace('/', '_')}"
     res = train_jepa(r, data, out, device=device, resume=resume, seed=seed)
-    if export is not None:
-        if export.exists():
-            shutil.rmtree(export)
-        shutil.copytree(res.model_dir, export)
+    export_model(res.model_dir, export)
     console.print(
         f"[bold green]done[/] {res.model_dir}  probe R2 (held-out) position {res.probe.position_r2:.3f} "
         f"velocity {res.probe.velocity_r2:.3f}; effective rank {res.collapse.effective_rank:.1f}/"
