@@ -16,14 +16,34 @@ class AntiCollapse(str, Enum):
     SIGREG = (
         "sigreg"  # targets from the encoder itself (stop-gradient) + SIGReg towards N(0, I) (LeJEPA / LeWM)
     )
+    VICREG = "vicreg"  # targets from the encoder itself (stop-gradient) + variance/covariance terms (VICReg)
     NONE = "none"  # targets from the encoder itself (stop-gradient), nothing else: the collapse control
+
+
+class EncoderKind(str, Enum):
+    """Which encoder turns frames into latents (docs/jepa.md says why the default changed)."""
+
+    KEYPOINTS = "keypoints"  # conv net + spatial-softmax keypoints, next-latent prediction (keypoints.py)
+    VIT = "vit"  # tubelet ViT + attentive pooler, masked prediction of token features (encoder.py)
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    """Tubelet ViT encoder and its masked-prediction pre-training (stage 1)."""
+    """Frame encoder and its self-supervised pre-training (stage 1): keypoints (default) or a tubelet ViT."""
 
+    kind: EncoderKind = EncoderKind.KEYPOINTS
     image_size: int = 64  # H == W of the frames it encodes
+    # -- keypoint encoder (kind=keypoints)
+    keypoints: int = 16  # K spatial-softmax keypoints; a frame latent has 5 K values (x, y, feature, dx, dy)
+    conv_channels: int = 32  # width of the conv net
+    softmax_temperature: float = 3.0  # initial sharpness of the spatial softmax (on standardised heat maps)
+    velocity_scale: float = 8.0  # the motion part of the latent is (xy_t - xy_{t-1}) * this
+    pred_hidden: int = 128  # hidden width of the action-free next-latent predictor
+    pred_weight: float = 1.0  # weight of the next-latent prediction loss (MSE)
+    var_weight: float = 1.0  # VICReg variance hinge on keypoint coordinates
+    var_target: float = 0.3  # ... every coordinate's std across the batch should reach this
+    cov_weight: float = 1.0  # mean squared off-diagonal correlation of keypoint coordinates
+    # -- tubelet ViT encoder (kind=vit)
     patch: int = 8  # spatial patch side in pixels -> (image_size / patch)^2 tokens per tubelet
     tubelet: int = 2  # frames per tubelet; a frame's latent encodes the tubelet (previous frame, frame)
     dim: int = 64  # token width D
@@ -36,7 +56,7 @@ class EncoderConfig:
     mask_ratio: float = 0.5  # share of the target tokens queried per sample and step
     pred_dim: int = 48  # width of the masked-token predictor (narrower than the encoder, as in V-JEPA)
     pred_depth: int = 2  # blocks of the masked-token predictor
-    anti_collapse: AntiCollapse = AntiCollapse.SIGREG  # see AntiCollapse and docs/jepa.md
+    anti_collapse: AntiCollapse = AntiCollapse.VICREG  # see AntiCollapse and docs/jepa.md
     ema_momentum: tuple[float, float] = (
         0.99,
         0.999,
@@ -49,7 +69,14 @@ class EncoderConfig:
         return self.image_size // self.patch
 
     @property
+    def clip_frames(self) -> int:
+        """Frames per stage-1 training clip."""
+        return 3 if self.kind is EncoderKind.KEYPOINTS else self.predict_tubelets * self.tubelet
+
+    @property
     def latent_dim(self) -> int:
+        if self.kind is EncoderKind.KEYPOINTS:
+            return 5 * self.keypoints
         return self.slots * self.latent_channels
 
     def __post_init__(self) -> None:
@@ -59,6 +86,11 @@ class EncoderConfig:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
         if self.tubelet < 1 or self.clip_tubelets < 1 or self.predict_tubelets < 1:
             raise ValueError("tubelet, clip_tubelets and predict_tubelets must be >= 1")
+        if self.kind is EncoderKind.KEYPOINTS and (self.keypoints < 1 or self.image_size % 2):
+            raise ValueError(
+                f"the keypoint encoder needs keypoints >= 1 and an even image_size, got "
+                f"{self.keypoints} and {self.image_size}"
+            )
 
 
 @dataclass(frozen=True)
@@ -103,9 +135,14 @@ class JepaConfig:
 
 
 def tiny(**kw: object) -> JepaConfig:
-    """Seconds-scale model for tests: 32x32 frames, 2 blocks of width 32."""
+    """Seconds-scale model for tests: 32x32 frames, 4 keypoints (or a 2-block ViT of width 32), 1 block."""
+    kind = kw.pop("kind", EncoderKind.KEYPOINTS)
     enc = EncoderConfig(
+        kind=EncoderKind(kind),  # type: ignore[arg-type]
         image_size=32,
+        keypoints=4,
+        conv_channels=8,
+        pred_hidden=16,
         patch=8,
         dim=32,
         depth=2,
@@ -121,5 +158,5 @@ def tiny(**kw: object) -> JepaConfig:
 
 
 def default(**kw: object) -> JepaConfig:
-    """The shipped model: 64x64 frames, 8x8 tubelet tokens of width 64, 8x16 latent, a 2-block predictor."""
+    """The shipped model: 64x64 frames, 16 keypoints (80-value latent), a 2-block predictor of width 64."""
     return JepaConfig(**kw)  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gedanken.data.batch import Batch
-from gedanken.models.jepa.config import AntiCollapse, JepaConfig
+from gedanken.models.jepa.config import AntiCollapse, EncoderKind, JepaConfig
 from gedanken.models.jepa.decoder import PixelDecoder
 from gedanken.models.jepa.encoder import (
     MaskedPredictor,
@@ -33,6 +33,13 @@ from gedanken.models.jepa.encoder import (
     frames_to_float,
     gather_tokens,
     query_positions,
+)
+from gedanken.models.jepa.keypoints import (
+    KeypointEncoder,
+    NextLatentPredictor,
+    correlation_penalty,
+    keypoint_pretrain_loss,
+    variance_hinge,
 )
 from gedanken.models.jepa.predictor import ActionPredictor, PredictorState
 from gedanken.models.jepa.probe import LinearProbe
@@ -89,9 +96,15 @@ class JepaWorldModel(nn.Module):
         self.name = "jepa"
         self.card = ModelCard(name="jepa", family="jepa")
         enc = cfg.encoder
-        self.encoder = TubeletEncoder(enc)
-        self.mask_predictor = MaskedPredictor(enc)
-        self.target: TubeletEncoder | None = None
+        self.encoder: TubeletEncoder | KeypointEncoder
+        self.ssl_predictor: MaskedPredictor | NextLatentPredictor
+        if enc.kind is EncoderKind.KEYPOINTS:
+            self.encoder = KeypointEncoder(enc)
+            self.ssl_predictor = NextLatentPredictor(enc.latent_dim, enc.pred_hidden)
+        else:
+            self.encoder = TubeletEncoder(enc)
+            self.ssl_predictor = MaskedPredictor(enc)
+        self.target: TubeletEncoder | KeypointEncoder | None = None
         if enc.anti_collapse is AntiCollapse.EMA:
             self.target = copy.deepcopy(self.encoder).requires_grad_(False)
         self.predictor = ActionPredictor(cfg.predictor, enc.latent_dim, cfg.action_dim)
@@ -111,7 +124,7 @@ class JepaWorldModel(nn.Module):
         self.stage = stage
         self.requires_grad_(False)
         parts: dict[Stage, list[nn.Module]] = {
-            Stage.ENCODER: [self.encoder, self.mask_predictor],
+            Stage.ENCODER: [self.encoder, self.ssl_predictor],
             Stage.PREDICTOR: [self.predictor],
             Stage.DECODER: [self.decoder],
         }
@@ -150,18 +163,28 @@ class JepaWorldModel(nn.Module):
 
     def _encoder_loss(self, frames: Tensor) -> tuple[Tensor, dict[str, float]]:
         enc = self.cfg.encoder
-        k, nt = enc.tubelet, enc.predict_tubelets
-        if frames.shape[1] < k * nt:
-            raise ValueError(
-                f"encoder clips need {k * nt} frames (predict_tubelets x tubelet), got {frames.shape[1]}"
-            )
-        b = frames.shape[0]
+        if frames.shape[1] < enc.clip_frames:
+            raise ValueError(f"encoder clips need {enc.clip_frames} frames, got {frames.shape[1]}")
         if self.target is not None and self.training:
             self._ema_update()  # applies the previous optimizer step to the target (the trainer has no hook)
+        if isinstance(self.encoder, KeypointEncoder):
+            assert isinstance(self.ssl_predictor, NextLatentPredictor)
+            assert self.target is None or isinstance(self.target, KeypointEncoder)
+            loss, logs, flat = keypoint_pretrain_loss(
+                self.encoder,
+                self.ssl_predictor,
+                frames,
+                self.target,
+                vicreg=enc.anti_collapse is AntiCollapse.VICREG,
+            )
+            return self._sigreg_term(loss, logs, flat)
+        assert isinstance(self.ssl_predictor, MaskedPredictor)
+        k, nt = enc.tubelet, enc.predict_tubelets
+        b = frames.shape[0]
         z = self.encoder(frames[:, :k])  # (B, S, c): latent of the first tubelet only
         n_tok = enc.grid * enc.grid
         query = query_positions(b, nt * n_tok, enc.mask_ratio, frames.device)  # (B, n)
-        pred = self.mask_predictor(z, query)  # (B, n, D)
+        pred = self.ssl_predictor(z, query)  # (B, n, D)
         with torch.no_grad():
             teacher = self.target if self.target is not None else self.encoder
             tubes = frames[:, : k * nt].unflatten(1, (nt, k)).flatten(0, 1)  # (B * nt, k, H, W, 3)
@@ -170,6 +193,17 @@ class JepaWorldModel(nn.Module):
         loss = F.l1_loss(pred, target)
         logs: dict[str, float] = {"pred": float(loss.detach())}
         flat = z.reshape(b, -1)  # (B, S * c)
+        if enc.anti_collapse is AntiCollapse.VICREG:
+            var, cov = variance_hinge(flat, enc.var_target), correlation_penalty(flat)
+            loss = loss + enc.var_weight * var + enc.cov_weight * cov
+            logs |= {"var": float(var.detach()), "cov": float(cov.detach())}
+        return self._sigreg_term(loss, logs, flat)
+
+    def _sigreg_term(
+        self, loss: Tensor, logs: dict[str, float], flat: Tensor
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Adds SIGReg on the flat latents ``(B, d)`` when it is the anti-collapse choice; logs their std."""
+        enc = self.cfg.encoder
         if enc.anti_collapse is AntiCollapse.SIGREG:
             reg = sigreg(flat, enc.sigreg_slices)
             loss = loss + enc.sigreg_weight * reg

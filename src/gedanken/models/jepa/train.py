@@ -74,13 +74,13 @@ def default() -> JepaRecipe:
         name="default",
         model=presets.default(),
         encoder_train=TrainConfig(
-            steps=1500,
+            steps=800,
             batch_size=32,
             lr=1e-3,
             warmup=100,
             log_every=50,
-            eval_every=500,
-            ckpt_every=250,
+            eval_every=400,
+            ckpt_every=200,
             num_threads=2,
         ),
         predictor_train=TrainConfig(
@@ -305,7 +305,7 @@ def train_jepa(
     )
     enc_res = fit(
         model,
-        clip_batches(data, train_idx, ec.batch_size, enc.predict_tubelets * enc.tubelet, seed),
+        clip_batches(data, train_idx, ec.batch_size, enc.clip_frames, seed),
         ec,
         evaluate=held_collapse,
         card=card,
