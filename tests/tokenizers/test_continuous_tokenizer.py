@@ -4,7 +4,9 @@ import torch
 from gedanken.data.batch import Batch
 from gedanken.data.synthetic import synthetic_episode
 from gedanken.tokenizers import VideoAutoencoder, VideoTokenizer
-from gedanken.tokenizers.continuous import tiny
+from gedanken.tokenizers.continuous import Architecture, AutoencoderConfig, tiny
+
+_PATCH = AutoencoderConfig(architecture=Architecture.PATCH, patch=4, width=16, blocks=1, latent_channels=4)
 
 
 def _frames(n=2, t=3, size=32):
@@ -12,20 +14,23 @@ def _frames(n=2, t=3, size=32):
 
 
 @pytest.mark.parametrize("hw", [(64, 64), (40, 56), (17, 23)])
-def test_shapes_any_size(hw):
-    ae = VideoAutoencoder(tiny())
+@pytest.mark.parametrize(("cfg", "stride"), [(tiny(), 8), (_PATCH, 4)])
+def test_shapes_any_size(hw, cfg, stride):
+    ae = VideoAutoencoder(cfg)
     f = torch.randint(0, 256, (1, 2, *hw, 3), dtype=torch.uint8)
     z = ae.encode(f)
     assert z.shape == (1, 2, *ae.latent_shape(*hw))
-    assert ae.stride == 8
+    assert ae.stride == stride
+    assert z.shape[-2:] == (-(-hw[0] // stride), -(-hw[1] // stride))
     out = ae.decode(z, *hw)
     assert out.shape == f.shape and out.dtype == torch.uint8
     assert isinstance(ae, VideoTokenizer)
 
 
-def test_training_improves_reconstruction():
+@pytest.mark.parametrize("cfg", [tiny(), _PATCH])
+def test_training_improves_reconstruction(cfg):
     torch.manual_seed(0)
-    ae = VideoAutoencoder(tiny())
+    ae = VideoAutoencoder(cfg)
     f = _frames()
     b = Batch(
         frames=f, actions=torch.zeros(2, 3, 1), rewards=torch.zeros(2, 3), terminated=torch.zeros(2, 3).bool()

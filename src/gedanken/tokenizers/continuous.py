@@ -1,7 +1,15 @@
 """A continuous video tokenizer: a per-frame convolutional autoencoder to a normalised latent grid.
 
-Frames ``(B, T, H, W, 3)`` uint8 -> latents ``(B, T, C, H/s, W/s)`` float with ``s = 2 ** len(channels)``
-(8x spatial compression by default); any ``H``/``W`` works (padded to a multiple of ``s`` and cropped back).
+Frames ``(B, T, H, W, 3)`` uint8 -> latents ``(B, T, C, H/s, W/s)`` float; any ``H``/``W`` works (padded to a
+multiple of ``s`` and cropped back). Two architectures:
+
+* ``PATCH`` (default): pixel-unshuffle by ``s = patch`` (each ``s x s`` pixel patch becomes one position with
+  ``3 s^2`` channels, as ViT/Sora patch embeddings do), then residual 3x3 conv blocks at the latent
+  resolution; the decoder mirrors it and pixel-shuffles back. Every convolution runs at ``H/s x W/s``, so it is
+  ~10x cheaper than ``CONV`` at equal width, and small objects keep their own patch instead of being blurred
+  by strided downsampling.
+* ``CONV``: strided conv stages at full resolution, ``s = 2 ** len(channels)``.
+
 Training adds Gaussian noise to the latent, scaled to the latent's own (detached) spread so that shrinking the
 latent cannot escape it: a cheap bottleneck that makes the decoder tolerant of the small errors a diffusion
 model leaves, without the collapse a fixed noise level plus a magnitude penalty invites.
@@ -12,6 +20,7 @@ returns roughly unit-variance latents, the scale diffusion noise schedules assum
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import torch
 import torch.nn.functional as F
@@ -20,19 +29,26 @@ from torch import Tensor, nn
 from gedanken.data.batch import Batch
 
 
+class Architecture(str, Enum):
+    """How the autoencoder reaches the latent grid."""
+
+    PATCH = "patch"  # pixel-unshuffle + residual blocks at latent resolution (cheap, sharp)
+    CONV = "conv"  # strided conv stages at full resolution
+
+
 @dataclass(frozen=True)
 class AutoencoderConfig:
     """Sizes and training losses of :class:`VideoAutoencoder`."""
 
-    channels: tuple[int, ...] = (
-        32,
-        64,
-        96,
-    )  # width of each stride-2 stage; compression is 2 ** len(channels)
+    channels: tuple[int, ...] = (32, 64, 96)  # CONV: width of each stride-2 stage; compression 2 ** len
     latent_channels: int = 8  # C: channels of the latent grid
     latent_noise: float = 0.1  # std of the training noise on raw latents, relative to their per-channel std
     latent_penalty: float = 1e-4  # weight of mean(z ** 2) in the loss (keeps the raw scale from drifting)
     foreground_weight: float = 8.0  # extra loss weight on pixels that differ from the frame's background
+    architecture: Architecture = Architecture.CONV  # CONV keeps older checkpoints loading unchanged
+    patch: int = 4  # PATCH: pixel patch side = spatial compression
+    width: int = 128  # PATCH: channels of the residual trunk
+    blocks: int = 2  # PATCH: residual blocks in the encoder and in the decoder
 
 
 class _Res(nn.Module):
@@ -45,32 +61,53 @@ class _Res(nn.Module):
         return x + self.c2(F.silu(self.c1(F.silu(x))))
 
 
+def _conv_autoencoder(cfg: AutoencoderConfig) -> tuple[nn.Module, nn.Module]:
+    ch = cfg.channels
+    enc: list[nn.Module] = [nn.Conv2d(3, ch[0], 3, padding=1)]
+    prev = ch[0]
+    for c in ch:
+        enc += [nn.Conv2d(prev, c, 4, stride=2, padding=1), _Res(c)]
+        prev = c
+    enc += [nn.SiLU(), nn.Conv2d(prev, cfg.latent_channels, 1)]
+    dec: list[nn.Module] = [nn.Conv2d(cfg.latent_channels, ch[-1], 3, padding=1)]
+    prev = ch[-1]
+    for c in reversed(ch):
+        dec += [_Res(prev), nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(prev, c, 3, padding=1)]
+        prev = c
+    dec += [nn.SiLU(), nn.Conv2d(prev, 3, 3, padding=1)]
+    return nn.Sequential(*enc), nn.Sequential(*dec)
+
+
+def _patch_autoencoder(cfg: AutoencoderConfig) -> tuple[nn.Module, nn.Module]:
+    p, w = cfg.patch, cfg.width
+    if p < 1 or w < 1 or cfg.blocks < 0:
+        raise ValueError(f"patch tokenizer needs patch >= 1, width >= 1, blocks >= 0; got {cfg}")
+    enc: list[nn.Module] = [nn.PixelUnshuffle(p), nn.Conv2d(3 * p * p, w, 1)]
+    enc += [_Res(w) for _ in range(cfg.blocks)]
+    enc += [nn.SiLU(), nn.Conv2d(w, cfg.latent_channels, 1)]
+    dec: list[nn.Module] = [nn.Conv2d(cfg.latent_channels, w, 3, padding=1)]
+    dec += [_Res(w) for _ in range(cfg.blocks)]
+    dec += [nn.SiLU(), nn.Conv2d(w, 3 * p * p, 1), nn.PixelShuffle(p)]
+    return nn.Sequential(*enc), nn.Sequential(*dec)
+
+
 class VideoAutoencoder(nn.Module):
     """Per-frame conv autoencoder; ``encode``/``decode`` speak uint8 frames and normalised latents."""
 
     def __init__(self, cfg: AutoencoderConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        ch = cfg.channels
-        enc: list[nn.Module] = [nn.Conv2d(3, ch[0], 3, padding=1)]
-        prev = ch[0]
-        for c in ch:
-            enc += [nn.Conv2d(prev, c, 4, stride=2, padding=1), _Res(c)]
-            prev = c
-        enc += [nn.SiLU(), nn.Conv2d(prev, cfg.latent_channels, 1)]
-        self.encoder = nn.Sequential(*enc)
-        dec: list[nn.Module] = [nn.Conv2d(cfg.latent_channels, ch[-1], 3, padding=1)]
-        prev = ch[-1]
-        for c in reversed(ch):
-            dec += [_Res(prev), nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(prev, c, 3, padding=1)]
-            prev = c
-        dec += [nn.SiLU(), nn.Conv2d(prev, 3, 3, padding=1)]
-        self.decoder = nn.Sequential(*dec)
+        if cfg.architecture is Architecture.PATCH:
+            self.encoder, self.decoder = _patch_autoencoder(cfg)
+        else:
+            self.encoder, self.decoder = _conv_autoencoder(cfg)
         self.register_buffer("latent_mean", torch.zeros(cfg.latent_channels))
         self.register_buffer("latent_std", torch.ones(cfg.latent_channels))
 
     @property
     def stride(self) -> int:
+        if self.cfg.architecture is Architecture.PATCH:
+            return self.cfg.patch
         return 2 ** len(self.cfg.channels)
 
     def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
@@ -88,8 +125,13 @@ class VideoAutoencoder(nn.Module):
         return self.encoder(x * 2 - 1)
 
     def _decode_raw(self, z: Tensor, height: int, width: int) -> Tensor:
-        """raw latents (N, C, h, w) -> (N, 3, H, W) in [0, 1] (logits squashed)."""
-        return torch.sigmoid(self.decoder(z))[:, :, :height, :width]
+        """raw latents (N, C, h, w) -> (N, 3, H, W), about [0, 1] (unclamped: clamp when making pixels).
+
+        The decoder's output is linear, not squashed by a sigmoid: with a sigmoid, a decoder that first learns
+        the (mostly) black background saturates and the few object pixels stop receiving gradient; a patch
+        tokenizer trained that way reconstructed only the background (0 % of objects kept, bounce, 600 steps).
+        """
+        return (self.decoder(z)[:, :, :height, :width] + 1) / 2
 
     def encode(self, frames: Tensor) -> Tensor:
         """``frames`` (B, T, H, W, 3) uint8 -> normalised latents (B, T, C, h, w)."""
@@ -106,7 +148,7 @@ class VideoAutoencoder(nn.Module):
         b, t = latents.shape[:2]
         z = latents.reshape(b * t, *latents.shape[2:])
         z = z * self.latent_std[:, None, None] + self.latent_mean[:, None, None]
-        x = self._decode_raw(z, height, width)  # (BT, 3, H, W)
+        x = self._decode_raw(z, height, width).clamp(0, 1)  # (BT, 3, H, W)
         return x.permute(0, 2, 3, 1).reshape(b, t, height, width, 3)
 
     def decode(self, latents: Tensor, height: int, width: int) -> Tensor:
@@ -160,5 +202,5 @@ def tiny() -> AutoencoderConfig:
 
 
 def default() -> AutoencoderConfig:
-    """64x64 -> 8x8x8 latents, about 0.5 M parameters."""
-    return AutoencoderConfig()
+    """64x64 -> 16x16x8 latents through 4x4 pixel patches, about 1.2 M parameters."""
+    return AutoencoderConfig(architecture=Architecture.PATCH, patch=4, width=128, latent_channels=8)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from gedanken.models.heads import HeadsConfig
-from gedanken.tokenizers.continuous import AutoencoderConfig
+from gedanken.tokenizers.continuous import Architecture, AutoencoderConfig
 
 
 class TextEncoderKind(str, Enum):
@@ -28,6 +28,7 @@ class DiTConfig:
     patch: int = 2  # spatial patch side on the latent grid (tokens per frame = (h / patch) * (w / patch))
     context: int = 4  # W: clean context frames each frame attends to (sliding window, cached at rollout)
     rope_theta: float = 100.0  # RoPE base wavelength
+    prev_frame: bool = False  # noisy tokens also embed the previous clean frame's latent at their position
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,12 @@ def tiny(**overrides: object) -> DiffusionConfig:
 
 
 def default(**overrides: object) -> DiffusionConfig:
-    """The shipped models: 64x64 -> 16x16x4 latents (4x) -> 4x4 patches = 16 tokens per frame, width 128, depth 4."""
+    """The shipped models: 64x64 -> 16x16x8 latents (4x4 pixel patches) -> 4x4 latent patches = 16 tokens per
+    frame, width 128, depth 4, previous-frame embedding on."""
     cfg = DiffusionConfig(
-        tokenizer=AutoencoderConfig(channels=(32, 64), latent_channels=4), dit=DiTConfig(patch=4)
+        tokenizer=AutoencoderConfig(
+            architecture=Architecture.PATCH, patch=4, width=128, blocks=2, latent_channels=8
+        ),
+        dit=DiTConfig(patch=4, prev_frame=True),
     )
     return replace(cfg, **overrides)  # type: ignore[arg-type]

@@ -11,6 +11,11 @@ At rollout the clean frames' keys/values are cached per layer (the last ``W`` fr
 ``steps`` passes over its own ``N`` tokens against at most ``W * N`` cached keys, plus one pass that turns it
 into context: a flat cost per frame however long the rollout.
 
+With ``prev_frame`` on, each noisy token also adds an embedding of the previous clean frame's latent patch at
+the same position (DIAMOND's channel-concatenated previous frame, in token form): the model then learns the
+frame-to-frame change with a direct path from each patch's past, and attention only has to supply motion and
+interactions. Noisy frame 0 (no previous frame) gets a learned null embedding instead.
+
 Every token is conditioned (AdaLN-Zero) on its frame's diffusion time, the action that led to the frame
 (``actions[:, j - 1]``; a learned null action where there is none or it was dropped) and the text.
 """
@@ -50,6 +55,8 @@ class DiT(nn.Module):
         self.patchifier = SpacetimePatchifier(patch=cfg.patch)
         d, in_dim = cfg.width, self.patchifier.dim(latent_channels)
         self.embed = nn.Linear(in_dim, d)
+        self.embed_prev = nn.Linear(in_dim, d) if cfg.prev_frame else None
+        self.null_prev = nn.Parameter(torch.zeros(d)) if cfg.prev_frame else None
         self.time = TimeEmbedder(d)
         self.action = nn.Embedding(action_classes, d) if action_classes > 0 else nn.Linear(action_dim, d)
         self.null_action = nn.Parameter(torch.zeros(d))
@@ -90,6 +97,16 @@ class DiT(nn.Module):
         tok, g = self.patchifier.patchify(latents)  # (B, T*N, D_in)
         return self.embed(tok), g
 
+    def _noisy_tokens(self, noisy: Tensor, prev: Tensor | None) -> tuple[Tensor, PatchGrid]:
+        """Noisy latents (B, T, C, h, w) [+ each frame's previous clean latent, None = none] -> tokens."""
+        x, g = self._tokens(noisy)
+        if self.embed_prev is None or self.null_prev is None:
+            return x, g
+        if prev is None:
+            return x + self.null_prev.to(x.dtype), g
+        tok, _ = self.patchifier.patchify(prev)
+        return x + self.embed_prev(tok), g
+
     def _rope(self, g: PatchGrid, t0: int, device: torch.device) -> tuple[Tensor, Tensor]:
         return self.rope.tables(self.patchifier.positions(g, t0, device))
 
@@ -105,8 +122,12 @@ class DiT(nn.Module):
         """
         b, t = clean.shape[:2]
         xc, g = self._tokens(clean)
-        xn, _ = self._tokens(noisy)
         n = g.per_frame
+        xn, _ = self._tokens(noisy)
+        if self.embed_prev is not None and self.null_prev is not None:
+            null = self.null_prev.to(xn.dtype).expand(b, n, -1)
+            prev = self.embed_prev(self.patchifier.patchify(clean[:, :-1])[0]) if t > 1 else null[:, :0]
+            xn = xn + torch.cat([null, prev], dim=1)
         w = self.cfg.context
         dev = clean.device
         i = torch.arange(t, device=dev)
@@ -158,9 +179,14 @@ class DiT(nn.Module):
             new.append(KV(own.k[:, :, -keep:], own.v[:, :, -keep:]))
         return new, x.reshape(b, k, n, -1)
 
-    def noisy_pass(self, x_lat: Tensor, c: Tensor, t: int, cache: list[KV] | None) -> Tensor:
-        """Velocity for one noisy frame (B, C, h, w) at time ``t`` given the cached context; ``c`` (B, 1, D)."""
-        x, g = self._tokens(x_lat[:, None])
+    def noisy_pass(
+        self, x_lat: Tensor, c: Tensor, t: int, cache: list[KV] | None, prev: Tensor | None = None
+    ) -> Tensor:
+        """Velocity for one noisy frame (B, C, h, w) at time ``t`` given the cached context; ``c`` (B, 1, D).
+
+        ``prev`` (B, C, h, w) is the latent of the last context frame (used with ``prev_frame``).
+        """
+        x, g = self._noisy_tokens(x_lat[:, None], None if prev is None else prev[:, None])
         rope = self._rope(g, t, x_lat.device)
         for li, blk in enumerate(self.blocks):
             x, _ = blk(x, c, rope, prefix=cache[li] if cache is not None else None)

@@ -59,6 +59,7 @@ class DiffusionContext:
     batch: int  # B
     generator: torch.Generator  # noise source of this rollout
     last: HeadOutputs | None = None  # heads on the last context frame
+    prev: Tensor | None = None  # (B, C, h, w) latent of the last context frame, as the DiT saw it
 
 
 class DiffusionWorldModel(nn.Module):
@@ -193,7 +194,7 @@ class DiffusionWorldModel(nn.Module):
         )
         cache, hidden = self.dit.clean_pass(lat, c, ctx.t, ctx.cache)
         heads = self.heads(hidden[:, -1:])
-        return replace(ctx, cache=cache, t=ctx.t + k, last=heads)
+        return replace(ctx, cache=cache, t=ctx.t + k, last=heads, prev=lat[:, -1])
 
     def _velocity(self, ctx: DiffusionContext, action: Tensor | None):  # noqa: ANN202
         b = ctx.batch
@@ -209,12 +210,12 @@ class DiffusionWorldModel(nn.Module):
 
         def velocity(x: Tensor, sigma: float) -> Tensor:
             s = torch.full((b, 1), sigma, device=dev)
-            v = self.dit.noisy_pass(x, self.dit.condition(s, act, txt), ctx.t, ctx.cache)
+            v = self.dit.noisy_pass(x, self.dit.condition(s, act, txt), ctx.t, ctx.cache, ctx.prev)
             if ga != 1.0:
-                vu = self.dit.noisy_pass(x, self.dit.condition(s, null_act, txt), ctx.t, ctx.cache)
+                vu = self.dit.noisy_pass(x, self.dit.condition(s, null_act, txt), ctx.t, ctx.cache, ctx.prev)
                 v = v + (ga - 1.0) * (v - vu)
             if gt != 1.0:
-                vu = self.dit.noisy_pass(x, self.dit.condition(s, act, null_txt), ctx.t, ctx.cache)
+                vu = self.dit.noisy_pass(x, self.dit.condition(s, act, null_txt), ctx.t, ctx.cache, ctx.prev)
                 v = v + (gt - 1.0) * (v - vu)
             return v
 
