@@ -34,6 +34,8 @@ def test_train_rollout_generate_play_smoke(tmp_path):
     assert (data / "zarr.json").is_file()
     model = load_checkpoint(exported)
     assert model.card.world == "push" and model.card.preset == "tiny" and model.card.steps == 6
+    assert "objects kept" in res.output  # the judge ran on held-out reconstructions
+    assert "reconstruction objects_kept" in model.card.notes
 
     clip = tmp_path / "clip.mp4"
     res = runner.invoke(

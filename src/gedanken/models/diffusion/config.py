@@ -87,11 +87,11 @@ def tiny(**overrides: object) -> DiffusionConfig:
 
 
 def default(**overrides: object) -> DiffusionConfig:
-    """The shipped models: 64x64 -> 16x16x8 latents (4x4 pixel patches) -> 4x4 latent patches = 16 tokens per
+    """The shipped models: 64x64 -> 16x16x8 latents (4x4 pixel patches, trunk width 64) -> 4x4 latent patches = 16 tokens per
     frame, width 128, depth 4, previous-frame embedding on."""
     cfg = DiffusionConfig(
         tokenizer=AutoencoderConfig(
-            architecture=Architecture.PATCH, patch=4, width=128, blocks=2, latent_channels=8
+            architecture=Architecture.PATCH, patch=4, width=64, blocks=2, latent_channels=8
         ),
         dit=DiTConfig(patch=4, prev_frame=True),
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gedanken.audit.fidelity import reconstruction_fidelity
 from gedanken.data.batch import Batch
 from gedanken.data.store import EpisodeDataset
 from gedanken.models.checkpoint import save_checkpoint
@@ -60,7 +61,7 @@ def default() -> DiffusionRecipe:
         name="default",
         model=presets.default(),
         tokenizer_train=TrainConfig(
-            steps=600, batch_size=16, lr=1e-3, warmup=30, log_every=50, ckpt_every=100, num_threads=2
+            steps=1000, batch_size=32, lr=2e-3, warmup=30, log_every=50, ckpt_every=200, num_threads=2
         ),
         dit_train=TrainConfig(
             steps=2000,
@@ -86,6 +87,7 @@ class DiffusionTrainResult:
     dit: TrainResult
     model_dir: Path  # exported checkpoint (no trainer state)
     tokenizer_psnr: float  # reconstruction PSNR (dB) on held-out frames
+    tokenizer_fidelity: dict[str, float]  # the judge on held-out reconstructions (empty without a palette)
 
 
 @dataclass
@@ -99,6 +101,7 @@ class _Data:
     world: str
     action_dim: int
     action_classes: int
+    palette: tuple[tuple[int, int, int], ...]  # the world's colours (empty for external data)
 
 
 def load_data(path: str | Path) -> _Data:
@@ -118,6 +121,7 @@ def load_data(path: str | Path) -> _Data:
         world=eps[0].meta.world,
         action_dim=max(spec.dim, 1),
         action_classes=spec.n if spec.kind == "discrete" else 0,
+        palette=eps[0].meta.palette,
     )
 
 
@@ -262,6 +266,12 @@ def train_diffusion(
     tok.calibrate(sample[None].to(dev))
     psnr = tok.psnr(held_frames.to(dev))
     log.info("tokenizer: held-out reconstruction PSNR %.2f dB", psnr)
+    fidelity: dict[str, float] = {}
+    if data.palette:
+        with torch.no_grad():
+            rec = tok.decode(tok.encode(held_frames.to(dev)), cfg.height, cfg.width).cpu()
+        fidelity = reconstruction_fidelity(held_frames[0].numpy(), rec[0].numpy(), data.palette)
+        log.info("tokenizer: judge on held-out reconstructions %s", fidelity)
     model.freeze_tokenizer()
 
     # ---------------------------------------------------------------------------------- stage 2: DiT
@@ -291,7 +301,8 @@ def train_diffusion(
         world=data.world,
         dataset=str(data_path),
         preset=recipe.name,
-        notes=f"tokenizer PSNR {psnr:.2f} dB on held-out frames",
+        notes=f"tokenizer PSNR {psnr:.2f} dB on held-out frames"
+        + "".join(f"; reconstruction {k} {v:.3g}" for k, v in fidelity.items() if k != "psnr"),
     )
     dit_res = fit(
         model,
@@ -305,7 +316,9 @@ def train_diffusion(
     model_dir = save_checkpoint(
         out / "model", model.cpu(), family="diffusion", model_config=cfg, card=dit_res.card, step=dit_res.step
     )
-    return DiffusionTrainResult(tokenizer=tok_res, dit=dit_res, model_dir=model_dir, tokenizer_psnr=psnr)
+    return DiffusionTrainResult(
+        tokenizer=tok_res, dit=dit_res, model_dir=model_dir, tokenizer_psnr=psnr, tokenizer_fidelity=fidelity
+    )
 
 
 __all__ = ["RECIPES", "DiffusionRecipe", "DiffusionTrainResult", "train_diffusion"]
