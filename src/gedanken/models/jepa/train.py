@@ -246,7 +246,15 @@ def rollout_error(
         pred = model.predictor.rollout(state, model.normalise_actions(a[:, :horizon]))
     err = (pred - z[:, 1:]).abs().mean(dim=(0, 2))  # (H,)
     copy = (z[:, :1] - z[:, 1:]).abs().mean(dim=(0, 2))
-    return {"l1_h1": float(err[0]), f"l1_h{horizon}": float(err[-1]), f"copy_h{horizon}": float(copy[-1])}
+    out = {"l1_h1": float(err[0]), f"l1_h{horizon}": float(err[-1]), f"copy_h{horizon}": float(copy[-1])}
+    if bool(model.probe.fitted) and data.states is not None:
+        # The probe read on *predicted* latents: what a planner with a state goal sees.
+        s = torch.stack([data.states[e][st + 1 : st + horizon + 1] for e, st in picks])  # (W, H, K, F)
+        with torch.no_grad():
+            ps = model.probe.raw(pred).cpu()  # (W, H, K, F)
+        for h in (0, horizon - 1):
+            out[f"probe_pos_r2_h{h + 1}"] = probe_report(ps[:, h], s[:, h]).position_r2
+    return out
 
 
 @dataclass
