@@ -1,9 +1,22 @@
 """A discrete video tokenizer: a convolutional autoencoder whose bottleneck is FSQ.
 
 Each frame is cut into ``patch x patch`` spatial patches (tubelets one frame long, so an interactive model
-emits one frame per step); each patch becomes one token, an index into the implicit FSQ codebook. The
-encoder and decoder are small strided conv nets, so the decoder sees neighbouring tokens and can place edges
-to the pixel inside a patch.
+emits one frame per step); each patch becomes one token, an index into the implicit FSQ codebook. Two
+architectures (:class:`TokenizerArchitecture`):
+
+* ``PATCH`` (the presets): pixel-unshuffle by ``patch`` (each patch becomes one position with ``3 patch^2``
+  channels), a 1x1 conv, residual 3x3 blocks at token resolution, 1x1 to the FSQ channels; the decoder
+  mirrors it and pixel-shuffles back. Every conv runs on the token grid, and a small object keeps the patch
+  it lies in instead of being blurred away by strided downsampling.
+* ``CONV``: strided conv stages at full resolution (the original design; older checkpoints).
+
+The decoder's output is linear (clamped only when turned into uint8 pixels), and the reconstruction loss
+up-weights foreground pixels (those that differ from the frame's median, background, colour): objects cover
+about 3 % of the pixels, and an unweighted loss is minimised by a background-coloured blur that loses every
+object (judge identity accuracy 0 on reconstructions, measured before this change). A pixel counts as
+foreground when it is off the background in the frame *or* in the reconstruction: weighting only the true
+object pixels makes painting object colour around objects nearly free, and the reconstructions grow halos
+(measured on Push at weight 64: identity accuracy 0.96 but PSNR 16 dB).
 
 Shapes: frames ``(B, T, H, W, 3)`` uint8 <-> tokens ``(B, T, h, w)`` int64 with ``h = H / patch``.
 """
@@ -12,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import Enum
 
 import torch
 import torch.nn.functional as F
@@ -20,23 +34,57 @@ from torch import Tensor, nn
 from gedanken.tokenizers.fsq import FSQ, FSQConfig
 
 
+class TokenizerArchitecture(str, Enum):
+    """How :class:`DiscreteTokenizer` reaches the token grid."""
+
+    PATCH = "patch"  # pixel-unshuffle + residual blocks at token resolution (cheap, keeps small objects)
+    CONV = "conv"  # strided conv stages at full resolution
+
+
 @dataclass(frozen=True)
 class DiscreteTokenizerConfig:
-    """Architecture of :class:`DiscreteTokenizer`."""
+    """Architecture and loss of :class:`DiscreteTokenizer` (defaults: the original CONV design)."""
 
     patch: int = 8  # spatial patch side in pixels (a power of two); one token per patch
-    channels: tuple[int, ...] = (32, 64, 96)  # conv widths, one stride-2 stage each (len == log2(patch))
-    res_blocks: int = 1  # residual blocks at the bottleneck, in encoder and decoder each
+    channels: tuple[int, ...] = (
+        32,
+        64,
+        96,
+    )  # CONV: conv widths, one stride-2 stage each (len == log2(patch))
+    res_blocks: int = 1  # residual blocks at the bottleneck (CONV) / token resolution (PATCH), each side
     fsq: FSQConfig = field(default_factory=FSQConfig)  # the quantizer (levels -> codebook size)
+    architecture: TokenizerArchitecture = TokenizerArchitecture.CONV  # CONV keeps old checkpoints loading
+    width: int = 128  # PATCH: channels of the residual trunk
+    foreground_weight: float = 0.0  # extra loss weight on pixels off the frame's background colour (0: none)
 
     def __post_init__(self) -> None:
         if self.patch < 1 or self.patch & (self.patch - 1):
             raise ValueError(f"patch must be a power of two, got {self.patch}")
+        if self.foreground_weight < 0:
+            raise ValueError(f"foreground_weight must be >= 0, got {self.foreground_weight}")
+        if self.architecture is TokenizerArchitecture.PATCH:
+            if self.width < 1 or self.res_blocks < 0:
+                raise ValueError(
+                    f"PATCH needs width >= 1 and res_blocks >= 0, got {self.width}, {self.res_blocks}"
+                )
+            return
         if len(self.channels) != int(math.log2(self.patch)):
             raise ValueError(
                 f"need one conv width per stride-2 stage: patch {self.patch} needs "
                 f"{int(math.log2(self.patch))} channels, got {self.channels}"
             )
+
+
+class _Res3(nn.Module):
+    """Two 3x3 convs with a skip (the PATCH trunk)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(c, c, 3, padding=1)
+        self.c2 = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.c2(F.silu(self.c1(F.silu(x))))
 
 
 class _Res(nn.Module):
@@ -80,6 +128,9 @@ class DiscreteTokenizer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.fsq = FSQ(cfg.fsq)
+        if cfg.architecture is TokenizerArchitecture.PATCH:
+            self.encoder, self.decoder = self._patch_nets(cfg)
+            return
         enc: list[nn.Module] = [nn.Conv2d(3, cfg.channels[0], 3, padding=1)]
         c_in = cfg.channels[0]
         for c in cfg.channels:
@@ -95,6 +146,16 @@ class DiscreteTokenizer(nn.Module):
             c_in = c
         dec += [nn.SiLU(), nn.Conv2d(c_in, 3, 3, padding=1)]
         self.decoder = nn.Sequential(*dec)
+
+    def _patch_nets(self, cfg: DiscreteTokenizerConfig) -> tuple[nn.Module, nn.Module]:
+        p, w, d = cfg.patch, cfg.width, self.fsq.dim
+        enc: list[nn.Module] = [nn.PixelUnshuffle(p), nn.Conv2d(3 * p * p, w, 1)]
+        enc += [_Res3(w) for _ in range(cfg.res_blocks)]
+        enc += [nn.SiLU(), nn.Conv2d(w, d, 1)]
+        dec: list[nn.Module] = [nn.Conv2d(d, w, 3, padding=1)]
+        dec += [_Res3(w) for _ in range(cfg.res_blocks)]
+        dec += [nn.SiLU(), nn.Conv2d(w, 3 * p * p, 1), nn.PixelShuffle(p)]
+        return nn.Sequential(*enc), nn.Sequential(*dec)
 
     @property
     def vocab_size(self) -> int:
@@ -136,12 +197,28 @@ class DiscreteTokenizer(nn.Module):
         return float_to_frames(self.decode_float(tokens))
 
     def forward(self, frames: Tensor) -> TokenizerOutput:
-        """Reconstruct uint8 frames ``(B, T, H, W, 3)``; the loss is MSE plus L1 in ``[-1, 1]`` units."""
+        """Reconstruct uint8 frames ``(B, T, H, W, 3)``; the loss is MSE plus L1 in ``[-1, 1]`` units, each
+        pixel weighted by ``1 + foreground_weight * [pixel is foreground in the frame or the reconstruction]``
+        (see :func:`foreground_mask`; the background colour is the frame's)."""
         x = frames_to_float(frames)  # (B, T, 3, H, W)
         codes, idx = self._encode_float(x)
         recon = self._decode_codes(codes)
-        loss = F.mse_loss(recon, x) + 0.5 * F.l1_loss(recon, x)
-        return TokenizerOutput(recon=recon, tokens=idx, loss=loss)
+        err = (recon - x).pow(2) + 0.5 * (recon - x).abs()  # (B, T, 3, H, W)
+        if self.cfg.foreground_weight > 0:
+            fg = foreground_mask(x, reference=x) + foreground_mask(recon.detach(), reference=x)
+            err = err * (1 + self.cfg.foreground_weight * fg.clamp(max=1))
+        return TokenizerOutput(recon=recon, tokens=idx, loss=err.mean())
+
+
+def foreground_mask(x: Tensor, threshold: float = 0.1, reference: Tensor | None = None) -> Tensor:
+    """``(..., 3, H, W)`` float frames in ``[-1, 1]`` -> ``(..., 1, H, W)`` float mask of pixels that differ from
+    the background colour by more than ``threshold`` (0.05 of the 0-255 range) in any channel; the background
+    is the median colour of ``reference`` (default ``x`` itself), a tensor of the same shape."""
+    ref = x if reference is None else reference
+    if ref.shape != x.shape:
+        raise ValueError(f"reference {tuple(ref.shape)} must have the shape of x {tuple(x.shape)}")
+    bg = ref.flatten(-2).median(dim=-1).values[..., None, None]  # (..., 3, 1, 1)
+    return ((x - bg).abs().amax(dim=-3, keepdim=True) > threshold).to(x.dtype)
 
 
 def psnr(a: Tensor, b: Tensor) -> Tensor:

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from gedanken.models.autoregressive import AutoregressiveWorldModel, tiny
-from gedanken.models.autoregressive.lam import LAMConfig, LatentActionModel
+from gedanken.models.autoregressive.lam import LAMArchitecture, LAMConfig, LatentActionModel
 from gedanken.models.autoregressive.posttrain import evaluate_action_map, fit_action_map, labelled_segments
 
 
@@ -26,6 +26,34 @@ def test_levels_multiply_to_num_actions() -> None:
         assert int(np.prod(LAMConfig(num_actions=n).levels)) == n
     with pytest.raises(ValueError, match="num_actions"):
         LAMConfig(num_actions=1)
+
+
+def _train_toy(lam: LatentActionModel, g: torch.Generator, steps: int = 300) -> float:
+    """Train on the toy and return the majority purity of latent actions on fresh clips."""
+    opt = torch.optim.Adam(lam.parameters(), 3e-3)
+    for _ in range(steps):
+        frames, _ = _toy(32, g)
+        loss = lam(frames).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    lam.eval()
+    frames, act = _toy(200, g)
+    z, a = lam.infer(frames).flatten(), act.flatten()
+    return sum(int(torch.bincount(a[z == k], minlength=2).max()) for k in z.unique()) / len(z)
+
+
+def test_patch_lam_separates_two_action_types() -> None:
+    g = torch.Generator().manual_seed(1)
+    torch.manual_seed(1)
+    cfg = LAMConfig(
+        num_actions=4, embed=8, decoder_past=False, architecture=LAMArchitecture.PATCH, patch=2, width=16, blocks=1
+    )
+    lam = LatentActionModel(cfg)
+    assert lam.infer(torch.zeros(2, 3, 32, 32, 3, dtype=torch.uint8)).shape == (2, 2)
+    assert _train_toy(lam, g, steps=200) > 0.9
+    with pytest.raises(ValueError, match="patch"):
+        LAMConfig(architecture=LAMArchitecture.PATCH, patch=0)
 
 
 def test_lam_separates_two_action_types() -> None:

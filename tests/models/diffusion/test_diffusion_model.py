@@ -7,6 +7,7 @@ from gedanken.data.batch import Batch
 from gedanken.data.synthetic import synthetic_episode
 from gedanken.models import load_checkpoint, save_checkpoint
 from gedanken.models.diffusion import DiffusionWorldModel, SamplerConfig, tiny_config
+from gedanken.models.diffusion.config import DiTConfig, FlowConfig, Target
 from gedanken.models.heads import HeadsConfig
 from gedanken.models.protocol import ModelCard, WorldModel
 
@@ -58,6 +59,34 @@ def test_a_few_steps_reduce_the_loss():
         opt.step()
         losses.append(float(loss.detach()))
     assert sum(losses[-3:]) < sum(losses[:3])
+
+
+@pytest.mark.parametrize("target", [Target.VELOCITY, Target.RESIDUAL])
+def test_residual_and_velocity_targets_train(target):
+    m = _model(
+        flow=FlowConfig(target=target),
+        dit=DiTConfig(width=32, depth=2, heads=2, patch=2, context=2, prev_frame=True),
+    )
+    m.freeze_tokenizer()
+    loss, _ = m.loss(_batch())
+    loss.backward()
+    assert torch.isfinite(loss) and m.dit.embed_prev.weight.grad is not None
+
+
+def test_untrained_residual_model_copies_the_last_frame():
+    """AdaLN-Zero starts every output at 0, so a RESIDUAL model starts as copy-last: nothing fades."""
+    m = _model(flow=FlowConfig(target=Target.RESIDUAL)).eval()
+    m.set_sampler(SamplerConfig(steps=3, context_noise=0.0))
+    b = _batch(n=2, t=4)
+    ctx = m.observe(b.frames[:, :3], b.actions[:, :3])
+    roll = m.rollout(ctx, b.actions[:, 2:4], seed=1)
+    last = m.tokenizer.encode(b.frames[:, 2:3])[:, 0]
+    for h in range(2):
+        torch.testing.assert_close(roll.latents[:, h], last, atol=1e-5, rtol=1e-5)
+    velocity = _model(flow=FlowConfig(target=Target.VELOCITY)).eval()
+    velocity.set_sampler(SamplerConfig(steps=3, context_noise=0.0))
+    v_roll = velocity.rollout(velocity.observe(b.frames[:, :3], b.actions[:, :3]), b.actions[:, 2:4], seed=1)
+    assert (v_roll.latents[:, 0] - last).abs().mean() > 0.1  # the velocity target starts from the noise
 
 
 def test_rollout_shapes_and_determinism_under_seed():

@@ -67,6 +67,9 @@ def train_autoregressive_cmd(
         "model": str(res.model_dir),
         "tokenizer_psnr": round(res.tokenizer_psnr, 2),
         "codebook_usage": round(res.codebook["usage"], 3),
+        "tokenizer_identity_accuracy": (
+            None if not res.fidelity else round(res.fidelity["identity_accuracy"], 3)
+        ),
         "labelled_steps": res.labelled_steps,
         "latent_to_real_accuracy": None if res.action_map is None else round(res.action_map.accuracy, 3),
     }

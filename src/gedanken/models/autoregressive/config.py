@@ -6,9 +6,9 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from gedanken.models.autoregressive.dynamics import DynamicsConfig
-from gedanken.models.autoregressive.lam import LAMConfig
+from gedanken.models.autoregressive.lam import LAMArchitecture, LAMConfig
 from gedanken.models.autoregressive.maskgit import MaskGITConfig
-from gedanken.tokenizers.discrete import DiscreteTokenizerConfig
+from gedanken.tokenizers.discrete import DiscreteTokenizerConfig, TokenizerArchitecture
 from gedanken.tokenizers.fsq import FSQConfig
 
 
@@ -60,9 +60,16 @@ def tiny(**overrides: object) -> AutoregressiveConfig:
     """Tests: a few thousand parameters per part, trains in seconds."""
     cfg = AutoregressiveConfig(
         tokenizer=DiscreteTokenizerConfig(
-            patch=8, channels=(8, 8, 16), res_blocks=0, fsq=FSQConfig((5, 5, 5))
+            patch=8,
+            architecture=TokenizerArchitecture.PATCH,
+            width=16,
+            res_blocks=1,
+            fsq=FSQConfig((5, 5, 5)),
+            foreground_weight=8.0,
         ),
-        lam=LAMConfig(num_actions=4, channels=(8, 8, 16), embed=8),
+        lam=LAMConfig(
+            num_actions=4, embed=8, architecture=LAMArchitecture.PATCH, patch=4, width=16, blocks=1
+        ),
         dynamics=DynamicsConfig(dim=32, depth=2, heads=2, mlp_ratio=2.0, window=4),
         sampler=MaskGITConfig(steps=2),
         adapter_hidden=16,
@@ -71,12 +78,26 @@ def tiny(**overrides: object) -> AutoregressiveConfig:
 
 
 def default(**overrides: object) -> AutoregressiveConfig:
-    """The shipped models: 64x64 frames -> 8x8 tokens of a 1000-code FSQ; 8 latent actions; width 96, depth 3."""
+    """The shipped models: 64x64 frames -> 8x8 tokens of a FSQ_LEVELS-code FSQ (patch tokenizer, foreground-
+    weighted loss); 8 latent actions from a patch LAM; dynamics width 96, depth 3."""
     cfg = AutoregressiveConfig(
         tokenizer=DiscreteTokenizerConfig(
-            patch=8, channels=(16, 32, 64), res_blocks=1, fsq=FSQConfig((8, 5, 5, 5))
+            patch=8,
+            architecture=TokenizerArchitecture.PATCH,
+            width=128,
+            res_blocks=2,
+            fsq=FSQConfig(FSQ_LEVELS),
+            foreground_weight=8.0,
         ),
-        lam=LAMConfig(num_actions=8, channels=(16, 32, 32), embed=16, decoder_past=False),
+        lam=LAMConfig(
+            num_actions=8,
+            embed=16,
+            decoder_past=False,
+            architecture=LAMArchitecture.PATCH,
+            patch=4,
+            width=64,
+            blocks=2,
+        ),
         dynamics=DynamicsConfig(dim=96, depth=3, heads=4, mlp_ratio=3.0, window=6),
         sampler=MaskGITConfig(steps=4, temperature=0.0),
     )

@@ -8,17 +8,31 @@ cannot predict: what the agent chose to do. The choice is quantized with FSQ (le
 
 Shapes: frames ``(B, T, H, W, 3)`` uint8; latent actions ``(B, T - 1)`` int64, ``a[:, t]`` leads from frame
 ``t`` to ``t + 1`` (the same alignment as recorded actions).
+
+Two architectures (:class:`LAMArchitecture`): ``CONV`` (strided convs at full resolution, the original) and
+``PATCH`` (pixel-unshuffle by ``patch``, residual 3x3 blocks on the patch grid, as the tokenizers do): a one-pixel
+displacement of a small object stays inside the channels of its patch instead of being blurred by strided
+downsampling, and every conv runs at ``H / patch``, so it is several times cheaper.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gedanken.tokenizers.discrete import frames_to_float
 from gedanken.tokenizers.fsq import FSQ, FSQConfig, Quantized
+
+
+class LAMArchitecture(str, Enum):
+    """How the latent action model's encoder and decoder see frames."""
+
+    PATCH = "patch"  # pixel-unshuffle + residual blocks on the patch grid (the presets)
+    CONV = "conv"  # strided convs at full resolution (the original design; older checkpoints)
 
 
 @dataclass(frozen=True)
@@ -31,10 +45,18 @@ class LAMConfig:
     change_weight: float = 20.0  # extra loss weight on pixels that change between x_t and x_{t+1}
     noise: float = 0.0  # share of training rows quantized by additive noise instead of rounding (0: pure STE)
     decoder_past: bool = True  # decoder also sees x_{t-1}; False: x_t only, so the latent carries all motion
+    architecture: LAMArchitecture = LAMArchitecture.CONV  # CONV keeps older checkpoints loading unchanged
+    patch: int = 4  # PATCH: pixel patch side
+    width: int = 64  # PATCH: channels of the residual trunks
+    blocks: int = 2  # PATCH: residual blocks in the encoder and in the decoder
 
     def __post_init__(self) -> None:
         if not 2 <= self.num_actions <= 64:
             raise ValueError(f"num_actions must be in [2, 64], got {self.num_actions}")
+        if self.patch < 1 or self.width < 1 or self.blocks < 0:
+            raise ValueError(
+                f"need patch >= 1, width >= 1, blocks >= 0; got {self.patch}, {self.width}, {self.blocks}"
+            )
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -56,6 +78,16 @@ class LAMOutput:
     actions: Tensor  # (B, T - 2) int64 latent actions of the transitions 1 -> 2, ..., T-2 -> T-1
 
 
+class _Res3(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(c, c, 3, padding=1)
+        self.c2 = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.c2(F.silu(self.c1(F.silu(x))))
+
+
 def _film_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 4 if stride == 2 else 3, stride=stride, padding=1), nn.SiLU())
 
@@ -66,6 +98,10 @@ class LatentActionModel(nn.Module):
     def __init__(self, cfg: LAMConfig = LAMConfig()) -> None:
         super().__init__()
         self.cfg = cfg
+        self.fsq = FSQ(FSQConfig(levels=cfg.levels))
+        if cfg.architecture is LAMArchitecture.PATCH:
+            self._build_patch(cfg)
+            return
         c1, c2, c3 = cfg.channels
         self.encoder = nn.Sequential(
             _film_block(9, c1, 2),
@@ -73,7 +109,6 @@ class LatentActionModel(nn.Module):
             _film_block(c2, c3, 2),
             nn.Conv2d(c3, c3, 3, padding=1),
         )
-        self.fsq = FSQ(FSQConfig(levels=cfg.levels))
         # Batch norm spreads the pre-quantization values from the first step, so that the decoder sees distinct
         # latent actions before it has learned to use them (otherwise both sit at a useless fixed point).
         self.head = nn.Sequential(
@@ -95,10 +130,27 @@ class LatentActionModel(nn.Module):
             nn.Conv2d(c1, 3, 3, padding=1),
         )
 
+    def _build_patch(self, cfg: LAMConfig) -> None:
+        p, w = cfg.patch, cfg.width
+        self.encoder = nn.Sequential(
+            nn.PixelUnshuffle(p),
+            nn.Conv2d(9 * p * p, w, 1),
+            *[_Res3(w) for _ in range(cfg.blocks)],
+            nn.SiLU(),
+        )  # (N, w, H/p, W/p)
+        self.head = nn.Sequential(
+            nn.Linear(2 * w, w), nn.SiLU(), nn.Linear(w, self.fsq.dim), nn.BatchNorm1d(self.fsq.dim)
+        )
+        self.embed = nn.Linear(self.fsq.dim, cfg.embed)
+        self.dec_in = nn.Sequential(nn.PixelUnshuffle(p), nn.Conv2d(6 * p * p + cfg.embed, w, 1))
+        self.film = nn.Linear(cfg.embed, 2 * w)
+        self.dec_mid = nn.Sequential(*[_Res3(w) for _ in range(cfg.blocks)])
+        self.dec_out = nn.Sequential(nn.SiLU(), nn.Conv2d(w, 3 * p * p, 1), nn.PixelShuffle(p))
+
     def quantized(self, x0: Tensor, x1: Tensor, noise: float = 0.0) -> Quantized:
         """Quantized latent actions (codes ``(N, d)``, indices ``(N,)``) of float frame pairs ``(N, 3, H, W)``."""
-        h = self.encoder(torch.cat([x0, x1, x1 - x0], dim=1))  # (N, c3, H/8, W/8)
-        pooled = torch.cat([h.mean((2, 3)), h.amax((2, 3))], dim=1)  # (N, 2 c3)
+        h = self.encoder(torch.cat([x0, x1, x1 - x0], dim=1))  # (N, c, h, w)
+        pooled = torch.cat([h.mean((2, 3)), h.amax((2, 3))], dim=1)  # (N, 2 c)
         return self.fsq(self.head(pooled), noise=noise)
 
     def infer(self, frames: Tensor) -> Tensor:
@@ -116,8 +168,15 @@ class LatentActionModel(nn.Module):
 
     def predict(self, prev: Tensor, cur: Tensor, action_embed: Tensor) -> Tensor:
         """Next float frame ``(N, 3, H, W)`` from ``x_{t-1}``, ``x_t`` and an action embedding ``(N, E)``."""
-        e = action_embed[:, :, None, None].expand(-1, -1, *cur.shape[-2:])  # (N, E, H, W)
-        h = self.dec_in(torch.cat([prev, cur, e], dim=1))  # (N, c2, H/4, W/4)
+        if self.cfg.architecture is LAMArchitecture.PATCH:
+            p = self.cfg.patch
+            e = action_embed[:, :, None, None].expand(-1, -1, cur.shape[-2] // p, cur.shape[-1] // p)
+            h = self.dec_in[1](
+                torch.cat([self.dec_in[0](torch.cat([prev, cur], 1)), e], dim=1)
+            )  # (N, w, h, w)
+        else:
+            e = action_embed[:, :, None, None].expand(-1, -1, *cur.shape[-2:])  # (N, E, H, W)
+            h = self.dec_in(torch.cat([prev, cur, e], dim=1))  # (N, c2, H/4, W/4)
         scale, shift = self.film(action_embed)[:, :, None, None].chunk(2, dim=1)
         h = self.dec_mid(h * (1 + scale) + shift)
         return cur + self.dec_out(h)

@@ -31,6 +31,13 @@ class DiTConfig:
     prev_frame: bool = False  # noisy tokens also embed the previous clean frame's latent at their position
 
 
+class Target(str, Enum):
+    """What the network's output means (the flow, schedule and sampler are the same for both)."""
+
+    VELOCITY = "velocity"  # v = eps - x, rectified flow's usual target
+    RESIDUAL = "residual"  # x0 = previous frame's latent + output; v = (x_s - x0) / sigma at sampling
+
+
 @dataclass(frozen=True)
 class FlowConfig:
     """Flow-matching training: x_s = (1 - s) x + s eps, the network predicts v = eps - x."""
@@ -41,6 +48,7 @@ class FlowConfig:
     action_dropout: float = 0.1  # probability that a window's actions are replaced by the null action (CFG)
     text_dropout: float = 0.1  # probability that a window's text is replaced by the null text (CFG)
     head_weight: float = 0.1  # weight of the reward/termination/state head losses
+    target: Target = Target.VELOCITY  # RESIDUAL: predict the clean frame as a change of the previous one
 
 
 @dataclass(frozen=True)
@@ -94,5 +102,6 @@ def default(**overrides: object) -> DiffusionConfig:
             architecture=Architecture.PATCH, patch=4, width=64, blocks=2, latent_channels=8
         ),
         dit=DiTConfig(patch=4, prev_frame=True),
+        flow=FlowConfig(target=Target.RESIDUAL),
     )
     return replace(cfg, **overrides)  # type: ignore[arg-type]

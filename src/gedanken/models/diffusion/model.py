@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gedanken.data.batch import Batch
@@ -142,10 +141,11 @@ class DiffusionWorldModel(nn.Module):
         xc = self.flow.noise(x, ctx_sigma, torch.randn_like(x))
         act = self.dit.action_embedding(prev, keep_act)
         txt = self.dit.text_embedding(lb.text, keep_txt, b)
-        v, hidden = self.dit.forward_train(
+        out, hidden = self.dit.forward_train(
             xc, xn, self.dit.condition(ctx_sigma, act, txt), self.dit.condition(sigma, act, txt)
         )
-        diff = F.mse_loss(v, self.flow.target(x, eps))
+        base = torch.cat([torch.zeros_like(xc[:, :1]), xc[:, :-1]], dim=1)  # each frame's previous latent
+        diff = self.flow.loss(out, x, eps, base)
         head_loss, logs = self.heads.loss(self.heads(hidden), lb.rewards, lb.terminated, lb.states)
         logs["diffusion"] = float(diff.detach())
         return diff + self.cfg.flow.head_weight * head_loss, logs
@@ -210,13 +210,16 @@ class DiffusionWorldModel(nn.Module):
 
         def velocity(x: Tensor, sigma: float) -> Tensor:
             s = torch.full((b, 1), sigma, device=dev)
-            v = self.dit.noisy_pass(x, self.dit.condition(s, act, txt), ctx.t, ctx.cache, ctx.prev)
+
+            def net(a_emb: Tensor, t_emb: Tensor) -> Tensor:
+                out = self.dit.noisy_pass(x, self.dit.condition(s, a_emb, t_emb), ctx.t, ctx.cache, ctx.prev)
+                return self.flow.velocity(out, x, sigma, ctx.prev)
+
+            v = net(act, txt)
             if ga != 1.0:
-                vu = self.dit.noisy_pass(x, self.dit.condition(s, null_act, txt), ctx.t, ctx.cache, ctx.prev)
-                v = v + (ga - 1.0) * (v - vu)
+                v = v + (ga - 1.0) * (v - net(null_act, txt))
             if gt != 1.0:
-                vu = self.dit.noisy_pass(x, self.dit.condition(s, act, null_txt), ctx.t, ctx.cache, ctx.prev)
-                v = v + (gt - 1.0) * (v - vu)
+                v = v + (gt - 1.0) * (v - net(act, null_txt))
             return v
 
         return velocity, a, keep

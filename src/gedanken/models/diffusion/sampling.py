@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from diffusers import FlowMatchEulerDiscreteScheduler
 from torch import Tensor
 
-from gedanken.models.diffusion.config import FlowConfig, SamplerConfig
+from gedanken.models.diffusion.config import FlowConfig, SamplerConfig, Target
 
 
 class FlowMatching:
@@ -37,6 +38,24 @@ class FlowMatching:
     @staticmethod
     def target(x: Tensor, eps: Tensor) -> Tensor:
         return eps - x
+
+    def loss(self, out: Tensor, x: Tensor, eps: Tensor, base: Tensor) -> Tensor:
+        """Training loss of the network output ``out`` for clean ``x`` and noise ``eps`` (all (B, T, ...)).
+
+        ``VELOCITY``: MSE to ``eps - x``. ``RESIDUAL``: the output is the change from ``base`` (each frame's
+        previous latent, zeros where there is none), MSE of ``base + out`` to ``x``. The residual form makes
+        "nothing changes" the zero output, so an uncertain model copies the last frame instead of fading it.
+        """
+        if self.cfg.target is Target.RESIDUAL:
+            return F.mse_loss(base + out, x)
+        return F.mse_loss(out, self.target(x, eps))
+
+    def velocity(self, out: Tensor, x_s: Tensor, sigma: float, base: Tensor | None) -> Tensor:
+        """The flow velocity at ``x_s`` (noise level ``sigma``) from the network output, for the sampler."""
+        if self.cfg.target is Target.RESIDUAL:
+            x0 = out if base is None else base + out
+            return (x_s - x0) / max(sigma, 1e-3)
+        return out
 
 
 VelocityFn = Callable[[Tensor, float], Tensor]
