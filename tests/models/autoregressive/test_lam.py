@@ -47,7 +47,13 @@ def test_patch_lam_separates_two_action_types() -> None:
     g = torch.Generator().manual_seed(1)
     torch.manual_seed(1)
     cfg = LAMConfig(
-        num_actions=4, embed=8, decoder_past=False, architecture=LAMArchitecture.PATCH, patch=2, width=16, blocks=1
+        num_actions=4,
+        embed=8,
+        decoder_past=False,
+        architecture=LAMArchitecture.PATCH,
+        patch=2,
+        width=16,
+        blocks=1,
     )
     lam = LatentActionModel(cfg)
     assert lam.infer(torch.zeros(2, 3, 32, 32, 3, dtype=torch.uint8)).shape == (2, 2)

@@ -78,16 +78,16 @@ def tiny(**overrides: object) -> AutoregressiveConfig:
 
 
 def default(**overrides: object) -> AutoregressiveConfig:
-    """The shipped models: 64x64 frames -> 8x8 tokens of a FSQ_LEVELS-code FSQ (patch tokenizer, foreground-
-    weighted loss); 8 latent actions from a patch LAM; dynamics width 96, depth 3."""
+    """The shipped models: 64x64 frames -> 8x8 tokens of a 4375-code FSQ ``(7, 5, 5, 5, 5)`` (patch tokenizer,
+    foreground-weighted loss); 8 latent actions from a patch LAM; dynamics width 96, depth 3."""
     cfg = AutoregressiveConfig(
         tokenizer=DiscreteTokenizerConfig(
             patch=8,
             architecture=TokenizerArchitecture.PATCH,
             width=128,
             res_blocks=2,
-            fsq=FSQConfig(FSQ_LEVELS),
-            foreground_weight=8.0,
+            fsq=FSQConfig((7, 5, 5, 5, 5)),
+            foreground_weight=64.0,
         ),
         lam=LAMConfig(
             num_actions=8,

@@ -1,0 +1,91 @@
+import pytest
+import torch
+
+from gedanken.models.checkpoint import config_from_json, config_to_json
+from gedanken.tokenizers.discrete import (
+    DiscreteTokenizer,
+    DiscreteTokenizerConfig,
+    TokenizerArchitecture,
+    foreground_mask,
+    frames_to_float,
+)
+from gedanken.tokenizers.fsq import FSQConfig
+
+PATCH = TokenizerArchitecture.PATCH
+
+
+def _scenes(n: int, g: torch.Generator, size: int = 32) -> torch.Tensor:
+    """Black frames with one 3x3 square of one of three colours at a random place: ~1 % foreground."""
+    colours = torch.tensor([[255, 0, 0], [0, 255, 0], [0, 0, 255]], dtype=torch.uint8)
+    frames = torch.zeros(n, 1, size, size, 3, dtype=torch.uint8)
+    for i in range(n):
+        y, x = (int(v) for v in torch.randint(0, size - 3, (2,), generator=g))
+        frames[i, 0, y : y + 3, x : x + 3] = colours[int(torch.randint(0, 3, (1,), generator=g))]
+    return frames
+
+
+def test_foreground_mask_marks_exactly_the_object() -> None:
+    frames = torch.full((1, 16, 16, 3), 40, dtype=torch.uint8)
+    frames[0, 2:5, 3:7] = torch.tensor([200, 40, 40], dtype=torch.uint8)
+    frames[0, 10, 10] = torch.tensor([44, 40, 40], dtype=torch.uint8)  # 4/255 < 0.05 off: background
+    m = foreground_mask(frames_to_float(frames))  # (1, 1, 16, 16)
+    assert m.shape == (1, 1, 16, 16)
+    assert int(m.sum()) == 12 and bool(m[0, 0, 2:5, 3:7].all())
+    # against another frame's background: a light frame has everything off a grey background
+    light = frames_to_float(torch.full((1, 16, 16, 3), 200, dtype=torch.uint8))
+    assert int(foreground_mask(light, reference=frames_to_float(frames)).sum()) == 256
+    with pytest.raises(ValueError, match="shape"):
+        foreground_mask(light, reference=light[..., :8])
+
+
+def test_patch_tokenizer_shapes_and_grid() -> None:
+    tok = DiscreteTokenizer(
+        DiscreteTokenizerConfig(patch=8, architecture=PATCH, width=16, res_blocks=1, fsq=FSQConfig((5, 5)))
+    )
+    frames = torch.randint(0, 256, (2, 3, 32, 48, 3), dtype=torch.uint8)
+    tokens = tok.encode(frames)
+    assert tokens.shape == (2, 3, 4, 6) and tokens.dtype == torch.int64
+    assert int(tokens.min()) >= 0 and int(tokens.max()) < tok.vocab_size == 25
+    assert tok.decode(tokens).shape == frames.shape
+    with pytest.raises(ValueError, match="divisible"):
+        tok.encode(torch.zeros(1, 36, 32, 3, dtype=torch.uint8))
+
+
+def test_foreground_weight_scales_the_loss_on_object_pixels() -> None:
+    """loss = mean(err * (1 + w * fg)), err = squared + 0.5 * absolute error, fg = off the frame's background
+    colour in the frame or in the reconstruction (so halos painted around objects cost as much as misses)."""
+    g = torch.Generator().manual_seed(0)
+    frames = _scenes(4, g)
+    losses, recons = {}, {}
+    for w in (0.0, 8.0):
+        torch.manual_seed(0)
+        cfg = DiscreteTokenizerConfig(
+            patch=4, architecture=PATCH, width=8, res_blocks=0, fsq=FSQConfig((5, 5)), foreground_weight=w
+        )
+        out = DiscreteTokenizer(cfg)(frames)
+        losses[w], recons[w] = float(out.loss.detach()), out.recon.detach()
+    assert torch.equal(recons[0.0], recons[8.0])  # same initialisation, only the loss differs
+    x = frames_to_float(frames)
+    err = (recons[0.0] - x).pow(2) + 0.5 * (recons[0.0] - x).abs()
+    m = (foreground_mask(x) + foreground_mask(recons[0.0], reference=x)).clamp(max=1)  # either is foreground
+    assert losses[0.0] == pytest.approx(float(err.mean()), rel=1e-5)
+    assert losses[8.0] == pytest.approx(float((err * (1 + 8 * m)).mean()), rel=1e-5)
+    assert losses[8.0] > losses[0.0] * 1.05  # the 3x3 objects (1 % of pixels) weigh noticeably
+
+
+def test_config_validation_and_old_configs_load() -> None:
+    with pytest.raises(ValueError, match="foreground_weight"):
+        DiscreteTokenizerConfig(foreground_weight=-1.0)
+    with pytest.raises(ValueError, match="width"):
+        DiscreteTokenizerConfig(architecture=PATCH, width=0)
+    with pytest.raises(ValueError, match="conv width per stride-2 stage"):
+        DiscreteTokenizerConfig(patch=8, channels=(8, 8))
+    # PATCH needs no per-stage widths
+    assert DiscreteTokenizerConfig(patch=8, channels=(8, 8), architecture=PATCH).patch == 8
+    # a config saved before the architecture/width/foreground keys existed still loads, as the old CONV design
+    old = config_to_json(DiscreteTokenizerConfig(patch=4, channels=(8, 8)))
+    for k in ("architecture", "width", "foreground_weight"):
+        old.pop(k)
+    cfg = config_from_json(DiscreteTokenizerConfig, old)
+    assert cfg.architecture is TokenizerArchitecture.CONV and cfg.foreground_weight == 0.0
+    assert isinstance(DiscreteTokenizer(cfg).encoder[1], torch.nn.SiLU)
