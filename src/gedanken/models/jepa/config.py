@@ -42,7 +42,7 @@ class EncoderConfig:
     pred_weight: float = 1.0  # weight of the next-latent prediction loss (MSE)
     var_weight: float = 1.0  # VICReg variance hinge on keypoint coordinates
     var_target: float = 0.3  # ... every coordinate's std across the batch should reach this
-    cov_weight: float = 3.0  # mean squared off-diagonal correlation of keypoint coordinates
+    cov_weight: float = 1.0  # mean squared off-diagonal correlation of keypoint coordinates
     # -- tubelet ViT encoder (kind=vit)
     patch: int = 8  # spatial patch side in pixels -> (image_size / patch)^2 tokens per tubelet
     tubelet: int = 2  # frames per tubelet; a frame's latent encodes the tubelet (previous frame, frame)
