@@ -52,30 +52,43 @@ def test_patch_tokenizer_shapes_and_grid() -> None:
 
 
 def test_foreground_weight_scales_the_loss_on_object_pixels() -> None:
-    """loss = mean(err * (1 + w * fg)), err = squared + 0.5 * absolute error, fg = off the frame's background
-    colour in the frame or in the reconstruction (so halos painted around objects cost as much as misses)."""
+    """loss = mean(err * (1 + w * fg)), err = squared + 0.5 * absolute error, fg = object pixels dilated by
+    ``foreground_dilate`` px (so halos painted next to objects cost as much as misses)."""
     g = torch.Generator().manual_seed(0)
     frames = _scenes(4, g)
     losses, recons = {}, {}
-    for w in (0.0, 8.0):
+    for w, r in ((0.0, 0), (8.0, 0), (8.0, 1)):
         torch.manual_seed(0)
         cfg = DiscreteTokenizerConfig(
-            patch=4, architecture=PATCH, width=8, res_blocks=0, fsq=FSQConfig((5, 5)), foreground_weight=w
+            patch=4,
+            architecture=PATCH,
+            width=8,
+            res_blocks=0,
+            fsq=FSQConfig((5, 5)),
+            foreground_weight=w,
+            foreground_dilate=r,
         )
         out = DiscreteTokenizer(cfg)(frames)
-        losses[w], recons[w] = float(out.loss.detach()), out.recon.detach()
-    assert torch.equal(recons[0.0], recons[8.0])  # same initialisation, only the loss differs
+        losses[w, r], recons[w, r] = float(out.loss.detach()), out.recon.detach()
+    rec = recons[0.0, 0]
+    assert torch.equal(rec, recons[8.0, 0]) and torch.equal(rec, recons[8.0, 1])  # only the loss differs
     x = frames_to_float(frames)
-    err = (recons[0.0] - x).pow(2) + 0.5 * (recons[0.0] - x).abs()
-    m = (foreground_mask(x) + foreground_mask(recons[0.0], reference=x)).clamp(max=1)  # either is foreground
-    assert losses[0.0] == pytest.approx(float(err.mean()), rel=1e-5)
-    assert losses[8.0] == pytest.approx(float((err * (1 + 8 * m)).mean()), rel=1e-5)
-    assert losses[8.0] > losses[0.0] * 1.05  # the 3x3 objects (1 % of pixels) weigh noticeably
+    err = (rec - x).pow(2) + 0.5 * (rec - x).abs()
+    m = foreground_mask(x)  # (4, 1, 1, H, W): the 3x3 squares
+    assert float(m.sum()) == 4 * 9
+    dil = torch.nn.functional.max_pool2d(m.flatten(0, 1), 3, stride=1, padding=1).view_as(m)
+    assert 4 * 9 < float(dil.sum()) <= 4 * 25  # 5x5 around each square (less at the border)
+    assert losses[0.0, 0] == pytest.approx(float(err.mean()), rel=1e-5)
+    assert losses[8.0, 0] == pytest.approx(float((err * (1 + 8 * m)).mean()), rel=1e-5)
+    assert losses[8.0, 1] == pytest.approx(float((err * (1 + 8 * dil)).mean()), rel=1e-5)
+    assert losses[8.0, 1] > losses[8.0, 0] > losses[0.0, 0] * 1.05
 
 
 def test_config_validation_and_old_configs_load() -> None:
     with pytest.raises(ValueError, match="foreground_weight"):
         DiscreteTokenizerConfig(foreground_weight=-1.0)
+    with pytest.raises(ValueError, match="foreground_dilate"):
+        DiscreteTokenizerConfig(foreground_dilate=-1)
     with pytest.raises(ValueError, match="width"):
         DiscreteTokenizerConfig(architecture=PATCH, width=0)
     with pytest.raises(ValueError, match="conv width per stride-2 stage"):
@@ -84,7 +97,7 @@ def test_config_validation_and_old_configs_load() -> None:
     assert DiscreteTokenizerConfig(patch=8, channels=(8, 8), architecture=PATCH).patch == 8
     # a config saved before the architecture/width/foreground keys existed still loads, as the old CONV design
     old = config_to_json(DiscreteTokenizerConfig(patch=4, channels=(8, 8)))
-    for k in ("architecture", "width", "foreground_weight"):
+    for k in ("architecture", "width", "foreground_weight", "foreground_dilate"):
         old.pop(k)
     cfg = config_from_json(DiscreteTokenizerConfig, old)
     assert cfg.architecture is TokenizerArchitecture.CONV and cfg.foreground_weight == 0.0

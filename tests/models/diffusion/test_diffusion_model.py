@@ -153,3 +153,15 @@ def test_checkpoint_round_trip(tmp_path):
     r1 = m.rollout(m.observe(b.frames[:, :2], b.actions[:, :2]), b.actions[:, 1:3], seed=1)
     r2 = loaded.rollout(loaded.observe(b.frames[:, :2], b.actions[:, :2]), b.actions[:, 1:3], seed=1)
     assert torch.equal(r1.frames, r2.frames)
+
+
+def test_reencode_puts_the_decoded_frame_into_the_context():
+    m = _model().eval()
+    b = _batch(n=1, t=3)
+    ctx = m.observe(b.frames[:, :2], b.actions[:, :2])
+    m.set_sampler(SamplerConfig(steps=2, context_noise=0.0, reencode=True))
+    new, pred = m.step(ctx, b.actions[:, 1])
+    torch.testing.assert_close(new.prev, m.tokenizer.encode(pred.frame[:, None])[:, 0])
+    m.set_sampler(SamplerConfig(steps=2, context_noise=0.0, reencode=False))
+    new, pred = m.step(ctx, b.actions[:, 1])
+    torch.testing.assert_close(new.prev, pred.latent)

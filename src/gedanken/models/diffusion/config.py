@@ -60,6 +60,7 @@ class SamplerConfig:
     context_noise: float = 0.05  # sigma given to (and added to) generated frames before they become context
     action_guidance: float = 1.0  # classifier-free guidance scale on actions (1 = off, no extra pass)
     text_guidance: float = 1.0  # classifier-free guidance scale on text (1 = off)
+    reencode: bool = False  # context gets the generated frame's pixels encoded again (tokenizer manifold)
 
 
 @dataclass(frozen=True)

@@ -240,7 +240,8 @@ class DiffusionWorldModel(nn.Module):
         noise = torch.randn((ctx.batch, c, h, w), generator=ctx.generator, device=self.device)
         lat = self.sampler.sample(velocity, noise)  # (B, C, h, w)
         frame = self.tokenizer.decode(lat[:, None], self.cfg.height, self.cfg.width)[:, 0]
-        new = self._append(ctx, lat[:, None], a, keep)
+        ctx_lat = self.tokenizer.encode(frame[:, None]) if self.sampler.cfg.reencode else lat[:, None]
+        new = self._append(ctx, ctx_lat, a, keep)
         out = new.last
         assert out is not None
         return new, Prediction(
