@@ -49,6 +49,7 @@ class FlowConfig:
     text_dropout: float = 0.1  # probability that a window's text is replaced by the null text (CFG)
     head_weight: float = 0.1  # weight of the reward/termination/state head losses
     target: Target = Target.VELOCITY  # RESIDUAL: predict the clean frame as a change of the previous one
+    change_weight: float = 0.0  # RESIDUAL: extra loss weight on latent positions that change between frames
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,6 @@ def default(**overrides: object) -> DiffusionConfig:
             architecture=Architecture.PATCH, patch=4, width=64, blocks=2, latent_channels=8
         ),
         dit=DiTConfig(patch=4, prev_frame=True),
-        flow=FlowConfig(target=Target.RESIDUAL),
+        flow=FlowConfig(target=Target.RESIDUAL, change_weight=8.0),
     )
     return replace(cfg, **overrides)  # type: ignore[arg-type]

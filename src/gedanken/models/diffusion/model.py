@@ -58,7 +58,8 @@ class DiffusionContext:
     batch: int  # B
     generator: torch.Generator  # noise source of this rollout
     last: HeadOutputs | None = None  # heads on the last context frame
-    prev: Tensor | None = None  # (B, C, h, w) latent of the last context frame, as the DiT saw it
+    prev: Tensor | None = None  # (B, C, h, w) latent of the last context frame, as the DiT saw it (noised)
+    base: Tensor | None = None  # (B, C, h, w) the same latent before the context noise (RESIDUAL's base)
 
 
 class DiffusionWorldModel(nn.Module):
@@ -144,7 +145,7 @@ class DiffusionWorldModel(nn.Module):
         out, hidden = self.dit.forward_train(
             xc, xn, self.dit.condition(ctx_sigma, act, txt), self.dit.condition(sigma, act, txt)
         )
-        base = torch.cat([torch.zeros_like(xc[:, :1]), xc[:, :-1]], dim=1)  # each frame's previous latent
+        base = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)  # each frame's previous clean latent
         diff = self.flow.loss(out, x, eps, base)
         head_loss, logs = self.heads.loss(self.heads(hidden), lb.rewards, lb.terminated, lb.states)
         logs["diffusion"] = float(diff.detach())
@@ -185,6 +186,7 @@ class DiffusionWorldModel(nn.Module):
         """Add clean latents (B, k, C, h, w) (led to by ``prev`` actions (B, k, A)) to the context."""
         b, k = lat.shape[:2]
         s = self.sampler.cfg.context_noise
+        base = lat[:, -1]
         if s > 0:
             noise = torch.randn(lat.shape, generator=ctx.generator, device=lat.device)
             lat = (1 - s) * lat + s * noise
@@ -194,7 +196,7 @@ class DiffusionWorldModel(nn.Module):
         )
         cache, hidden = self.dit.clean_pass(lat, c, ctx.t, ctx.cache)
         heads = self.heads(hidden[:, -1:])
-        return replace(ctx, cache=cache, t=ctx.t + k, last=heads, prev=lat[:, -1])
+        return replace(ctx, cache=cache, t=ctx.t + k, last=heads, prev=lat[:, -1], base=base)
 
     def _velocity(self, ctx: DiffusionContext, action: Tensor | None):  # noqa: ANN202
         b = ctx.batch
@@ -213,7 +215,7 @@ class DiffusionWorldModel(nn.Module):
 
             def net(a_emb: Tensor, t_emb: Tensor) -> Tensor:
                 out = self.dit.noisy_pass(x, self.dit.condition(s, a_emb, t_emb), ctx.t, ctx.cache, ctx.prev)
-                return self.flow.velocity(out, x, sigma, ctx.prev)
+                return self.flow.velocity(out, x, sigma, ctx.base)
 
             v = net(act, txt)
             if ga != 1.0:

@@ -40,15 +40,22 @@ class FlowMatching:
         return eps - x
 
     def loss(self, out: Tensor, x: Tensor, eps: Tensor, base: Tensor) -> Tensor:
-        """Training loss of the network output ``out`` for clean ``x`` and noise ``eps`` (all (B, T, ...)).
+        """Training loss of the network output ``out`` for clean ``x`` and noise ``eps`` (all (B, T, C, h, w)).
 
         ``VELOCITY``: MSE to ``eps - x``. ``RESIDUAL``: the output is the change from ``base`` (each frame's
-        previous latent, zeros where there is none), MSE of ``base + out`` to ``x``. The residual form makes
-        "nothing changes" the zero output, so an uncertain model copies the last frame instead of fading it.
+        previous clean latent, zeros where there is none), MSE of ``base + out`` to ``x``, with latent positions
+        that change between the frames weighted ``1 + change_weight`` (moving objects cover few positions; the
+        static rest is the zero output). The residual form makes "nothing changes" the zero output, so an
+        uncertain model copies the last frame instead of fading it.
         """
-        if self.cfg.target is Target.RESIDUAL:
-            return F.mse_loss(base + out, x)
-        return F.mse_loss(out, self.target(x, eps))
+        if self.cfg.target is not Target.RESIDUAL:
+            return F.mse_loss(out, self.target(x, eps))
+        err = (base + out - x).pow(2)
+        if self.cfg.change_weight <= 0:
+            return err.mean()
+        changed = ((x - base).abs().mean(dim=2, keepdim=True) > 0.05).float()  # (B, T, 1, h, w)
+        changed[:, 0] = 0.0  # frame 0 has no previous frame
+        return (err * (1 + self.cfg.change_weight * changed)).mean()
 
     def velocity(self, out: Tensor, x_s: Tensor, sigma: float, base: Tensor | None) -> Tensor:
         """The flow velocity at ``x_s`` (noise level ``sigma``) from the network output, for the sampler."""
