@@ -64,7 +64,7 @@ def default() -> DiffusionRecipe:
             steps=1000, batch_size=32, lr=2e-3, warmup=30, log_every=50, ckpt_every=200, num_threads=2
         ),
         dit_train=TrainConfig(
-            steps=2000,
+            steps=1500,
             batch_size=16,
             lr=6e-4,
             warmup=100,
