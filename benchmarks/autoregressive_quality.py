@@ -40,7 +40,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def tokenizer_report(model, eps: list) -> dict:  # noqa: ANN001
-    from gedanken.audit.judge import judge_frames
+    from gedanken.audit.fidelity import reconstruction_fidelity
     from gedanken.tokenizers.fsq import codebook_usage
 
     frames = torch.from_numpy(np.concatenate([e.frames for e in eps]))
@@ -54,11 +54,10 @@ def tokenizer_report(model, eps: list) -> dict:  # noqa: ANN001
     }
     palette = eps[0].meta.palette
     if palette:
-        jt, jr = judge_frames(frames.numpy(), palette), judge_frames(rec.numpy(), palette)
-        out["judge_identity_accuracy"] = float((jt.visible == jr.visible).all(-1).mean())
-        both = jt.visible & jr.visible
-        err = np.hypot(jt.col - jr.col, jt.row - jr.row)[both]
-        out["judge_position_error_px"] = float(err.mean()) if err.size else float("nan")
+        fid = reconstruction_fidelity(frames.numpy(), rec.numpy(), palette)
+        out["judge_identity_accuracy"] = fid["identity_accuracy"]
+        out["judge_position_error_px"] = fid["position_error_px"]
+        out["fidelity"] = fid
     return out
 
 

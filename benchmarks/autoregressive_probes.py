@@ -1,0 +1,162 @@
+"""Probes of the autoregressive family's first two stages alone, for choosing their settings quickly.
+
+    # tokenizer: FSQ levels, width, foreground weight / dilation -> judge fidelity on held-out frames
+    .venv/bin/python benchmarks/autoregressive_probes.py tokenizer --data data/push_discrete \\
+        --levels 7,5,5,5,5 --foreground-weight 64 --steps 1000
+    # latent action model: architecture, decoder_past -> latent->true accuracy with 100 labelled steps
+    .venv/bin/python benchmarks/autoregressive_probes.py lam --data data/push_discrete --arch patch --steps 800
+
+Both train with AdamW (no weight decay), batch 32, linear warm-up over 50 steps then cosine to 0, one torch
+thread, on all but the last 24 episodes; they print held-out metrics every 250 (tokenizer) / 100 (LAM) steps:
+
+* tokenizer: :func:`gedanken.audit.fidelity.reconstruction_fidelity` on every 4th frame of the 24 held-out
+  episodes, plus codebook usage / perplexity;
+* LAM: the latent -> real map fitted (majority vote, as ``posttrain.fit_action_map``) on the first 25
+  transitions of 4 training episodes (100 labelled steps), its accuracy on every held-out transition, and the
+  majority purity of the latent actions on the held-out transitions (the accuracy with unlimited labels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import torch
+
+
+def _schedule(opt: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+    )
+
+
+def probe_tokenizer(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
+    from gedanken.audit.fidelity import reconstruction_fidelity
+    from gedanken.tokenizers.discrete import DiscreteTokenizer, DiscreteTokenizerConfig, TokenizerArchitecture
+    from gedanken.tokenizers.fsq import FSQConfig, codebook_usage
+
+    frames = torch.cat([torch.from_numpy(e.frames) for e in eps[:-24]])
+    held = torch.cat([torch.from_numpy(e.frames[::4]) for e in eps[-24:]])
+    cfg = DiscreteTokenizerConfig(
+        patch=args.patch,
+        architecture=TokenizerArchitecture.PATCH,
+        width=args.width,
+        res_blocks=2,
+        fsq=FSQConfig(tuple(int(v) for v in args.levels.split(","))),
+        foreground_weight=args.foreground_weight,
+        foreground_dilate=args.foreground_dilate,
+    )
+    torch.manual_seed(0)
+    tok = DiscreteTokenizer(cfg)
+    opt = torch.optim.AdamW(tok.parameters(), lr=2e-3, weight_decay=0.0)
+    sched = _schedule(opt, args.steps)
+    g = torch.Generator().manual_seed(0)
+    t0 = time.perf_counter()
+    for s in range(args.steps):
+        loss = tok(frames[torch.randint(0, len(frames), (32,), generator=g)][:, None]).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if (s + 1) % 250 == 0 or s + 1 == args.steps:
+            tok.eval()
+            with torch.no_grad():
+                t = tok.encode(held)
+                rec = tok.decode(t)
+            tok.train()
+            fid = reconstruction_fidelity(held.numpy(), rec.numpy(), eps[0].meta.palette)
+            fid.update(codebook_usage(t, tok.vocab_size))
+            print(
+                s + 1,
+                f"{time.perf_counter() - t0:.0f}s",
+                {k: round(v, 3) for k, v in fid.items()},
+                flush=True,
+            )
+
+
+def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
+    from gedanken.models.autoregressive.lam import LAMArchitecture, LAMConfig, LatentActionModel
+
+    frames = [torch.from_numpy(e.frames) for e in eps]
+    acts = [torch.from_numpy(e.actions[:, 0]).long() for e in eps]
+    n_real = int(max(int(a.max()) for a in acts)) + 1
+    train, held = list(range(len(eps) - 24)), list(range(len(eps) - 24, len(eps)))
+    cfg = LAMConfig(
+        num_actions=8,
+        channels=(16, 32, 32),
+        embed=16,
+        decoder_past=args.decoder_past,
+        architecture=LAMArchitecture(args.arch),
+        patch=args.patch,
+        width=args.width,
+    )
+    torch.manual_seed(0)
+    lam = LatentActionModel(cfg)
+    opt = torch.optim.AdamW(lam.parameters(), lr=2e-3, weight_decay=0.0)
+    sched = _schedule(opt, args.steps)
+    rng = np.random.default_rng(0)
+
+    def evaluate() -> tuple[float, float]:
+        lam.eval()
+        with torch.no_grad():
+            lz = torch.cat([lam.infer(frames[i][None, :26])[0] for i in train[:4]])
+            la = torch.cat([acts[i][:25] for i in train[:4]])
+            z = torch.cat([lam.infer(frames[i][None])[0] for i in held])
+            a = torch.cat([acts[i][:-1] for i in held])
+        lam.train()
+        fit = torch.zeros(8, n_real).index_put_((lz, la), torch.ones(len(lz)), accumulate=True)
+        every = torch.zeros(8, n_real).index_put_((z, a), torch.ones(len(z)), accumulate=True)
+        return float((fit.argmax(1)[z] == a).float().mean()), float(every.max(1).values.sum() / len(z))
+
+    t0 = time.perf_counter()
+    for s in range(args.steps):
+        clips = []
+        for e in rng.choice(train, size=32):
+            st = int(rng.integers(len(frames[e]) - 2))
+            clips.append(frames[e][st : st + 3])
+        loss = lam(torch.stack(clips)).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if (s + 1) % 100 == 0 or s + 1 == args.steps:
+            acc, purity = evaluate()
+            print(
+                s + 1,
+                f"{time.perf_counter() - t0:.0f}s",
+                f"accuracy {acc:.3f} purity {purity:.3f}",
+                flush=True,
+            )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("stage", choices=["tokenizer", "lam"])
+    ap.add_argument("--data", default="data/push_discrete")
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument(
+        "--patch", type=int, default=0, help="pixel patch (0: 8 for the tokenizer, 4 for the LAM)"
+    )
+    ap.add_argument("--width", type=int, default=0, help="trunk width (0: 128 tokenizer, 64 LAM)")
+    ap.add_argument("--levels", default="7,5,5,5,5", help="tokenizer FSQ levels")
+    ap.add_argument("--foreground-weight", type=float, default=64.0)
+    ap.add_argument("--foreground-dilate", type=int, default=0)
+    ap.add_argument("--arch", default="patch", help="LAM architecture: patch | conv")
+    ap.add_argument("--decoder-past", action="store_true", help="LAM decoder also sees x_{t-1}")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    from gedanken.data.store import EpisodeDataset
+
+    eps = list(EpisodeDataset.open(args.data))
+    if len(eps) < 30:
+        raise SystemExit(f"{args.data}: need at least 30 episodes (24 are held out), got {len(eps)}")
+    tok = args.stage == "tokenizer"
+    args.patch = args.patch or (8 if tok else 4)
+    args.width = args.width or (128 if tok else 64)
+    (probe_tokenizer if tok else probe_lam)(args, eps)
+
+
+if __name__ == "__main__":
+    main()
