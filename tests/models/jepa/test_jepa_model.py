@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 import torch
 
 from gedanken.data.batch import Batch
@@ -78,6 +79,19 @@ def test_predictor_stage_trains_only_the_predictor() -> None:
     assert set(logs) == {"teacher", "rollout", "copy_first"}
     assert m.predictor.out.weight.grad is not None
     assert all(p.grad is None for p in m.encoder.parameters())
+    cfg = replace(m.cfg, predictor=replace(m.cfg.predictor, loss="mse"))
+    m2 = JepaWorldModel(cfg)
+    m2.load_state_dict(m.state_dict())
+    m2.set_stage(Stage.PREDICTOR)
+    batch = LatentBatch(torch.randn(4, 5, d), torch.rand(4, 5, 2))
+    l1, logs1 = m.loss(batch)
+    l2, logs2 = m2.loss(batch)
+    # At initialisation the predictor is the identity: teacher loss = distance between consecutive latents.
+    diff = batch.latents[:, 1:] - batch.latents[:, :-1]
+    assert abs(logs1["teacher"] - float(diff.abs().mean())) < 1e-5
+    assert abs(logs2["teacher"] - float(diff.pow(2).mean())) < 1e-5
+    with pytest.raises(ValueError, match="'l1' or 'mse'"):
+        replace(m.cfg.predictor, loss="huber")
 
 
 def test_cached_steps_match_parallel_forward() -> None:

@@ -104,6 +104,13 @@ class PredictorConfig:
     max_frames: int = 8  # attention window in frames (older keys are dropped; positions are relative, RoPE)
     teacher_weight: float = 1.0  # weight of the teacher-forced one-step loss
     rollout_weight: float = 1.0  # weight of the autoregressive rollout loss over the training window
+    loss: str = (
+        "l1"  # "l1" (V-JEPA 2-AC: a median, so rare contact motion is predicted as none) | "mse" (a mean)
+    )
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("l1", "mse"):
+            raise ValueError(f"predictor loss must be 'l1' or 'mse', got {self.loss!r}")
 
 
 @dataclass(frozen=True)

@@ -217,9 +217,10 @@ class JepaWorldModel(nn.Module):
         if z.shape[1] < 2:
             raise ValueError("predictor windows need at least 2 frames")
         target = z[:, 1:]
-        tf = F.l1_loss(self.predictor(z[:, :-1], a[:, :-1]), target)
+        dist = F.l1_loss if pc.loss == "l1" else F.mse_loss
+        tf = dist(self.predictor(z[:, :-1], a[:, :-1]), target)
         roll = self.predictor.rollout(self.predictor.start(z[:, :1], None), a[:, :-1])  # (B, T-1, d)
-        ro = F.l1_loss(roll, target)
+        ro = dist(roll, target)
         copy_last = F.l1_loss(z[:, :1].expand_as(target), target)
         loss = pc.teacher_weight * tf + pc.rollout_weight * ro
         return loss, {
