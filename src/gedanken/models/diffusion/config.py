@@ -105,5 +105,6 @@ def default(**overrides: object) -> DiffusionConfig:
         ),
         dit=DiTConfig(patch=4, prev_frame=True),
         flow=FlowConfig(target=Target.RESIDUAL, change_weight=8.0),
+        sampler=SamplerConfig(reencode=True),
     )
     return replace(cfg, **overrides)  # type: ignore[arg-type]
