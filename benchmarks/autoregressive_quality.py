@@ -105,7 +105,12 @@ def main() -> None:
     ap.add_argument("--context", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--diffusion", default="", help="optional diffusion checkpoint audited alongside")
-    ap.add_argument("--modes", nargs="+", default=["adapter", "mapped"])
+    ap.add_argument(
+        "--modes",
+        nargs="*",
+        default=["adapter", "mapped"],
+        help="action paths to audit (none: skip the audit)",
+    )
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
