@@ -5,6 +5,9 @@
         --levels 7,5,5,5,5 --foreground-weight 64 --steps 1000
     # latent action model: architecture, decoder_past -> latent->true accuracy with 100 labelled steps
     .venv/bin/python benchmarks/autoregressive_probes.py lam --data data/push_discrete --arch patch --steps 800
+    # trained dynamics: does it use the latent actions, does it predict the tokens that change?
+    .venv/bin/python benchmarks/autoregressive_probes.py dynamics --data data/push_discrete \
+        --model runs/autoregressive_push_discrete/model
 
 Both train with AdamW (no weight decay), batch 32, linear warm-up over 50 steps then cosine to 0, one torch
 thread, on all but the last 24 episodes; they print held-out metrics every 250 (tokenizer) / 100 (LAM) steps:
@@ -131,9 +134,39 @@ def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
             )
 
 
+@torch.no_grad()
+def probe_dynamics(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
+    """Last frame of 16 held-out 6-frame windows fully masked, one pass: cross-entropy with the inferred,
+    shuffled and all-zero latent actions, and argmax accuracy on the tokens that differ from the previous frame.
+    """
+    import torch.nn.functional as F
+
+    from gedanken.models import load_checkpoint
+
+    m = load_checkpoint(args.model).eval()
+    f = torch.stack([torch.from_numpy(e.frames[10:16]) for e in eps[-16:]])  # (16, 6, H, W, 3)
+    tb = m.encode(f)
+    tok = tb.tokens
+    inp = tok.clone()
+    inp[:, -1] = -1
+    changed = tok[:, -1] != tok[:, -2]
+    g = torch.Generator().manual_seed(0)
+    lats = {
+        "inferred": tb.latent_actions,
+        "shuffled": tb.latent_actions[torch.randperm(len(tok), generator=g)],
+        "zeros": torch.zeros_like(tb.latent_actions),
+    }
+    for name, lat in lats.items():
+        logits = m.dynamics(inp, m._clip_action_emb(m.latent_embed(lat)))[:, -1]  # (16, N, V)
+        ce = float(F.cross_entropy(logits.flatten(0, 1), tok[:, -1].flatten()))
+        acc = float((logits.argmax(-1) == tok[:, -1])[changed].float().mean())
+        print(f"{name}: cross-entropy {ce:.3f}, accuracy on {int(changed.sum())} changed tokens {acc:.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=["tokenizer", "lam"])
+    ap.add_argument("stage", choices=["tokenizer", "lam", "dynamics"])
+    ap.add_argument("--model", default="runs/autoregressive_push_discrete/model", help="dynamics: checkpoint")
     ap.add_argument("--data", default="data/push_discrete")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument(
@@ -152,6 +185,9 @@ def main() -> None:
     eps = list(EpisodeDataset.open(args.data))
     if len(eps) < 30:
         raise SystemExit(f"{args.data}: need at least 30 episodes (24 are held out), got {len(eps)}")
+    if args.stage == "dynamics":
+        probe_dynamics(args, eps)
+        return
     tok = args.stage == "tokenizer"
     args.patch = args.patch or (8 if tok else 4)
     args.width = args.width or (128 if tok else 64)
