@@ -107,3 +107,16 @@ def test_lam_separates_two_action_types() -> None:
     assert ev.steps == 200 and ev.accuracy > 0.9 and ev.confusion.sum() == 200
     # and the map drives the model: each real action goes to the latent that carries it
     assert model.real_to_latent[0] != model.real_to_latent[1]
+
+
+def test_old_lam_config_loads_as_conv() -> None:
+    from gedanken.models.checkpoint import config_from_json, config_to_json
+
+    old = config_to_json(LAMConfig(num_actions=4, channels=(8, 8, 16), embed=8))
+    for k in ("architecture", "patch", "width", "blocks"):
+        old.pop(k)
+    cfg = config_from_json(LAMConfig, old)
+    assert cfg.architecture is LAMArchitecture.CONV
+    lam = LatentActionModel(cfg)
+    assert isinstance(lam.encoder[0][0], torch.nn.Conv2d)  # the strided conv stages, as before
+    assert lam.infer(torch.zeros(1, 3, 32, 32, 3, dtype=torch.uint8)).shape == (1, 2)

@@ -1,6 +1,7 @@
 import json
 from dataclasses import replace
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -30,6 +31,7 @@ def test_tiny_recipe_trains_every_stage_and_exports(tmp_path) -> None:  # noqa: 
     assert 0 < res.labelled_steps <= tiny().labelled_steps
     assert res.action_map is not None and res.action_map.steps > 0 and res.action_map.mse >= 0
     assert 0 < res.codebook["usage"] <= 1 and res.tokenizer_psnr > 0
+    assert res.fidelity == {}  # no palette: the judge is not run
     m = load_checkpoint(res.model_dir)
     assert isinstance(m, AutoregressiveWorldModel) and m.action_mode is ActionMode.ADAPTER and m.map_fitted
     roll = m.rollout(
@@ -39,6 +41,21 @@ def test_tiny_recipe_trains_every_stage_and_exports(tmp_path) -> None:  # noqa: 
     # resuming a finished run trains nothing more and reproduces the same weights
     again = train_autoregressive(tiny(), _data(), tmp_path / "run", device="cpu")
     assert all(r.resumed_from == 4 for r in again.stages.values())
+
+
+def test_tokenizer_metrics_judge_with_a_palette() -> None:
+    from gedanken.models.autoregressive import tiny as tiny_model
+    from gedanken.models.autoregressive.recipe import tokenizer_metrics
+
+    palette = ((0, 0, 0), (255, 0, 0))
+    frames = torch.zeros(6, 64, 64, 3, dtype=torch.uint8)
+    frames[:, 20:26, 30:36, 0] = 255  # one red object per frame
+    torch.manual_seed(0)
+    m = AutoregressiveWorldModel(tiny_model()).eval()
+    p, usage, fid = tokenizer_metrics(m, [frames], max_frames=4, palette=palette)
+    assert p > 0 and 0 < usage["usage"] <= 1
+    assert set(fid) >= {"identity_accuracy", "objects_kept", "position_error_px", "psnr"}
+    assert 0 <= fid["identity_accuracy"] <= 1 and fid["psnr"] == pytest.approx(p, abs=0.5)
 
 
 def test_action_free_data_gives_a_latent_driven_model(tmp_path) -> None:  # noqa: ANN001

@@ -165,3 +165,24 @@ def test_reencode_puts_the_decoded_frame_into_the_context():
     m.set_sampler(SamplerConfig(steps=2, context_noise=0.0, reencode=False))
     new, pred = m.step(ctx, b.actions[:, 1])
     torch.testing.assert_close(new.prev, pred.latent)
+
+
+def test_self_forcing_trains_on_the_models_own_context():
+    """With self_forcing=1 the context (and the residual base) come from the model's one-step predictions."""
+    flow = FlowConfig(target=Target.RESIDUAL, self_forcing=1.0)
+    m = _model(flow=flow)
+    for p in m.dit.final.parameters():  # a non-zero output so predictions differ from the truth
+        torch.nn.init.normal_(p, std=0.1)
+    b = _batch()
+    lat = m.encode_batch(b)
+    t = lat.latents.shape[1]
+    c = m.dit.condition(torch.zeros(3, t), torch.zeros(3, t, 32), m.dit.text_embedding(None, None, 3))
+    pred = m._one_step_predictions(
+        lat.latents, torch.zeros(3, t), c, torch.zeros(3, t, 32), torch.zeros(3, 1, 32)
+    )
+    torch.testing.assert_close(pred[:, 0], lat.latents[:, 0])
+    assert (pred[:, 1:] - lat.latents[:, 1:]).abs().mean() > 1e-3
+    torch.manual_seed(0)
+    loss_sf, _ = m.loss(lat)
+    loss_sf.backward()
+    assert torch.isfinite(loss_sf) and m.dit.blocks[0].ada[1].weight.grad is not None

@@ -50,6 +50,9 @@ class FlowConfig:
     head_weight: float = 0.1  # weight of the reward/termination/state head losses
     target: Target = Target.VELOCITY  # RESIDUAL: predict the clean frame as a change of the previous one
     change_weight: float = 0.0  # RESIDUAL: extra loss weight on latent positions that change between frames
+    self_forcing: float = (
+        0.0  # RESIDUAL: share of batches whose context is the model's own one-step predictions
+    )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from gedanken.data.batch import Batch
-from gedanken.models.diffusion.config import DiffusionConfig, SamplerConfig
+from gedanken.models.diffusion.config import DiffusionConfig, SamplerConfig, Target
 from gedanken.models.diffusion.dit import DiT
 from gedanken.models.diffusion.sampling import FlowMatching, FlowSampler
 from gedanken.models.diffusion.text import TextEncoder, make_text_encoder
@@ -139,17 +139,36 @@ class DiffusionWorldModel(nn.Module):
         ctx_sigma = self.flow.sample_context_sigma((b, t), dev)
         eps = torch.randn_like(x)
         xn = self.flow.noise(x, sigma, eps)
-        xc = self.flow.noise(x, ctx_sigma, torch.randn_like(x))
         act = self.dit.action_embedding(prev, keep_act)
         txt = self.dit.text_embedding(lb.text, keep_txt, b)
-        out, hidden = self.dit.forward_train(
-            xc, xn, self.dit.condition(ctx_sigma, act, txt), self.dit.condition(sigma, act, txt)
-        )
-        base = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)  # each frame's previous clean latent
+        c_ctx = self.dit.condition(ctx_sigma, act, txt)
+        x_ctx = x
+        if self.cfg.flow.target is Target.RESIDUAL and float(torch.rand(())) < self.cfg.flow.self_forcing:
+            x_ctx = self._one_step_predictions(x, ctx_sigma, c_ctx, act, txt)
+        xc = self.flow.noise(x_ctx, ctx_sigma, torch.randn_like(x))
+        out, hidden = self.dit.forward_train(xc, xn, c_ctx, self.dit.condition(sigma, act, txt))
+        base = torch.cat([torch.zeros_like(x[:, :1]), x_ctx[:, :-1]], dim=1)  # each frame's previous latent
         diff = self.flow.loss(out, x, eps, base)
         head_loss, logs = self.heads.loss(self.heads(hidden), lb.rewards, lb.terminated, lb.states)
         logs["diffusion"] = float(diff.detach())
         return diff + self.cfg.flow.head_weight * head_loss, logs
+
+    @torch.no_grad()
+    def _one_step_predictions(
+        self, x: Tensor, ctx_sigma: Tensor, c_ctx: Tensor, act: Tensor, txt: Tensor
+    ) -> Tensor:
+        """Every frame after the first as the model predicts it in one step from the true past (self-forcing).
+
+        Training on these as context (the target stays the true frame) teaches the RESIDUAL model to correct
+        its own one-step errors instead of compounding them.
+        """
+        b, t = x.shape[:2]
+        ones = torch.ones(b, t, device=x.device)
+        xc = self.flow.noise(x, ctx_sigma, torch.randn_like(x))
+        out, _ = self.dit.forward_train(xc, torch.randn_like(x), c_ctx, self.dit.condition(ones, act, txt))
+        pred = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1) + out
+        pred[:, 0] = x[:, 0]
+        return pred
 
     # ------------------------------------------------------------------------------------------- rollout
 
