@@ -1,7 +1,8 @@
-"""Shared neural blocks: spacetime RoPE, attention with a KV prefix, AdaLN-Zero DiT blocks, spacetime patches."""
+"""Shared neural blocks: residual conv block, spacetime RoPE, attention with a KV prefix, AdaLN-Zero DiT blocks, spacetime patches."""
 
 from gedanken.nn.adaln import DiTBlock, FinalLayer, TimeEmbedder, timestep_embedding
 from gedanken.nn.attention import KV, Attention
+from gedanken.nn.conv import ResBlock
 from gedanken.nn.patchify import PatchGrid, SpacetimePatchifier
 from gedanken.nn.rope import RopeConfig, SpacetimeRope
 
@@ -11,6 +12,7 @@ __all__ = [
     "DiTBlock",
     "FinalLayer",
     "PatchGrid",
+    "ResBlock",
     "RopeConfig",
     "SpacetimePatchifier",
     "SpacetimeRope",

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gedanken.data.batch import Batch
+from gedanken.nn.conv import ResBlock
 
 
 class Architecture(str, Enum):
@@ -51,28 +52,18 @@ class AutoencoderConfig:
     blocks: int = 2  # PATCH: residual blocks in the encoder and in the decoder
 
 
-class _Res(nn.Module):
-    def __init__(self, ch: int) -> None:
-        super().__init__()
-        self.c1 = nn.Conv2d(ch, ch, 3, padding=1)
-        self.c2 = nn.Conv2d(ch, ch, 3, padding=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.c2(F.silu(self.c1(F.silu(x))))
-
-
 def _conv_autoencoder(cfg: AutoencoderConfig) -> tuple[nn.Module, nn.Module]:
     ch = cfg.channels
     enc: list[nn.Module] = [nn.Conv2d(3, ch[0], 3, padding=1)]
     prev = ch[0]
     for c in ch:
-        enc += [nn.Conv2d(prev, c, 4, stride=2, padding=1), _Res(c)]
+        enc += [nn.Conv2d(prev, c, 4, stride=2, padding=1), ResBlock(c)]
         prev = c
     enc += [nn.SiLU(), nn.Conv2d(prev, cfg.latent_channels, 1)]
     dec: list[nn.Module] = [nn.Conv2d(cfg.latent_channels, ch[-1], 3, padding=1)]
     prev = ch[-1]
     for c in reversed(ch):
-        dec += [_Res(prev), nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(prev, c, 3, padding=1)]
+        dec += [ResBlock(prev), nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(prev, c, 3, padding=1)]
         prev = c
     dec += [nn.SiLU(), nn.Conv2d(prev, 3, 3, padding=1)]
     return nn.Sequential(*enc), nn.Sequential(*dec)
@@ -83,10 +74,10 @@ def _patch_autoencoder(cfg: AutoencoderConfig) -> tuple[nn.Module, nn.Module]:
     if p < 1 or w < 1 or cfg.blocks < 0:
         raise ValueError(f"patch tokenizer needs patch >= 1, width >= 1, blocks >= 0; got {cfg}")
     enc: list[nn.Module] = [nn.PixelUnshuffle(p), nn.Conv2d(3 * p * p, w, 1)]
-    enc += [_Res(w) for _ in range(cfg.blocks)]
+    enc += [ResBlock(w) for _ in range(cfg.blocks)]
     enc += [nn.SiLU(), nn.Conv2d(w, cfg.latent_channels, 1)]
     dec: list[nn.Module] = [nn.Conv2d(cfg.latent_channels, w, 3, padding=1)]
-    dec += [_Res(w) for _ in range(cfg.blocks)]
+    dec += [ResBlock(w) for _ in range(cfg.blocks)]
     dec += [nn.SiLU(), nn.Conv2d(w, 3 * p * p, 1), nn.PixelShuffle(p)]
     return nn.Sequential(*enc), nn.Sequential(*dec)
 

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gedanken.nn.conv import ResBlock
 from gedanken.tokenizers.fsq import FSQ, FSQConfig
 
 
@@ -78,18 +79,6 @@ class DiscreteTokenizerConfig:
                 f"need one conv width per stride-2 stage: patch {self.patch} needs "
                 f"{int(math.log2(self.patch))} channels, got {self.channels}"
             )
-
-
-class _Res3(nn.Module):
-    """Two 3x3 convs with a skip (the PATCH trunk)."""
-
-    def __init__(self, c: int) -> None:
-        super().__init__()
-        self.c1 = nn.Conv2d(c, c, 3, padding=1)
-        self.c2 = nn.Conv2d(c, c, 3, padding=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.c2(F.silu(self.c1(F.silu(x))))
 
 
 class _Res(nn.Module):
@@ -155,10 +144,10 @@ class DiscreteTokenizer(nn.Module):
     def _patch_nets(self, cfg: DiscreteTokenizerConfig) -> tuple[nn.Module, nn.Module]:
         p, w, d = cfg.patch, cfg.width, self.fsq.dim
         enc: list[nn.Module] = [nn.PixelUnshuffle(p), nn.Conv2d(3 * p * p, w, 1)]
-        enc += [_Res3(w) for _ in range(cfg.res_blocks)]
+        enc += [ResBlock(w) for _ in range(cfg.res_blocks)]
         enc += [nn.SiLU(), nn.Conv2d(w, d, 1)]
         dec: list[nn.Module] = [nn.Conv2d(d, w, 3, padding=1)]
-        dec += [_Res3(w) for _ in range(cfg.res_blocks)]
+        dec += [ResBlock(w) for _ in range(cfg.res_blocks)]
         dec += [nn.SiLU(), nn.Conv2d(w, 3 * p * p, 1), nn.PixelShuffle(p)]
         return nn.Sequential(*enc), nn.Sequential(*dec)
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from enum import Enum
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gedanken.nn.conv import ResBlock
 from gedanken.tokenizers.discrete import frames_to_float
 from gedanken.tokenizers.fsq import FSQ, FSQConfig, Quantized
 
@@ -78,16 +78,6 @@ class LAMOutput:
     actions: Tensor  # (B, T - 2) int64 latent actions of the transitions 1 -> 2, ..., T-2 -> T-1
 
 
-class _Res3(nn.Module):
-    def __init__(self, c: int) -> None:
-        super().__init__()
-        self.c1 = nn.Conv2d(c, c, 3, padding=1)
-        self.c2 = nn.Conv2d(c, c, 3, padding=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.c2(F.silu(self.c1(F.silu(x))))
-
-
 def _film_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 4 if stride == 2 else 3, stride=stride, padding=1), nn.SiLU())
 
@@ -135,7 +125,7 @@ class LatentActionModel(nn.Module):
         self.encoder = nn.Sequential(
             nn.PixelUnshuffle(p),
             nn.Conv2d(9 * p * p, w, 1),
-            *[_Res3(w) for _ in range(cfg.blocks)],
+            *[ResBlock(w) for _ in range(cfg.blocks)],
             nn.SiLU(),
         )  # (N, w, H/p, W/p)
         self.head = nn.Sequential(
@@ -144,7 +134,7 @@ class LatentActionModel(nn.Module):
         self.embed = nn.Linear(self.fsq.dim, cfg.embed)
         self.dec_in = nn.Sequential(nn.PixelUnshuffle(p), nn.Conv2d(6 * p * p + cfg.embed, w, 1))
         self.film = nn.Linear(cfg.embed, 2 * w)
-        self.dec_mid = nn.Sequential(*[_Res3(w) for _ in range(cfg.blocks)])
+        self.dec_mid = nn.Sequential(*[ResBlock(w) for _ in range(cfg.blocks)])
         self.dec_out = nn.Sequential(nn.SiLU(), nn.Conv2d(w, 3 * p * p, 1), nn.PixelShuffle(p))
 
     def quantized(self, x0: Tensor, x1: Tensor, noise: float = 0.0) -> Quantized:
