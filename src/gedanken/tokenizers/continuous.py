@@ -193,5 +193,5 @@ def tiny() -> AutoencoderConfig:
 
 
 def default() -> AutoencoderConfig:
-    """64x64 -> 16x16x8 latents through 4x4 pixel patches, about 1.2 M parameters."""
-    return AutoencoderConfig(architecture=Architecture.PATCH, patch=4, width=128, latent_channels=8)
+    """64x64 -> 16x16x8 latents through 4x4 pixel patches, trunk width 64, about 0.3 M parameters."""
+    return AutoencoderConfig(architecture=Architecture.PATCH, patch=4, width=64, blocks=2, latent_channels=8)

@@ -106,15 +106,12 @@ def train_diffusion_cmd(
     out = out or Path("runs") / f"diffusion_{world.replace('/', '_')}"
     res = train_diffusion(r, data, out, device=device, resume=resume, seed=seed)
     export_model(res.model_dir, export)
+    fid = res.tokenizer_fidelity
+    judged = f" (objects kept {fid['objects_kept']:.3f}, position error {fid['position_error_px']:.2f} px)"
+    loss = res.dit.history[-1]["loss"] if res.dit.history else float("nan")
     console.print(
         f"[bold green]done[/] {res.model_dir}  tokenizer PSNR {res.tokenizer_psnr:.2f} dB"
-        + (
-            f" (objects kept {res.tokenizer_fidelity['objects_kept']:.3f}, position error "
-            f"{res.tokenizer_fidelity['position_error_px']:.2f} px), "
-            if res.tokenizer_fidelity
-            else ", "
-        )
-        + f"DiT loss {res.dit.history[-1]['loss'] if res.dit.history else float('nan'):.4f}"
+        f"{judged if fid else ''}, DiT loss {loss:.4f}"
     )
 
 

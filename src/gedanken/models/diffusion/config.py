@@ -6,7 +6,8 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from gedanken.models.heads import HeadsConfig
-from gedanken.tokenizers.continuous import Architecture, AutoencoderConfig
+from gedanken.tokenizers import continuous as tokenizer_presets
+from gedanken.tokenizers.continuous import AutoencoderConfig
 
 
 class TextEncoderKind(str, Enum):
@@ -50,9 +51,7 @@ class FlowConfig:
     head_weight: float = 0.1  # weight of the reward/termination/state head losses
     target: Target = Target.VELOCITY  # RESIDUAL: predict the clean frame as a change of the previous one
     change_weight: float = 0.0  # RESIDUAL: extra loss weight on latent positions that change between frames
-    self_forcing: float = (
-        0.0  # RESIDUAL: share of batches whose context is the model's own one-step predictions
-    )
+    self_forcing: float = 0.0  # RESIDUAL: share of batches trained on the model's one-step predictions
 
 
 @dataclass(frozen=True)
@@ -100,12 +99,10 @@ def tiny(**overrides: object) -> DiffusionConfig:
 
 
 def default(**overrides: object) -> DiffusionConfig:
-    """The shipped models: 64x64 -> 16x16x8 latents (4x4 pixel patches, trunk width 64) -> 4x4 latent patches = 16 tokens per
-    frame, width 128, depth 4, previous-frame embedding on."""
+    """The shipped models: the default patch tokenizer (64x64 -> 16x16x8), 4x4 latent patches = 16 tokens per
+    frame, width 128, depth 4, previous-frame embedding, residual target, re-encoded context."""
     cfg = DiffusionConfig(
-        tokenizer=AutoencoderConfig(
-            architecture=Architecture.PATCH, patch=4, width=64, blocks=2, latent_channels=8
-        ),
+        tokenizer=tokenizer_presets.default(),
         dit=DiTConfig(patch=4, prev_frame=True),
         flow=FlowConfig(target=Target.RESIDUAL, change_weight=8.0),
         sampler=SamplerConfig(reencode=True),

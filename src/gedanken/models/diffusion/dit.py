@@ -97,15 +97,12 @@ class DiT(nn.Module):
         tok, g = self.patchifier.patchify(latents)  # (B, T*N, D_in)
         return self.embed(tok), g
 
-    def _noisy_tokens(self, noisy: Tensor, prev: Tensor | None) -> tuple[Tensor, PatchGrid]:
-        """Noisy latents (B, T, C, h, w) [+ each frame's previous clean latent, None = none] -> tokens."""
-        x, g = self._tokens(noisy)
-        if self.embed_prev is None or self.null_prev is None:
-            return x, g
+    def _prev_embedding(self, prev: Tensor | None, batch: int, per_frame: int) -> Tensor:
+        """Tokens to add for previous latents (B, k, C, h, w); None = no previous frame (one null frame)."""
+        assert self.embed_prev is not None and self.null_prev is not None
         if prev is None:
-            return x + self.null_prev.to(x.dtype), g
-        tok, _ = self.patchifier.patchify(prev)
-        return x + self.embed_prev(tok), g
+            return self.null_prev.expand(batch, per_frame, -1)
+        return self.embed_prev(self.patchifier.patchify(prev)[0])
 
     def _rope(self, g: PatchGrid, t0: int, device: torch.device) -> tuple[Tensor, Tensor]:
         return self.rope.tables(self.patchifier.positions(g, t0, device))
@@ -124,10 +121,11 @@ class DiT(nn.Module):
         xc, g = self._tokens(clean)
         n = g.per_frame
         xn, _ = self._tokens(noisy)
-        if self.embed_prev is not None and self.null_prev is not None:
-            null = self.null_prev.to(xn.dtype).expand(b, n, -1)
-            prev = self.embed_prev(self.patchifier.patchify(clean[:, :-1])[0]) if t > 1 else null[:, :0]
-            xn = xn + torch.cat([null, prev], dim=1)
+        if self.embed_prev is not None:
+            add = [self._prev_embedding(None, b, n)]  # noisy frame 0 has no previous frame
+            if t > 1:
+                add.append(self._prev_embedding(clean[:, :-1], b, n))
+            xn = xn + torch.cat(add, dim=1)
         w = self.cfg.context
         dev = clean.device
         i = torch.arange(t, device=dev)
@@ -186,7 +184,9 @@ class DiT(nn.Module):
 
         ``prev`` (B, C, h, w) is the latent of the last context frame (used with ``prev_frame``).
         """
-        x, g = self._noisy_tokens(x_lat[:, None], None if prev is None else prev[:, None])
+        x, g = self._tokens(x_lat[:, None])
+        if self.embed_prev is not None:
+            x = x + self._prev_embedding(None if prev is None else prev[:, None], x.shape[0], g.per_frame)
         rope = self._rope(g, t, x_lat.device)
         for li, blk in enumerate(self.blocks):
             x, _ = blk(x, c, rope, prefix=cache[li] if cache is not None else None)

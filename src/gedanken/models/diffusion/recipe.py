@@ -264,12 +264,13 @@ def train_diffusion(
         [data.frames[i][rng.integers(len(data.frames[i]))] for i in rng.choice(train_idx, 256)]
     )
     tok.calibrate(sample[None].to(dev))
-    psnr = tok.psnr(held_frames.to(dev))
+    with torch.no_grad():
+        rec = tok.decode(tok.encode(held_frames.to(dev)), cfg.height, cfg.width).cpu()
+    mse = (rec.float() - held_frames.float()).pow(2).mean().clamp_min(1e-10)
+    psnr = float(10 * torch.log10(255.0**2 / mse))
     log.info("tokenizer: held-out reconstruction PSNR %.2f dB", psnr)
     fidelity: dict[str, float] = {}
     if data.palette:
-        with torch.no_grad():
-            rec = tok.decode(tok.encode(held_frames.to(dev)), cfg.height, cfg.width).cpu()
         fidelity = reconstruction_fidelity(held_frames[0].numpy(), rec[0].numpy(), data.palette)
         log.info("tokenizer: judge on held-out reconstructions %s", fidelity)
     model.freeze_tokenizer()
