@@ -106,3 +106,15 @@ def test_grasp_weak_grip_slips_strong_grip_lifts():
     assert floor[0.6] > 15.0  # holds: 2 * 0.5 * 60 = 60 > 30
     assert floor[0.15] < 1.0  # slips: 2 * 0.5 * 15 = 15 < 30
     assert env.state_array()[CUP_SLOT, Y] < 10.0
+
+
+def test_push_expert_with_a_target_pushes_the_block_there():
+    env = make_world("push", params=PushParams(sides=(6.0,), masses=(1.0,), friction=0.5, pusher_speed=20.0))
+    _, info = env.reset(seed=1)
+    block = info["state"][1, [X, Y]].astype(np.float64)
+    target = np.clip(block + np.array([-12.0, 10.0]), 8.0, 56.0)  # somewhere that is not the goal
+    d0 = np.hypot(*(block - target))
+    for _ in range(120):
+        _, _, _, _, info = env.step(env.expert_action(target=target))
+    d1 = np.hypot(*(info["state"][1, [X, Y]] - target))
+    assert d1 < 0.5 * d0, (d0, d1)

@@ -100,3 +100,23 @@ def test_policies():
     b = make_world("bounce")
     b.reset(seed=0)
     assert (make_policy("random")(b, rng) == 0).all()
+
+
+def _block_moving_share(policy: str, episodes: int = 8) -> float:
+    moved = total = 0
+    for seed in range(episodes):
+        s = record_episode("push", "train", seed=seed, steps=64, policy=policy).states
+        step = np.abs(np.diff(s[:, 1:4, :2], axis=0)).sum(-1)  # (T-1, 3) block motion per step
+        moved += int((step > 0.05).any(-1).sum())
+        total += len(step)
+    return moved / total
+
+
+def test_poke_policy_pushes_blocks_more_often_than_mixed():
+    assert _block_moving_share("poke") > _block_moving_share("mixed")
+    rng = np.random.default_rng(0)
+    for name in ("push_discrete", "grasp", "bounce"):  # discrete, expert without a target, no expert
+        env = make_world(name)
+        env.reset(seed=0)
+        pol = make_policy("poke")
+        assert all(env.action_space.contains(pol(env, rng)) for _ in range(30)), name

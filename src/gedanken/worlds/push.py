@@ -237,13 +237,16 @@ class Push(PhysicsWorld):
     def _extra_info(self, state: np.ndarray) -> dict[str, Any]:
         return {"blocks_in_goal": self.blocks_in_goal(state)}
 
-    def expert_action(self) -> np.ndarray | int:
-        """A goal-seeking action: get behind the nearest block outside the goal and push it to the goal."""
+    def expert_action(self, target: np.ndarray | None = None) -> np.ndarray | int:
+        """A goal-seeking action: get behind the nearest block outside the goal and push it to the goal.
+
+        With ``target`` (world units, shape (2,)) it pushes the nearest block toward that point instead
+        (the ``poke`` behaviour policy uses it to record contact from every side)."""
         s = self.state_array().astype(np.float64)
         inside = self.blocks_in_goal(s.astype(np.float32))
         p = s[0, [X, Y]]
-        goal = s[GOAL_SLOT, [X, Y]]
-        todo = [i + 1 for i in range(self._params.n_blocks) if not inside[i]]
+        goal = s[GOAL_SLOT, [X, Y]] if target is None else np.asarray(target, dtype=np.float64)
+        todo = [i + 1 for i in range(self._params.n_blocks) if target is not None or not inside[i]]
         if not todo:
             v = np.zeros(2)
         else:

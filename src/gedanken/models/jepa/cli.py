@@ -19,6 +19,7 @@ def train_jepa_cmd(
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
     encoder_steps: int = typer.Option(0, help="Override the encoder's steps (0 = preset)."),
     predictor_steps: int = typer.Option(0, help="Override the predictor's steps (0 = preset)."),
+    predictor_loss: str = typer.Option("", help="Override the predictor's loss: l1 | mse (empty = preset)."),
     episodes: int = typer.Option(0, help="Episodes to collect when the dataset is absent (0 = preset)."),
     resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
     threads: int = typer.Option(0, help="torch threads (0 = preset)."),
@@ -37,6 +38,11 @@ def train_jepa_cmd(
         r = dataclasses.replace(
             r, predictor_train=dataclasses.replace(r.predictor_train, steps=predictor_steps)
         )
+    if predictor_loss:
+        if predictor_loss not in ("l1", "mse"):
+            raise typer.BadParameter(f"unknown predictor loss {predictor_loss!r}; valid: l1, mse")
+        pred = dataclasses.replace(r.model.predictor, loss=predictor_loss)
+        r = dataclasses.replace(r, model=dataclasses.replace(r.model, predictor=pred))
     if threads:
 
         def th(tc):  # noqa: ANN001, ANN202
