@@ -53,7 +53,9 @@ def collect_command(
     steps: int = typer.Option(96, help="Frames per episode (fewer if the episode terminates)."),
     workers: int = typer.Option(2, help="Recording processes."),
     seed: int = typer.Option(0, help="Base seed: episode i uses seed + i."),
-    policy: str | None = typer.Option(None, help="Behaviour policy (worlds: mixed|random|noisy_expert|...)."),
+    policy: str | None = typer.Option(
+        None, help="Behaviour policy (worlds: mixed|poke|random|noisy_expert|expert|noop)."
+    ),
     size: int = typer.Option(64, help="Frames are SIZE x SIZE pixels."),
 ) -> None:
     """Record episodes of a world or Gymnasium env into a dataset; re-run to continue an interrupted one."""
