@@ -88,3 +88,15 @@ def test_unknown_preset_and_model_are_clear_errors(tmp_path):
     assert res.exit_code != 0 and "unknown preset" in res.output
     res = runner.invoke(app, ["rollout", "--model", str(tmp_path / "nope")])
     assert res.exit_code != 0 and "neither a checkpoint" in res.output
+
+
+def test_dataset_for_records_a_policy_into_its_own_folder(tmp_path, monkeypatch):
+    from gedanken.data.store import EpisodeDataset
+    from gedanken.train.cli import dataset_for
+
+    monkeypatch.chdir(tmp_path)
+    path = dataset_for("push", None, 2, 6, policy="poke")
+    assert path.as_posix() == "data/push_poke"
+    ds = EpisodeDataset.open(path)
+    assert len(ds) == 2 and ds.meta(0).policy == "poke"
+    assert dataset_for("push", None, 2, 6).as_posix() == "data/push"  # the default policy keeps the old name

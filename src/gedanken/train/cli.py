@@ -37,18 +37,26 @@ def resolve_model_path(spec: str) -> Path:
 
 
 def dataset_for(
-    world: str, data: Path | None, episodes: int, episode_steps: int, *, collect_given: bool = True
+    world: str,
+    data: Path | None,
+    episodes: int,
+    episode_steps: int,
+    *,
+    collect_given: bool = True,
+    policy: str | None = None,
 ) -> Path:
     """The dataset a ``train`` command reads: ``data`` or ``data/<world>``, recorded from ``world`` if absent.
 
     With ``collect_given=False`` only the default location is recorded into; an explicit ``data`` must exist.
+    A behaviour ``policy`` other than the collector's default records into ``data/<world>_<policy>``.
     """
-    path = data or Path("data") / world.replace("/", "_")
+    name = world.replace("/", "_") + (f"_{policy}" if policy not in (None, "mixed") else "")
+    path = data or Path("data") / name
     if not (path / "zarr.json").exists() and (data is None or collect_given):
         from gedanken.data.collect import collect
 
         console.print(f"collecting {episodes} episodes of {world} into {path}")
-        collect(world, path, episodes, steps=episode_steps, seed=0, workers=1)
+        collect(world, path, episodes, steps=episode_steps, seed=0, workers=1, policy=policy)
     return path
 
 

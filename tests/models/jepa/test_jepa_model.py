@@ -11,6 +11,7 @@ from gedanken.data.batch import Batch
 from gedanken.models import load_checkpoint, save_checkpoint
 from gedanken.models.jepa import AntiCollapse, EncoderKind, JepaWorldModel, LatentBatch, Stage, tiny
 from gedanken.models.protocol import WorldModel
+from gedanken.worlds.state import PRESENT, F, X
 
 S = 32  # tiny frames are 32x32
 
@@ -70,7 +71,9 @@ def test_frame_latents_and_protocol_shapes() -> None:
 
 
 def test_predictor_stage_trains_only_the_predictor() -> None:
-    m = _model()
+    torch.manual_seed(0)
+    base = tiny()
+    m = JepaWorldModel(replace(base, predictor=replace(base.predictor, loss="l1", probe_weight=0.0)))
     m.set_stage(Stage.PREDICTOR)
     m.train()
     d = m.cfg.encoder.latent_dim
@@ -161,3 +164,50 @@ def test_bad_inputs_name_the_problem() -> None:
         assert "width 2" in str(e)
     else:
         raise AssertionError("wrong action width accepted")
+
+
+def test_probe_metric_term_counts_only_what_the_probe_reads() -> None:
+    m = _model()  # tiny: MSE + probe_weight 1
+    m.set_stage(Stage.PREDICTOR)
+    d, k = m.cfg.encoder.latent_dim, m.cfg.max_objects
+    still = torch.zeros(2, 4, d)
+    with pytest.raises(ValueError, match="fit the probe before the predictor"):
+        m.loss(LatentBatch(still, torch.zeros(2, 4, 2)))
+    # a probe that reads identity 0's x from latent value 0 and nothing from the others
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(256, d, generator=g)
+    states = torch.zeros(256, k, F)
+    states[:, 0, PRESENT] = 1
+    states[:, 0, X] = 10 * z[:, 0]
+    m.probe.fit(z, states, ridge=1e-8)
+    m.probe_metric = m.probe.metric(states)
+    assert m.probe_metric.shape == (d, k * 4)
+
+    def probe_term(moving: int) -> float:
+        lat = torch.zeros(2, 4, d)
+        lat[:, 2:, moving] = 1.0  # the identity predictor misses one jump of this value
+        return m.loss(LatentBatch(lat, torch.zeros(2, 4, 2)))[1]["probe"]
+
+    # x of identity 0 jumps by 10 (its std): error ~1 in one of k * 4 columns, on 1 of 3 teacher-forced steps
+    # and 2 of 3 rollout steps -> (1 + 2) / (3 * 4k)
+    assert abs(probe_term(0) - 3 / (12 * k)) < 0.2 * 3 / (12 * k)
+    assert probe_term(3) < 1e-3 * probe_term(0)  # a value the probe ignores costs (almost) nothing there
+
+
+@pytest.mark.parametrize("context", [1, 3])
+def test_rollout_matches_repeated_steps(context: int) -> None:
+    m = _model()
+    with torch.no_grad():
+        m.predictor.out.weight.normal_(0, 0.1)
+    d, n, horizon = m.cfg.encoder.latent_dim, 4, 9  # horizon > max_frames=6: the window slides
+    g = torch.Generator().manual_seed(1)
+    z, a = torch.randn(1, context, d, generator=g), torch.rand(1, context, 2, generator=g) * 2 - 1
+    future = torch.rand(n, horizon, 2, generator=g) * 2 - 1
+    with torch.no_grad():
+        state = m.predictor.start(z, a if context > 1 else None).repeat(n)  # broadcast, as planners do
+        fast = m.predictor.rollout(state, future)
+        slow = []
+        for h in range(horizon):
+            state, nxt = m.predictor.step(state, future[:, h])
+            slow.append(nxt)
+    torch.testing.assert_close(fast, torch.stack(slow, 1), atol=1e-5, rtol=1e-4)

@@ -43,3 +43,39 @@ def test_shipped_rollout_shapes() -> None:
     roll = m.rollout(m.repeat_context(m.observe(frames, torch.zeros(1, 2, 2)), 3), torch.zeros(3, 8, 2))
     assert roll.latents is not None and roll.latents.shape == (3, 8, m.cfg.encoder.latent_dim)
     assert roll.states is not None and roll.states.shape == (3, 8, m.cfg.max_objects, 10)
+
+
+def test_shipped_model_pushes_the_block_when_the_pusher_does() -> None:
+    """What planning needs most: when the expert's pusher starts moving the block, the model, given the two
+    frames before and the next 8 actions, predicts the block moving the same way (docs/jepa.md, contact)."""
+    m = _shipped()
+    world = make_world("push", split="train", render_size=(64, 64))
+    gains, cosines = [], []
+    for seed in range(2000, 2012):
+        frame, info = world.reset(seed=seed)
+        frames, actions, blocks = [frame], [], [info["state"][1, [X, Y]]]
+        for _ in range(120):
+            a = np.asarray(world.expert_action(), np.float32)
+            frame, _, term, _, info = world.step(a)
+            frames.append(frame)
+            actions.append(a)
+            blocks.append(info["state"][1, [X, Y]])
+            if term:
+                break
+        b = np.array(blocks)
+        moving = np.nonzero(np.hypot(*np.diff(b, axis=0).T) > 0.3)[0]
+        if len(moving) == 0 or moving[0] < 2 or moving[0] + 8 > len(actions):
+            continue
+        t0 = int(moving[0])  # actions[t0] is the first that moves the block
+        ctx = torch.from_numpy(np.stack(frames[t0 - 1 : t0 + 1]))[None]
+        ctx_a = torch.from_numpy(np.stack(actions[t0 - 1 : t0 + 1]))[None]
+        roll = m.rollout(m.observe(ctx, ctx_a), torch.from_numpy(np.stack(actions[t0 : t0 + 8]))[None])
+        start = m.probe(m.encode(ctx))[0, -1, 1, [X, Y]].numpy()
+        pred = roll.states[0, -1, 1, [X, Y]].numpy() - start
+        true = b[t0 + 8] - b[t0]
+        gains.append(float(pred @ true / (true @ true)))
+        cosines.append(float(pred @ true / (np.linalg.norm(pred) * np.linalg.norm(true) + 1e-9)))
+    world.close()
+    assert len(gains) >= 8
+    # measured for the shipped model: gain 0.83 (mean), cosine 0.98 (mean), 0.85 (min) on these 11 pushes
+    assert np.mean(gains) > 0.5 and np.median(cosines) > 0.9, (gains, cosines)

@@ -14,7 +14,10 @@ console = Console()
 def train_jepa_cmd(
     world: str = typer.Option("push", help="Built-in world to collect data from if --data is absent."),
     preset: str = typer.Option("default", help="Recipe preset: tiny | default."),
-    data: Path = typer.Option(None, help="A recorded dataset (default: data/<world>, collected if absent)."),
+    data: Path = typer.Option(
+        None,
+        help="A recorded dataset (default: data/<world>_poke for the default preset, collected if absent).",
+    ),
     out: Path = typer.Option(None, help="Run directory (default: runs/jepa_<world>)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
     encoder_steps: int = typer.Option(0, help="Override the encoder's steps (0 = preset)."),
@@ -56,7 +59,9 @@ def train_jepa_cmd(
         )
     from gedanken.train.cli import dataset_for, export_model
 
-    data = dataset_for(world, data, episodes or r.episodes, r.episode_steps, collect_given=False)
+    data = dataset_for(
+        world, data, episodes or r.episodes, r.episode_steps, collect_given=False, policy=r.policy
+    )
     out = out or Path("runs") / f"jepa_{world.replace('/', '_')}"
     res = train_jepa(r, data, out, device=device, resume=resume, seed=seed)
     export_model(res.model_dir, export)

@@ -107,10 +107,17 @@ class PredictorConfig:
     loss: str = (
         "l1"  # "l1" (V-JEPA 2-AC: a median, so rare contact motion is predicted as none) | "mse" (a mean)
     )
+    # Weight of the same prediction errors measured in the probe's metric: the latent error mapped through
+    # the fitted linear probe to object positions and velocities (each field divided by its std), squared.
+    # The targets stay the encoder's latents; the probe only says which latent directions are objects
+    # (docs/jepa.md, "Predictor loss"). 0 = off; needs the probe fitted before this stage.
+    probe_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.loss not in ("l1", "mse"):
             raise ValueError(f"predictor loss must be 'l1' or 'mse', got {self.loss!r}")
+        if self.probe_weight < 0:
+            raise ValueError(f"probe_weight must be >= 0, got {self.probe_weight}")
 
 
 @dataclass(frozen=True)
@@ -160,10 +167,12 @@ def tiny(**kw: object) -> JepaConfig:
         pred_depth=1,
         sigreg_slices=32,
     )
-    pred = PredictorConfig(dim=32, depth=1, heads=2, max_frames=6)
+    pred = PredictorConfig(dim=32, depth=1, heads=2, max_frames=6, loss="mse", probe_weight=1.0)
     return JepaConfig(encoder=enc, predictor=pred, decoder=DecoderConfig(channels=8), **kw)  # type: ignore[arg-type]
 
 
 def default(**kw: object) -> JepaConfig:
-    """The shipped model: 64x64 frames, 16 keypoints (80-value latent), a 2-block predictor of width 64."""
+    """The shipped model: 64x64 frames, 16 keypoints (80-value latent), a 2-block predictor of width 64
+    trained with MSE plus the probe-metric term (docs/jepa.md: contact prediction and planning)."""
+    kw.setdefault("predictor", PredictorConfig(loss="mse", probe_weight=1.0))
     return JepaConfig(**kw)  # type: ignore[arg-type]

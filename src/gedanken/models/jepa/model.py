@@ -116,6 +116,7 @@ class JepaWorldModel(nn.Module):
         self.stage = Stage.ENCODER
         self.ema_total_steps = 1  # set by the training recipe: EMA momentum reaches its final value there
         self.decode = False  # decode pictures in step/rollout (needs a trained decoder)
+        self.probe_metric: Tensor | None = None  # (d_z, K * 4), set by the recipe for probe_weight > 0
 
     # ------------------------------------------------------------------------------------------ training
 
@@ -218,16 +219,21 @@ class JepaWorldModel(nn.Module):
             raise ValueError("predictor windows need at least 2 frames")
         target = z[:, 1:]
         dist = F.l1_loss if pc.loss == "l1" else F.mse_loss
-        tf = dist(self.predictor(z[:, :-1], a[:, :-1]), target)
+        teacher = self.predictor(z[:, :-1], a[:, :-1])
         roll = self.predictor.rollout(self.predictor.start(z[:, :1], None), a[:, :-1])  # (B, T-1, d)
-        ro = dist(roll, target)
+        tf, ro = dist(teacher, target), dist(roll, target)
         copy_last = F.l1_loss(z[:, :1].expand_as(target), target)
         loss = pc.teacher_weight * tf + pc.rollout_weight * ro
-        return loss, {
-            "teacher": float(tf.detach()),
-            "rollout": float(ro.detach()),
-            "copy_first": float(copy_last),
-        }
+        logs = {"teacher": float(tf.detach()), "rollout": float(ro.detach()), "copy_first": float(copy_last)}
+        if pc.probe_weight > 0:
+            if self.probe_metric is None:
+                raise ValueError("probe_weight > 0 needs probe_metric: fit the probe before the predictor")
+            metric = self.probe_metric.to(z.device)
+            probe = ((teacher - target) @ metric).pow(2).mean() * pc.teacher_weight
+            probe = probe + ((roll - target) @ metric).pow(2).mean() * pc.rollout_weight
+            loss = loss + pc.probe_weight * probe
+            logs["probe"] = float(probe.detach())
+        return loss, logs
 
     def _decoder_loss(self, batch: LatentBatch) -> tuple[Tensor, dict[str, float]]:
         if batch.frames is None:

@@ -84,6 +84,18 @@ class LinearProbe(nn.Module):
         y = ((z - self.mean) / self.std) @ self.weight + self.bias
         return y.view(*z.shape[:-1], self.k, F)
 
+    @torch.no_grad()
+    def metric(self, states: Tensor) -> Tensor:
+        """``(d_z, K * 4)``: latent differences ``@`` this = differences of every identity's x, y, vx, vy,
+        each divided by that field's std over ``states`` ``(N, K, F)`` (present slots): the probe's metric."""
+        if not bool(self.fitted):
+            raise ValueError("the probe is not fitted; fit it before asking for its metric")
+        fields = [STATE_FIELDS.index(f) for f in PROBED_FIELDS]
+        here = states[..., PRESENT] > 0.5
+        scale = torch.stack([states[..., f][here].float().std() for f in fields]).clamp_min(1e-6)
+        w = self.weight.view(-1, self.k, F)[:, :, fields] / scale  # (d, K, 4)
+        return (w / self.std[:, None, None]).reshape(w.shape[0], -1)
+
 
 @dataclass(frozen=True)
 class ProbeReport:

@@ -3,9 +3,10 @@
 ``train_jepa(recipe, data, out)`` reads a recorded dataset, and
 
 1. pre-trains the encoder on unlabeled clips with the shared trainer (``<out>/encoder/last``);
-2. encodes every frame once with the frozen encoder and trains the action-conditioned predictor on random
-   latent windows with the shared trainer (``<out>/predictor/last``);
-3. fits the linear probe in closed form on training latents and measures its R^2 on held-out episodes;
+2. encodes every frame once with the frozen encoder, fits the linear probe in closed form on training
+   latents and measures its R^2 on held-out episodes;
+3. trains the action-conditioned predictor on random latent windows with the shared trainer
+   (``<out>/predictor/last``), optionally with the probe-metric term (``PredictorConfig.probe_weight``);
 4. optionally trains the pixel decoder on frozen latents (``<out>/decoder/last``);
 5. exports the model without trainer state to ``<out>/model`` and a JSON report to ``<out>/report.json``.
 
@@ -50,6 +51,7 @@ class JepaRecipe:
     window: int = 9  # frames per predictor training window (1 context + window - 1 predicted)
     episodes: int = 240  # episodes to collect when the dataset does not exist yet
     episode_steps: int = 64  # steps per collected episode
+    policy: str | None = None  # behaviour policy of a collected dataset (None: the collector's default)
     holdout: float = 0.05  # share of episodes (at least 1) kept out of training for evals and the probe R^2
 
 
@@ -84,7 +86,7 @@ def default() -> JepaRecipe:
             num_threads=2,
         ),
         predictor_train=TrainConfig(
-            steps=3000,
+            steps=9000,  # 3000 -> 9000: open-loop block error on contact 2.4 -> 2.1 (docs/jepa.md)
             batch_size=64,
             lr=1e-3,
             warmup=100,
@@ -96,6 +98,8 @@ def default() -> JepaRecipe:
         decoder_train=TrainConfig(
             steps=400, batch_size=8, lr=2e-3, warmup=20, log_every=50, ckpt_every=200, num_threads=2
         ),
+        episodes=960,
+        policy="poke",  # contact-rich Push data: planning went from 1 / 20 (mixed) to 4-6 / 20 (docs/jepa.md)
     )
 
 
@@ -322,10 +326,33 @@ def train_jepa(
     )  # type: ignore[arg-type]
     seconds["encoder"] = time.perf_counter() - t0
 
-    # ------------------------------------------------------------------------------ stage 2: predictor
+    # ------------------------------------------------------------------------------ stage 2: probe
+    # Fitted on the frozen encoder's latents before the predictor: the predictor's probe-metric term
+    # (PredictorConfig.probe_weight) needs it, and it does not depend on the predictor.
     t0 = time.perf_counter()
     lat = encode_all(model, data.frames)
     seconds["encode"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if data.states is None:
+        raise ValueError(
+            "the dataset has no object states; the probe (and the audit's state metrics) need them"
+        )
+    z_tr = torch.cat([lat[i] for i in train_idx])
+    s_tr = torch.cat([data.states[i] for i in train_idx])
+    model.probe.fit(z_tr.to(model.device), s_tr.to(model.device), cfg.probe_ridge)
+    model.probe_metric = model.probe.metric(s_tr.to(model.device))
+    z_ho = torch.cat([lat[i] for i in held_idx]).to(model.device)
+    s_ho = torch.cat([data.states[i] for i in held_idx]).to(model.device)
+    with torch.no_grad():
+        raw = ((z_ho - model.probe.mean) / model.probe.std) @ model.probe.weight + model.probe.bias
+    report = probe_report(raw.view(s_ho.shape).cpu(), s_ho.cpu())
+    collapse = collapse_stats(z_ho.cpu())
+    seconds["probe"] = time.perf_counter() - t0
+    log.info(
+        "probe R^2 on held-out episodes: position %.3f velocity %.3f", report.position_r2, report.velocity_r2
+    )
+
+    # ------------------------------------------------------------------------------ stage 3: predictor
     t0 = time.perf_counter()
     pc = stage_cfg(recipe.predictor_train, "predictor")
     model.set_stage(Stage.PREDICTOR)
@@ -339,27 +366,6 @@ def train_jepa(
         model_config=cfg,
     )
     seconds["predictor"] = time.perf_counter() - t0
-
-    # ------------------------------------------------------------------------------ stage 3: probe
-    t0 = time.perf_counter()
-    model.eval()
-    if data.states is None:
-        raise ValueError(
-            "the dataset has no object states; the probe (and the audit's state metrics) need them"
-        )
-    z_tr = torch.cat([lat[i] for i in train_idx])
-    s_tr = torch.cat([data.states[i] for i in train_idx])
-    model.probe.fit(z_tr.to(model.device), s_tr.to(model.device), cfg.probe_ridge)
-    z_ho = torch.cat([lat[i] for i in held_idx]).to(model.device)
-    s_ho = torch.cat([data.states[i] for i in held_idx]).to(model.device)
-    with torch.no_grad():
-        raw = ((z_ho - model.probe.mean) / model.probe.std) @ model.probe.weight + model.probe.bias
-    report = probe_report(raw.view(s_ho.shape).cpu(), s_ho.cpu())
-    collapse = collapse_stats(z_ho.cpu())
-    seconds["probe"] = time.perf_counter() - t0
-    log.info(
-        "probe R^2 on held-out episodes: position %.3f velocity %.3f", report.position_r2, report.velocity_r2
-    )
 
     # ------------------------------------------------------------------------------ stage 4: decoder
     dec_res = None
