@@ -192,22 +192,3 @@ def test_probe_metric_term_counts_only_what_the_probe_reads() -> None:
     # and 2 of 3 rollout steps -> (1 + 2) / (3 * 4k)
     assert abs(probe_term(0) - 3 / (12 * k)) < 0.2 * 3 / (12 * k)
     assert probe_term(3) < 1e-3 * probe_term(0)  # a value the probe ignores costs (almost) nothing there
-
-
-@pytest.mark.parametrize("context", [1, 3])
-def test_rollout_matches_repeated_steps(context: int) -> None:
-    m = _model()
-    with torch.no_grad():
-        m.predictor.out.weight.normal_(0, 0.1)
-    d, n, horizon = m.cfg.encoder.latent_dim, 4, 9  # horizon > max_frames=6: the window slides
-    g = torch.Generator().manual_seed(1)
-    z, a = torch.randn(1, context, d, generator=g), torch.rand(1, context, 2, generator=g) * 2 - 1
-    future = torch.rand(n, horizon, 2, generator=g) * 2 - 1
-    with torch.no_grad():
-        state = m.predictor.start(z, a if context > 1 else None).repeat(n)  # broadcast, as planners do
-        fast = m.predictor.rollout(state, future)
-        slow = []
-        for h in range(horizon):
-            state, nxt = m.predictor.step(state, future[:, h])
-            slow.append(nxt)
-    torch.testing.assert_close(fast, torch.stack(slow, 1), atol=1e-5, rtol=1e-4)

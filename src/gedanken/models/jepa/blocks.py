@@ -109,23 +109,9 @@ def attend_one(
         v_all = torch.cat((past[1].expand(b, -1, -1, -1), v_new), dim=2)
     else:
         k_all, v_all = k_new, v_new
-    out = attend_chunks(qk[:, 0, :, None, :], [k_all], [v_all])  # (B, heads, hd)
+    scores = (qk[:, 0, :, None, :] * k_all).sum(-1) * hd**-0.5  # (B, heads, M)
+    out = (scores.softmax(-1)[..., None] * v_all).sum(-2)  # (B, heads, hd)
     return blk_attn.proj(out.reshape(b, d)), (k_all, v_all)
-
-
-def attend_chunks(q: Tensor, keys: list[Tensor], values: list[Tensor]) -> Tensor:
-    """One query per sample and head, ``q`` ``(B, heads, 1, hd)``, over keys/values given as chunks along
-    the token axis (``(B or 1, heads, n_i, hd)`` each: a chunk of batch 1 is shared by every sample, never
-    copied) -> ``(B, heads, hd)``."""
-    scores = torch.cat([(q * k).sum(-1) for k in keys], dim=-1) * q.shape[-1] ** -0.5  # (B, heads, M)
-    w = scores.softmax(-1)[..., None]
-    out, off = None, 0
-    for v in values:
-        part = (w[:, :, off : off + v.shape[2]] * v).sum(-2)
-        out = part if out is None else out + part
-        off += v.shape[2]
-    assert out is not None, "attend_chunks needs at least one chunk"
-    return out
 
 
 class Block(nn.Module):
