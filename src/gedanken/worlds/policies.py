@@ -121,7 +121,7 @@ class PokePolicy:
     """Contact-rich behaviour: each segment pushes the nearest block toward a random point of the world.
 
     The goal-seeking expert pushes a block along one line, and the ``mixed`` policy moves a Push block in
-    only ~11 % of its steps; a model of contact dynamics (the planners' need, docs/planning.md) wants pushes
+    only ~14 % of its steps; a model of contact dynamics (the planners' need, docs/planning.md) wants pushes
     from every side. Segments last ``segment`` steps; a share ``p_random`` of them are random actions
     instead, and each poke segment draws its noise in ``[0, max_noise]``. Worlds whose expert takes no
     ``target`` get the plain noisy expert.

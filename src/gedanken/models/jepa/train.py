@@ -86,7 +86,7 @@ def default() -> JepaRecipe:
             num_threads=2,
         ),
         predictor_train=TrainConfig(
-            steps=9000,  # 3000 -> 9000: open-loop block error on contact 2.4 -> 2.1 (docs/jepa.md)
+            steps=9000,  # 3000 -> 9000 (MSE): 8-step block error on contact 3.27 -> 3.08 (docs/jepa.md)
             batch_size=64,
             lr=1e-3,
             warmup=100,
@@ -99,7 +99,7 @@ def default() -> JepaRecipe:
             steps=400, batch_size=8, lr=2e-3, warmup=20, log_every=50, ckpt_every=200, num_threads=2
         ),
         episodes=960,
-        policy="poke",  # contact-rich Push data: planning went from 1 / 20 (mixed) to 4-6 / 20 (docs/jepa.md)
+        policy="poke",  # contact-rich Push data (docs/jepa.md, "Contact"; docs/planning.md)
     )
 
 
