@@ -28,8 +28,8 @@ def test_levels_multiply_to_num_actions() -> None:
         LAMConfig(num_actions=1)
 
 
-def _train_toy(lam: LatentActionModel, g: torch.Generator, steps: int = 300) -> float:
-    """Train on the toy and return the majority purity of latent actions on fresh clips."""
+def _fit_toy(lam: LatentActionModel, g: torch.Generator, steps: int = 300) -> None:
+    """Train on batches of 32 toy clips, then switch to eval mode."""
     opt = torch.optim.Adam(lam.parameters(), 3e-3)
     for _ in range(steps):
         frames, _ = _toy(32, g)
@@ -38,6 +38,11 @@ def _train_toy(lam: LatentActionModel, g: torch.Generator, steps: int = 300) -> 
         loss.backward()
         opt.step()
     lam.eval()
+
+
+def _train_toy(lam: LatentActionModel, g: torch.Generator, steps: int = 300) -> float:
+    """Train on the toy and return the majority purity of latent actions on fresh clips."""
+    _fit_toy(lam, g, steps)
     frames, act = _toy(200, g)
     z, a = lam.infer(frames).flatten(), act.flatten()
     return sum(int(torch.bincount(a[z == k], minlength=2).max()) for k in z.unique()) / len(z)
@@ -66,14 +71,7 @@ def test_lam_separates_two_action_types() -> None:
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     lam = LatentActionModel(LAMConfig(num_actions=4, channels=(8, 16, 16), embed=8))
-    opt = torch.optim.Adam(lam.parameters(), 3e-3)
-    for _ in range(300):
-        frames, _ = _toy(32, g)
-        loss = lam(frames).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    lam.eval()
+    _fit_toy(lam, g, 300)
     frames, act = _toy(200, g)
     z = lam.infer(frames)  # (200, 2)
     assert z.shape == (200, 2)
