@@ -42,9 +42,10 @@ def train_jepa_cmd(
             r, predictor_train=dataclasses.replace(r.predictor_train, steps=predictor_steps)
         )
     if predictor_loss:
-        if predictor_loss not in ("l1", "mse"):
-            raise typer.BadParameter(f"unknown predictor loss {predictor_loss!r}; valid: l1, mse")
-        pred = dataclasses.replace(r.model.predictor, loss=predictor_loss)
+        try:
+            pred = dataclasses.replace(r.model.predictor, loss=predictor_loss)
+        except ValueError as e:  # PredictorConfig names the valid losses
+            raise typer.BadParameter(str(e)) from e
         r = dataclasses.replace(r, model=dataclasses.replace(r.model, predictor=pred))
     if threads:
 
