@@ -91,6 +91,7 @@ def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
         channels=(16, 32, 32),
         embed=16,
         decoder_past=args.decoder_past,
+        encoder_past=args.encoder_past,
         architecture=LAMArchitecture(args.arch),
         patch=args.patch,
         width=args.width,
@@ -178,6 +179,7 @@ def main() -> None:
     ap.add_argument("--foreground-dilate", type=int, default=0)
     ap.add_argument("--arch", default="patch", help="LAM architecture: patch | conv")
     ap.add_argument("--decoder-past", action="store_true", help="LAM decoder also sees x_{t-1}")
+    ap.add_argument("--encoder-past", action="store_true", help="LAM encoder also sees x_{t-1}")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from gedanken.data.store import EpisodeDataset

@@ -162,3 +162,73 @@ def test_token_batch_and_window_check() -> None:
     m.set_stage(Stage.ADAPTER)
     with pytest.raises(ValueError, match="real actions"):
         m.loss(TokenBatch(tokens=tb.tokens[:, :w], latent_actions=tb.latent_actions[:, : w - 1]))
+
+
+def _factorized_model() -> AutoregressiveWorldModel:
+    torch.manual_seed(0)
+    cfg = tiny(action_classes=5)
+    return AutoregressiveWorldModel(replace(cfg, dynamics=replace(cfg.dynamics, factorized=True)))
+
+
+def test_factorized_head_is_a_distribution_over_the_vocab() -> None:
+    dyn = _factorized_model().dynamics
+    h = torch.randn(7, dyn.cfg.dim)
+    logp = dyn.logits(h)  # (7, V) log-probabilities: product of one softmax per FSQ channel
+    assert logp.shape == (7, dyn.vocab)
+    assert torch.allclose(logp.logsumexp(-1), torch.zeros(7), atol=1e-5)
+    assert torch.equal(dyn.predict(h), logp.argmax(-1))
+    target = torch.randint(0, dyn.vocab, (7,))
+    assert torch.allclose(dyn.token_loss(h, target), -logp.gather(-1, target[:, None])[:, 0], atol=1e-5)
+
+
+def test_factorized_embedding_shares_digits_and_keeps_a_mask_vector() -> None:
+    dyn = _factorized_model().dynamics
+    levels = (5, 5, 5)  # tiny's FSQ
+    a, b, c = (
+        torch.tensor([0]),
+        torch.tensor([1]),
+        torch.tensor([levels[0]]),
+    )  # b, c differ from a in one digit
+    e = dyn.embed
+    tables = e.tables
+    assert torch.allclose(e(b) - e(a), tables[0].weight[1] - tables[0].weight[0])
+    assert torch.allclose(e(c) - e(a), tables[1].weight[1] - tables[1].weight[0])
+    assert torch.equal(e(torch.tensor([dyn.vocab]))[0], e.mask)
+
+
+def test_factorized_cached_step_and_rollout() -> None:
+    m = _factorized_model().eval()
+    dyn = m.dynamics
+    g = torch.Generator().manual_seed(0)
+    t = dyn.cfg.window + 1
+    tokens = torch.randint(0, dyn.vocab, (2, t, 64), generator=g)
+    emb = torch.randn(2, t, dyn.cfg.dim, generator=g)
+    with torch.no_grad():
+        full = dyn(tokens, emb)[:, -1]
+        cache = dyn.empty_cache()
+        for i in range(t - 1):
+            cache = dyn.commit(tokens[:, i], emb[:, i], cache)
+        assert torch.allclose(full, dyn.step_logits(tokens[:, -1], emb[:, -1], cache), atol=1e-4)
+        b = _batch(b=2, t=3)
+        roll = m.rollout(m.observe(b.frames, b.actions), torch.zeros(2, 3, 1))
+    assert roll.frames.shape == (2, 3, 64, 64, 3)
+
+
+def test_change_weight_reweights_only_tokens_that_changed() -> None:
+    cfg = tiny(action_classes=5)
+    losses = {}
+    for w in (1.0, 10.0):
+        torch.manual_seed(0)
+        m = AutoregressiveWorldModel(replace(cfg, dynamics=replace(cfg.dynamics, change_weight=w)))
+        tok = torch.randint(0, m.tokenizer.vocab_size, (2, 3, 64))
+        still = TokenBatch(
+            tokens=tok[:, :1].expand(-1, 3, -1).clone(), latent_actions=torch.zeros(2, 2).long()
+        )
+        moving = TokenBatch(tokens=tok, latent_actions=torch.zeros(2, 2).long())
+        for name, tb in (("still", still), ("moving", moving)):
+            torch.manual_seed(1)  # the same training mask for both weights
+            loss, logs = m.loss(tb)
+            losses[name, w] = float(loss.detach())
+            assert 0.0 <= logs["changed_acc"] <= 1.0
+    assert losses["still", 1.0] == pytest.approx(losses["still", 10.0])  # nothing changed: weights cancel
+    assert losses["moving", 1.0] != pytest.approx(losses["moving", 10.0])

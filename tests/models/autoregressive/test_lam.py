@@ -5,6 +5,7 @@ import torch
 from gedanken.models.autoregressive import AutoregressiveWorldModel, tiny
 from gedanken.models.autoregressive.lam import LAMArchitecture, LAMConfig, LatentActionModel
 from gedanken.models.autoregressive.posttrain import evaluate_action_map, fit_action_map, labelled_segments
+from gedanken.tokenizers.discrete import frames_to_float
 
 
 def _toy(n: int, g: torch.Generator, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,3 +119,24 @@ def test_old_lam_config_loads_as_conv() -> None:
     lam = LatentActionModel(cfg)
     assert isinstance(lam.encoder[0][0], torch.nn.Conv2d)  # the strided conv stages, as before
     assert lam.infer(torch.zeros(1, 3, 32, 32, 3, dtype=torch.uint8)).shape == (1, 2)
+
+
+def test_encoder_past_reads_the_frame_before_each_transition() -> None:
+    """infer() over a clip must give each transition t -> t+1 the frame t-1 as its past (frame 0 for the first)."""
+    torch.manual_seed(0)
+    cfg = LAMConfig(num_actions=8, embed=8, encoder_past=True, architecture=LAMArchitecture.PATCH, width=8)
+    lam = LatentActionModel(cfg).eval()
+    g = torch.Generator().manual_seed(0)
+    frames = torch.randint(0, 256, (2, 5, 32, 32, 3), dtype=torch.uint8, generator=g)
+    z = lam.infer(frames)
+    assert z.shape == (2, 4)
+    x = frames_to_float(frames)
+    with torch.no_grad():
+        for t in range(4):
+            past = x[:, max(t - 1, 0)]
+            assert torch.equal(lam.quantized(x[:, t], x[:, t + 1], past=past).indices, z[:, t])
+        # the past really enters the encoder: a different past changes its continuous output
+        h_true = lam.encoder(torch.cat([x[:, 1], x[:, 2], x[:, 2] - x[:, 1], x[:, 0], x[:, 1] - x[:, 0]], 1))
+        h_none = lam.encoder(torch.cat([x[:, 1], x[:, 2], x[:, 2] - x[:, 1], x[:, 1], x[:, 1] * 0], 1))
+    assert not torch.allclose(h_true, h_none)
+    assert lam(frames).loss.isfinite()

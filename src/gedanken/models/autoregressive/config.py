@@ -79,7 +79,8 @@ def tiny(**overrides: object) -> AutoregressiveConfig:
 
 def default(**overrides: object) -> AutoregressiveConfig:
     """The shipped models: 64x64 frames -> 8x8 tokens of a 4375-code FSQ ``(7, 5, 5, 5, 5)`` (patch tokenizer,
-    foreground-weighted loss); 8 latent actions from a patch LAM; dynamics width 96, depth 3."""
+    foreground-weighted loss); 8 latent actions from a patch LAM; dynamics width 96, depth 3, with a
+    per-FSQ-channel (factorized) head and the tokens that change weighted 10x."""
     cfg = AutoregressiveConfig(
         tokenizer=DiscreteTokenizerConfig(
             patch=8,
@@ -98,7 +99,9 @@ def default(**overrides: object) -> AutoregressiveConfig:
             width=64,
             blocks=2,
         ),
-        dynamics=DynamicsConfig(dim=96, depth=3, heads=4, mlp_ratio=3.0, window=6),
+        dynamics=DynamicsConfig(
+            dim=96, depth=3, heads=4, mlp_ratio=3.0, window=6, factorized=True, change_weight=10.0
+        ),
         sampler=MaskGITConfig(steps=4, temperature=0.0),
     )
     return replace(cfg, **overrides)  # type: ignore[arg-type]

@@ -10,14 +10,22 @@ The action that leads from frame ``t`` to ``t + 1`` is embedded and added to eve
 (frame 0 of a clip gets a learned "no action" embedding). Masked tokens are replaced by a learned mask
 embedding; the head predicts logits over the tokenizer's vocabulary for every token (MaskGIT training).
 
+With ``factorized=True`` (FSQ tokenizers) a token is read and predicted through its per-channel FSQ digits:
+the input embedding is the sum of one small embedding per channel, and the head is one softmax per channel
+(``sum(levels)`` outputs instead of ``prod(levels)``), whose log-probabilities add up to the token's. Codes
+that differ in one digit then share most of their parameters, so a patch whose content shifts by a pixel (one
+digit moves one level) is a small, learnable step instead of a jump to an unrelated class of 4375.
+
 Shapes: tokens ``(B, T, N)`` int64 (``-1`` or ``vocab`` = masked), action embeddings ``(B, T, D)``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gedanken.nn.attention import KV, Attention
@@ -33,12 +41,16 @@ class DynamicsConfig:
     heads: int = 4  # attention heads (dim / heads must be even, for RoPE)
     mlp_ratio: float = 3.0  # MLP hidden width as a multiple of dim
     window: int = 8  # frames each token attends to (itself + window - 1 past frames); also the training clip
+    factorized: bool = False  # per-FSQ-channel embeddings and softmaxes instead of one table over the vocab
+    change_weight: float = 1.0  # training loss weight of tokens that differ from the previous frame's
 
     def __post_init__(self) -> None:
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise ValueError(f"dim {self.dim} must split into {self.heads} heads of even width")
         if self.window < 2:
             raise ValueError(f"window must be >= 2 frames, got {self.window}")
+        if self.change_weight <= 0:
+            raise ValueError(f"change_weight must be > 0, got {self.change_weight}")
 
 
 @dataclass
@@ -77,17 +89,85 @@ class _Block(nn.Module):
         return x + self.mlp(self.norm_m(x)), own
 
 
+class _Digits(nn.Module):
+    """Token index <-> per-channel FSQ digits (the mixed-radix split of :class:`~gedanken.tokenizers.fsq.FSQ`)."""
+
+    def __init__(self, levels: tuple[int, ...]) -> None:
+        super().__init__()
+        self.levels = tuple(int(v) for v in levels)
+        lv = torch.tensor(self.levels)
+        self.register_buffer("_levels", lv, persistent=False)
+        self.register_buffer(
+            "_basis", torch.cumprod(torch.cat([torch.ones(1, dtype=lv.dtype), lv[:-1]]), 0), False
+        )
+
+    def __call__(self, tokens: Tensor) -> Tensor:
+        """``(*S,)`` indices -> ``(*S, d)`` digits."""
+        return (tokens[..., None] // self._basis) % self._levels
+
+
+class _FactorEmbedding(nn.Module):
+    """Sum of one embedding per FSQ channel; index ``vocab`` is the mask token (its own learned vector)."""
+
+    def __init__(self, levels: tuple[int, ...], dim: int) -> None:
+        super().__init__()
+        self.digits = _Digits(levels)
+        self.vocab = math.prod(levels)
+        self.tables = nn.ModuleList(nn.Embedding(lv, dim) for lv in levels)
+        self.mask = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        masked = tokens >= self.vocab
+        d = self.digits(tokens.clamp(max=self.vocab - 1))  # (*S, c)
+        x = sum(table(d[..., i]) for i, table in enumerate(self.tables))
+        return torch.where(masked[..., None], self.mask.to(x.dtype), x)
+
+
+class _FactorHead(nn.Module):
+    """One softmax per FSQ channel; a token's log-probability is the sum of its digits'."""
+
+    def __init__(self, levels: tuple[int, ...], dim: int) -> None:
+        super().__init__()
+        self.digits = _Digits(levels)
+        self.levels = tuple(int(v) for v in levels)
+        self.proj = nn.Linear(dim, sum(self.levels))
+        vocab = torch.arange(math.prod(levels))
+        offsets = torch.cumsum(torch.tensor((0,) + self.levels[:-1]), 0)
+        self.register_buffer(
+            "_table", self.digits(vocab) + offsets, persistent=False
+        )  # (V, c) output columns
+
+    def log_probs(self, h: Tensor) -> Tensor:
+        """``(*S, D)`` -> ``(*S, V)`` token log-probabilities."""
+        per = torch.cat([p.log_softmax(-1) for p in self.proj(h).split(self.levels, -1)], -1)  # (*S, sum L)
+        return per[..., self._table].sum(-1)
+
+    def loss(self, h: Tensor, target: Tensor) -> Tensor:
+        """Per-token negative log-likelihood ``(*S,)`` of ``target`` indices."""
+        d = self.digits(target)
+        parts = self.proj(h).split(self.levels, -1)
+        return sum(F.cross_entropy(p, d[..., i], reduction="none") for i, p in enumerate(parts))
+
+
 class DynamicsTransformer(nn.Module):
     """Masked token prediction over clips of frames; see the module docstring."""
 
-    def __init__(self, cfg: DynamicsConfig, vocab: int, grid: tuple[int, int]) -> None:
+    def __init__(
+        self, cfg: DynamicsConfig, vocab: int, grid: tuple[int, int], levels: tuple[int, ...] = ()
+    ) -> None:
         super().__init__()
         self.cfg, self.vocab, self.grid = cfg, vocab, grid
-        self.embed = nn.Embedding(vocab + 1, cfg.dim)  # index ``vocab`` is the mask token
+        if cfg.factorized and math.prod(levels) != vocab:
+            raise ValueError(
+                f"a factorized head needs FSQ levels whose product is the vocab {vocab}, got {levels}"
+            )
+        self.embed: nn.Module = (
+            _FactorEmbedding(levels, cfg.dim) if cfg.factorized else nn.Embedding(vocab + 1, cfg.dim)
+        )  # index ``vocab`` is the mask token
         self.no_action = nn.Parameter(torch.zeros(cfg.dim))
         self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.dim)
-        self.head = nn.Linear(cfg.dim, vocab)
+        self.head: nn.Module = _FactorHead(levels, cfg.dim) if cfg.factorized else nn.Linear(cfg.dim, vocab)
         self.rope = SpacetimeRope(RopeConfig(head_dim=cfg.dim // cfg.heads))
         gh, gw = grid
         yy, xx = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
@@ -116,8 +196,8 @@ class DynamicsTransformer(nn.Module):
         diff = i[:, None] - i[None, :]
         return (diff >= 0) & (diff < self.cfg.window)
 
-    def forward(self, tokens: Tensor, action_emb: Tensor) -> Tensor:
-        """Logits ``(B, T, N, vocab)`` for a whole clip (training); ``action_emb`` (B, T, D)."""
+    def features(self, tokens: Tensor, action_emb: Tensor) -> Tensor:
+        """Final normed features ``(B, T, N, D)`` for a whole clip (training); ``action_emb`` (B, T, D)."""
         b, t, n = tokens.shape
         if n != self._yx.shape[0]:
             raise ValueError(f"expected {self._yx.shape[0]} tokens per frame (grid {self.grid}), got {n}")
@@ -126,7 +206,28 @@ class DynamicsTransformer(nn.Module):
         mask = self.temporal_mask(t, tokens.device)
         for blk in self.blocks:
             x, _ = blk(x, rope_s, rope_t, mask)
-        return self.head(self.norm(x))
+        return self.norm(x)
+
+    def logits(self, h: Tensor) -> Tensor:
+        """Features ``(*S, D)`` -> logits ``(*S, vocab)`` (log-probabilities for a factorized head)."""
+        return self.head.log_probs(h) if self.cfg.factorized else self.head(h)
+
+    def predict(self, h: Tensor) -> Tensor:
+        """Most likely token indices ``(*S,)`` of features ``(*S, D)`` (per digit for a factorized head)."""
+        if self.cfg.factorized:
+            parts = self.head.proj(h).split(self.head.levels, -1)
+            return sum(p.argmax(-1) * self.head.digits._basis[i] for i, p in enumerate(parts))
+        return self.head(h).argmax(-1)
+
+    def token_loss(self, h: Tensor, target: Tensor) -> Tensor:
+        """Per-token cross-entropy ``(*S,)`` of features ``(*S, D)`` against token indices ``(*S,)``."""
+        if self.cfg.factorized:
+            return self.head.loss(h, target)
+        return F.cross_entropy(self.head(h), target, reduction="none")
+
+    def forward(self, tokens: Tensor, action_emb: Tensor) -> Tensor:
+        """Logits ``(B, T, N, vocab)`` for a whole clip; ``action_emb`` (B, T, D)."""
+        return self.logits(self.features(tokens, action_emb))
 
     def empty_cache(self) -> DynamicsCache:
         """A cache with no past frames."""
@@ -156,5 +257,5 @@ class DynamicsTransformer(nn.Module):
         for blk, prefix in zip(self.blocks, cache.layers, strict=True):
             x, own = blk(x, rope_s, rope_t, None, prefix)
             kvs.append(own)
-        logits = self.head(self.norm(x[:, 0])) if need_logits else x[:, 0]
+        logits = self.logits(self.norm(x[:, 0])) if need_logits else x[:, 0]
         return logits, kvs

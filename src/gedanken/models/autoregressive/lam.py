@@ -45,6 +45,7 @@ class LAMConfig:
     change_weight: float = 20.0  # extra loss weight on pixels that change between x_t and x_{t+1}
     noise: float = 0.0  # share of training rows quantized by additive noise instead of rounding (0: pure STE)
     decoder_past: bool = True  # decoder also sees x_{t-1}; False: x_t only, so the latent carries all motion
+    encoder_past: bool = False  # encoder also sees x_{t-1} (and x_t - x_{t-1}): it can tell braking from a choice
     architecture: LAMArchitecture = LAMArchitecture.CONV  # CONV keeps older checkpoints loading unchanged
     patch: int = 4  # PATCH: pixel patch side
     width: int = 64  # PATCH: channels of the residual trunks
@@ -94,7 +95,7 @@ class LatentActionModel(nn.Module):
             return
         c1, c2, c3 = cfg.channels
         self.encoder = nn.Sequential(
-            _film_block(9, c1, 2),
+            _film_block(self._enc_channels, c1, 2),
             _film_block(c1, c2, 2),
             _film_block(c2, c3, 2),
             nn.Conv2d(c3, c3, 3, padding=1),
@@ -124,7 +125,7 @@ class LatentActionModel(nn.Module):
         p, w = cfg.patch, cfg.width
         self.encoder = nn.Sequential(
             nn.PixelUnshuffle(p),
-            nn.Conv2d(9 * p * p, w, 1),
+            nn.Conv2d(self._enc_channels * p * p, w, 1),
             *[ResBlock(w) for _ in range(cfg.blocks)],
             nn.SiLU(),
         )  # (N, w, H/p, W/p)
@@ -137,9 +138,18 @@ class LatentActionModel(nn.Module):
         self.dec_mid = nn.Sequential(*[ResBlock(w) for _ in range(cfg.blocks)])
         self.dec_out = nn.Sequential(nn.SiLU(), nn.Conv2d(w, 3 * p * p, 1), nn.PixelShuffle(p))
 
-    def quantized(self, x0: Tensor, x1: Tensor, noise: float = 0.0) -> Quantized:
-        """Quantized latent actions (codes ``(N, d)``, indices ``(N,)``) of float frame pairs ``(N, 3, H, W)``."""
-        h = self.encoder(torch.cat([x0, x1, x1 - x0], dim=1))  # (N, c, h, w)
+    @property
+    def _enc_channels(self) -> int:
+        return 15 if self.cfg.encoder_past else 9
+
+    def quantized(self, x0: Tensor, x1: Tensor, noise: float = 0.0, past: Tensor | None = None) -> Quantized:
+        """Quantized latent actions (codes ``(N, d)``, indices ``(N,)``) of float frame pairs ``(N, 3, H, W)``;
+        ``past`` is ``x_{t-1}`` (used when ``cfg.encoder_past``; ``x0`` itself when absent)."""
+        x = [x0, x1, x1 - x0]
+        if self.cfg.encoder_past:
+            past = x0 if past is None else past
+            x += [past, x0 - past]
+        h = self.encoder(torch.cat(x, dim=1))  # (N, c, h, w)
         pooled = torch.cat([h.mean((2, 3)), h.amax((2, 3))], dim=1)  # (N, 2 c)
         return self.fsq(self.head(pooled), noise=noise)
 
@@ -149,7 +159,8 @@ class LatentActionModel(nn.Module):
             raise ValueError(f"infer needs frames (B, T>=2, H, W, 3), got {tuple(frames.shape)}")
         x = frames_to_float(frames)  # (B, T, 3, H, W)
         b, t = x.shape[:2]
-        q = self.quantized(x[:, :-1].flatten(0, 1), x[:, 1:].flatten(0, 1))  # indices (B (T-1),)
+        past = torch.cat([x[:, :1], x[:, :-2]], dim=1)  # x_{t-1}; the first transition has no past: x_0
+        q = self.quantized(x[:, :-1].flatten(0, 1), x[:, 1:].flatten(0, 1), past=past.flatten(0, 1))
         return q.indices.view(b, t - 1)
 
     def action_embedding(self, index: Tensor) -> Tensor:
@@ -183,9 +194,9 @@ class LatentActionModel(nn.Module):
             x[:, 1:-1].flatten(0, 1),
             x[:, 2:].flatten(0, 1),
         )  # (N, 3, H, W)
+        q = self.quantized(cur, nxt, self.cfg.noise if self.training else 0.0, past=prev)  # codes (N, d)
         if not self.cfg.decoder_past:
             prev = cur  # same shapes; the decoder gets no velocity from the past
-        q = self.quantized(cur, nxt, self.cfg.noise if self.training else 0.0)  # codes (N, d)
         pred = self.predict(prev, cur, self.embed(q.codes))  # (N, 3, H, W)
         changed = ((nxt - cur).abs().amax(1, keepdim=True) > 1e-3).float()  # (N, 1, H, W)
         weight = 1 + self.cfg.change_weight * changed

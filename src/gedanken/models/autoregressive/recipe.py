@@ -87,7 +87,7 @@ def default() -> AutoregressiveRecipe:
             steps=1000, batch_size=32, lr=2e-3, warmup=50, weight_decay=0.0, **common
         ),
         lam_train=TrainConfig(steps=800, batch_size=32, lr=2e-3, warmup=50, weight_decay=0.0, **common),
-        dynamics_train=TrainConfig(steps=1200, batch_size=8, lr=1e-3, warmup=100, **common),
+        dynamics_train=TrainConfig(steps=3000, batch_size=8, lr=1e-3, warmup=100, **common),
         adapter_train=TrainConfig(steps=100, batch_size=8, lr=3e-3, warmup=10, **common),
     )
 
