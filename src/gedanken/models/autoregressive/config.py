@@ -79,7 +79,8 @@ def tiny(**overrides: object) -> AutoregressiveConfig:
 
 def default(**overrides: object) -> AutoregressiveConfig:
     """The shipped models: 64x64 frames -> 8x8 tokens of a 4375-code FSQ ``(7, 5, 5, 5, 5)`` (patch tokenizer,
-    foreground-weighted loss); 8 latent actions from a patch LAM; dynamics width 96, depth 3, with a
+    foreground-weighted loss); 8 latent actions from a patch LAM whose encoder and decoder both see the
+    previous frame; dynamics width 96, depth 3, with a
     per-FSQ-channel (factorized) head and the tokens that change weighted 10x."""
     cfg = AutoregressiveConfig(
         tokenizer=DiscreteTokenizerConfig(
@@ -93,7 +94,8 @@ def default(**overrides: object) -> AutoregressiveConfig:
         lam=LAMConfig(
             num_actions=8,
             embed=16,
-            decoder_past=False,
+            decoder_past=True,
+            encoder_past=True,
             architecture=LAMArchitecture.PATCH,
             patch=4,
             width=64,
