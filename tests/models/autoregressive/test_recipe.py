@@ -92,3 +92,7 @@ def test_cli_smoke(tmp_path) -> None:  # noqa: ANN001
     assert (tmp_path / "exported" / "checkpoint.json").is_file()
     meta = json.loads((tmp_path / "exported" / "checkpoint.json").read_text())
     assert meta["family"] == "autoregressive" and meta["card"]["preset"] == "tiny"
+    # The summary is strict JSON: continuous actions report the map's error, not a NaN accuracy.
+    summary = json.loads(" ".join(result.output[result.output.index("done") + 4 :].splitlines()))
+    assert "NaN" not in result.output and "latent_to_real_accuracy" not in summary
+    assert summary["latent_to_real_mse"] >= 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -71,8 +72,15 @@ def train_autoregressive_cmd(
             None if not res.fidelity else round(res.fidelity["identity_accuracy"], 3)
         ),
         "labelled_steps": res.labelled_steps,
-        "latent_to_real_accuracy": None if res.action_map is None else round(res.action_map.accuracy, 3),
     }
+    amap = res.action_map
+    if amap is not None:  # accuracy for discrete action spaces, mean squared error for continuous ones
+        key, value = (
+            ("latent_to_real_accuracy", amap.accuracy)
+            if math.isfinite(amap.accuracy)
+            else ("latent_to_real_mse", amap.mse)
+        )
+        summary[key] = round(value, 4)
     console.print(f"[bold green]done[/] {json.dumps(summary)}")
 
 

@@ -45,7 +45,9 @@ class LAMConfig:
     change_weight: float = 20.0  # extra loss weight on pixels that change between x_t and x_{t+1}
     noise: float = 0.0  # share of training rows quantized by additive noise instead of rounding (0: pure STE)
     decoder_past: bool = True  # decoder also sees x_{t-1}; False: x_t only, so the latent carries all motion
-    encoder_past: bool = False  # encoder also sees x_{t-1} (and x_t - x_{t-1}): it can tell braking from a choice
+    encoder_past: bool = (
+        False  # encoder also sees x_{t-1} (and x_t - x_{t-1}): it can tell braking from a choice
+    )
     architecture: LAMArchitecture = LAMArchitecture.CONV  # CONV keeps older checkpoints loading unchanged
     patch: int = 4  # PATCH: pixel patch side
     width: int = 64  # PATCH: channels of the residual trunks
