@@ -1,4 +1,4 @@
-"""The shipped autoregressive checkpoints load through the registry, and the Push one obeys its actions."""
+"""The shipped autoregressive checkpoints load through the registry; the Push ones obey their actions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ from gedanken.models import CheckpointError, load_checkpoint, shipped_checkpoint
 from gedanken.models.autoregressive import AutoregressiveWorldModel
 from gedanken.worlds import make_world
 
-UP, DOWN, LEFT, RIGHT = 1, 2, 3, 4  # push_discrete's action indices (0 is "none")
+# The action that moves the pusher up, down, left, right: indices of push_discrete, vectors of push.
+DIRECTIONS = {
+    "push_discrete": {"up": [1.0], "down": [2.0], "left": [3.0], "right": [4.0]},
+    "push": {"up": [0.0, 1.0], "down": [0.0, -1.0], "left": [-1.0, 0.0], "right": [1.0, 0.0]},
+}
 
 
 def _shipped(world: str) -> AutoregressiveWorldModel:
@@ -23,35 +27,38 @@ def _shipped(world: str) -> AutoregressiveWorldModel:
     return m.eval()
 
 
-def _pusher_after(m: AutoregressiveWorldModel, context: torch.Tensor, action: int, palette) -> np.ndarray:  # noqa: ANN001
+def _pusher_after(
+    m: AutoregressiveWorldModel, context: torch.Tensor, action: list[float], palette
+) -> np.ndarray:  # noqa: ANN001
     """Pusher centroid (column, row) in the last of 8 frames predicted under one repeated action."""
-    b = context.shape[0]
-    ctx = m.observe(context, torch.zeros(b, context.shape[1], 1))
-    roll = m.rollout(ctx, torch.full((b, 8, 1), float(action)), seed=0)
+    b, k, a = context.shape[0], context.shape[1], len(action)
+    ctx = m.observe(context, torch.zeros(b, k, a))
+    roll = m.rollout(ctx, torch.tensor(action).expand(b, 8, a).clone(), seed=0)
     return judge_frames(roll.frames[:, -1].numpy(), palette).xy_pixels()[:, 0]  # identity 0: the pusher
 
 
-def test_shipped_push_model_moves_the_pusher_where_it_is_told() -> None:
-    m = _shipped("push_discrete")
-    world = make_world("push_discrete", split="test", render_size=(64, 64))
+@pytest.mark.parametrize("world", ["push_discrete", "push"])
+def test_shipped_push_model_moves_the_pusher_where_it_is_told(world: str) -> None:
+    m = _shipped(world)
+    env = make_world(world, split="test", render_size=(64, 64))
     contexts = []
     for seed in range(3000, 3008):  # layouts the training data did not use
-        frame, _ = world.reset(seed=seed)
+        frame, _ = env.reset(seed=seed)
         frames = [frame]
         for _ in range(3):
-            frame, *_ = world.step(0)
+            frame, *_ = env.step(np.zeros(2, np.float32) if world == "push" else 0)  # do nothing
             frames.append(frame)
         contexts.append(np.stack(frames))
-    palette = tuple(tuple(int(c) for c in rgb) for rgb in world.palette)
-    world.close()
+    palette = tuple(tuple(int(c) for c in rgb) for rgb in env.palette)
+    env.close()
     context = torch.from_numpy(np.stack(contexts))  # (8, 4, 64, 64, 3)
     with torch.no_grad():
-        pos = {a: _pusher_after(m, context, a, palette) for a in (UP, DOWN, LEFT, RIGHT)}
+        pos = {d: _pusher_after(m, context, a, palette) for d, a in DIRECTIONS[world].items()}
     # The simulator puts the pusher ~20 px further right under "right" than under "left" after eight steps
-    # (and ~21 px for down / up); the shipped model 12.5 / 15.5 px; the previous dynamics, which ignored its
-    # actions, 0 / 0 (measured on these seeds).
-    dx = np.nanmedian(pos[RIGHT][:, 0] - pos[LEFT][:, 0])
-    dy = np.nanmedian(pos[DOWN][:, 1] - pos[UP][:, 1])  # rows grow downwards; "up" is +y in the world
+    # (and ~21 px for down / up). Measured on these seeds: push_discrete 12.5 / 15.5 px, push 10.5 / 15.1 px;
+    # the previous dynamics, which ignored its actions, 0 / 0.
+    dx = np.nanmedian(pos["right"][:, 0] - pos["left"][:, 0])
+    dy = np.nanmedian(pos["down"][:, 1] - pos["up"][:, 1])  # rows grow downwards; "up" is +y in the world
     assert dx > 6.0 and dy > 6.0, (dx, dy)
 
 
