@@ -26,7 +26,7 @@ from gedanken.worlds import WORLD_ENTRIES
 log = logging.getLogger(__name__)
 
 FAMILIES: tuple[str, ...] = ("diffusion", "autoregressive", "jepa")
-AUDITED_WORLDS: tuple[str, ...] = ("bounce", "push", "push_discrete")
+AUDITED_WORLDS: tuple[str, ...] = ("bounce", "push")
 BASELINE_NAMES: tuple[str, ...] = ("ground_truth", "copy_last", "constant_velocity", "noise")
 
 

@@ -232,3 +232,31 @@ def test_change_weight_reweights_only_tokens_that_changed() -> None:
             assert 0.0 <= logs["changed_acc"] <= 1.0
     assert losses["still", 1.0] == pytest.approx(losses["still", 10.0])  # nothing changed: weights cancel
     assert losses["moving", 1.0] != pytest.approx(losses["moving", 10.0])
+
+
+def test_factorized_greedy_shortcut_decodes_the_same_tokens() -> None:
+    """At temperature 0 the per-channel argmax must pick what the full (B, N, V) logits would."""
+    m = _factorized_model().eval()
+    dyn = m.dynamics
+    g = torch.Generator().manual_seed(0)
+    cache = dyn.empty_cache()
+    for _ in range(2):
+        cache = dyn.commit(
+            torch.randint(0, dyn.vocab, (3, 64), generator=g), torch.randn(3, dyn.cfg.dim), cache
+        )
+    emb = torch.randn(3, dyn.cfg.dim, generator=g)
+    sampler = MaskGITSampler(MaskGITConfig(steps=4, temperature=0.0))
+    with torch.no_grad():
+        full = sampler.sample(lambda tok: dyn.step_logits(tok, emb, cache), 3, 64)
+        fast = sampler.sample(
+            lambda tok: dyn.step_logits(tok, emb, cache),
+            3,
+            64,
+            greedy_fn=lambda tok: dyn.step_greedy(tok, emb, cache),
+        )
+        tokens = torch.randint(0, dyn.vocab, (3, 64), generator=g)
+        idx, logp = dyn.step_greedy(tokens, emb, cache)
+        logits = dyn.step_logits(tokens, emb, cache)
+    assert torch.equal(full, fast)
+    assert torch.equal(idx, logits.argmax(-1))
+    assert torch.allclose(logp, logits.max(-1).values, atol=1e-5)

@@ -237,6 +237,17 @@ class DynamicsTransformer(nn.Module):
         """Logits ``(B, N, vocab)`` for one frame ``tokens`` (B, N) given the cached past; cache untouched."""
         return self._frame(tokens, action_emb, cache)[0]
 
+    def step_greedy(self, tokens: Tensor, action_emb: Tensor, cache: DynamicsCache) -> tuple[Tensor, Tensor]:
+        """Most likely tokens ``(B, N)`` and their log-probabilities for one frame (factorized heads only:
+        the argmax of each channel, without building the ``(B, N, vocab)`` logits); cache untouched."""
+        if not self.cfg.factorized:
+            raise ValueError("step_greedy needs a factorized head; use step_logits")
+        x, _ = self._frame(tokens, action_emb, cache, need_logits=False)
+        parts = [p.log_softmax(-1) for p in self.head.proj(self.norm(x)).split(self.head.levels, -1)]
+        best = [p.max(-1) for p in parts]
+        idx = sum(b.indices * self.head.digits._basis[i] for i, b in enumerate(best))
+        return idx, sum(b.values for b in best)
+
     def commit(self, tokens: Tensor, action_emb: Tensor, cache: DynamicsCache) -> DynamicsCache:
         """Append a finished frame ``tokens`` (B, N) to the cache (keeps the last ``window - 1`` frames)."""
         _, kvs = self._frame(tokens, action_emb, cache, need_logits=False)

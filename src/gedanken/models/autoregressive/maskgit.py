@@ -62,20 +62,27 @@ class MaskGITSampler:
         *,
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
+        greedy_fn: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
     ) -> Tensor:
-        """Tokens ``(B, N)`` int64 after ``cfg.steps`` iterations."""
+        """Tokens ``(B, N)`` int64 after ``cfg.steps`` iterations. ``greedy_fn(tokens) -> (argmax (B, N), its
+        log-probability (B, N))`` is an optional shortcut for ``temperature == 0`` that need not build the
+        ``(B, N, V)`` logits (a factorized head takes the argmax per channel)."""
         tokens = torch.full((batch, n), -1, dtype=torch.long, device=device)
         steps, temp = self.cfg.steps, self.cfg.temperature
         for s in range(steps):
             masked = tokens < 0  # (B, N)
-            logits = logits_fn(tokens).float()  # (B, N, V)
-            if temp > 0:
-                probs = (logits / temp).softmax(-1)
-                choice = torch.multinomial(probs.flatten(0, 1), 1, generator=generator).view(batch, n)
+            if temp == 0 and greedy_fn is not None:
+                choice, conf = greedy_fn(tokens)
+                conf = conf.float().clamp(min=math.log(1e-12))
             else:
-                probs = logits.softmax(-1)
-                choice = probs.argmax(-1)
-            conf = probs.gather(-1, choice[..., None])[..., 0].clamp(min=1e-12).log()  # (B, N)
+                logits = logits_fn(tokens).float()  # (B, N, V)
+                if temp > 0:
+                    probs = (logits / temp).softmax(-1)
+                    choice = torch.multinomial(probs.flatten(0, 1), 1, generator=generator).view(batch, n)
+                else:
+                    probs = logits.softmax(-1)
+                    choice = probs.argmax(-1)
+                conf = probs.gather(-1, choice[..., None])[..., 0].clamp(min=1e-12).log()  # (B, N)
             if temp > 0:
                 u = torch.rand(conf.shape, generator=generator, device=conf.device).clamp(1e-9, 1 - 1e-9)
                 conf = conf + temp * (1 - (s + 1) / steps) * -torch.log(-torch.log(u))

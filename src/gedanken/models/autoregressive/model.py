@@ -236,12 +236,16 @@ class AutoregressiveWorldModel(nn.Module):
         if action.ndim == 1:
             action = action[:, None]
         emb = self.real_action_embedding(action)  # (B, D)
+        greedy = None
+        if self.dynamics.cfg.factorized:
+            greedy = lambda tok: self.dynamics.step_greedy(tok, emb, ctx.cache)  # noqa: E731
         tokens = self.sampler.sample(
             lambda tok: self.dynamics.step_logits(tok, emb, ctx.cache),
             ctx.batch,
             self.grid[0] * self.grid[1],
             generator=ctx.generator,
             device=self.device,
+            greedy_fn=greedy,
         )  # (B, N)
         cache = self.dynamics.commit(tokens, emb, ctx.cache)
         grid = tokens.view(ctx.batch, *self.grid)
