@@ -142,6 +142,12 @@ class _FactorHead(nn.Module):
             out = (out[..., :, None] + p[..., None, :]).flatten(-2)
         return out
 
+    def greedy(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        """Most likely token indices ``(*S,)`` and their log-probabilities: the argmax of each channel."""
+        best = [p.log_softmax(-1).max(-1) for p in self.proj(h).split(self.levels, -1)]
+        idx = sum(b.indices * self.digits._basis[i] for i, b in enumerate(best))
+        return idx, sum(b.values for b in best)
+
     def loss(self, h: Tensor, target: Tensor) -> Tensor:
         """Per-token negative log-likelihood ``(*S,)`` of ``target`` indices."""
         d = self.digits(target)
@@ -214,10 +220,7 @@ class DynamicsTransformer(nn.Module):
 
     def predict(self, h: Tensor) -> Tensor:
         """Most likely token indices ``(*S,)`` of features ``(*S, D)`` (per digit for a factorized head)."""
-        if self.cfg.factorized:
-            parts = self.head.proj(h).split(self.head.levels, -1)
-            return sum(p.argmax(-1) * self.head.digits._basis[i] for i, p in enumerate(parts))
-        return self.head(h).argmax(-1)
+        return self.head.greedy(h)[0] if self.cfg.factorized else self.head(h).argmax(-1)
 
     def token_loss(self, h: Tensor, target: Tensor) -> Tensor:
         """Per-token cross-entropy ``(*S,)`` of features ``(*S, D)`` against token indices ``(*S,)``."""
@@ -243,10 +246,7 @@ class DynamicsTransformer(nn.Module):
         if not self.cfg.factorized:
             raise ValueError("step_greedy needs a factorized head; use step_logits")
         x, _ = self._frame(tokens, action_emb, cache, need_logits=False)
-        parts = [p.log_softmax(-1) for p in self.head.proj(self.norm(x)).split(self.head.levels, -1)]
-        best = [p.max(-1) for p in parts]
-        idx = sum(b.indices * self.head.digits._basis[i] for i, b in enumerate(best))
-        return idx, sum(b.values for b in best)
+        return self.head.greedy(self.norm(x))
 
     def commit(self, tokens: Tensor, action_emb: Tensor, cache: DynamicsCache) -> DynamicsCache:
         """Append a finished frame ``tokens`` (B, N) to the cache (keeps the last ``window - 1`` frames)."""
