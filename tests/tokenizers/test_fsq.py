@@ -76,3 +76,14 @@ def test_tokenizer_shapes_and_learns() -> None:
     assert after > before + 5
     with pytest.raises(ValueError, match="divisible"):
         tok.encode(torch.zeros(1, 18, 16, 3, dtype=torch.uint8))
+
+
+def test_digits_round_trip_and_agree_with_codes() -> None:
+    fsq = FSQ(FSQConfig((7, 5, 3)))
+    idx = torch.arange(fsq.codebook_size)
+    d = fsq.digits(idx)
+    assert d.shape == (fsq.codebook_size, 3) and int(d[:, 0].max()) == 6 and int(d[:, 2].max()) == 2
+    assert torch.equal(fsq.digits_to_indices(d), idx)
+    assert torch.equal(d[1], torch.tensor([1, 0, 0]))  # channel 0 varies fastest
+    half = (torch.tensor([7, 5, 3]) - 1) / 2
+    assert torch.allclose(fsq.indices_to_codes(idx), d / half - 1)

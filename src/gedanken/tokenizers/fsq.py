@@ -93,8 +93,15 @@ class FSQ(nn.Module):
                 f"indices must lie in [0, {self.codebook_size}), got "
                 f"[{int(indices.min())}, {int(indices.max())}]"
             )
-        per = (indices.long().unsqueeze(-1) // self._basis) % self._levels  # (*S, d)
-        return self._to_unit(per.float())
+        return self._to_unit(self.digits(indices).float())
+
+    def digits(self, indices: Tensor) -> Tensor:
+        """``(*S,)`` indices -> ``(*S, d)`` per-channel level indices in ``[0, levels[i])`` (no range check)."""
+        return (indices.long().unsqueeze(-1) // self._basis) % self._levels
+
+    def digits_to_indices(self, digits: Tensor) -> Tensor:
+        """``(*S, d)`` per-channel level indices -> ``(*S,)`` code indices (the inverse of :meth:`digits`)."""
+        return (digits.long() * self._basis).sum(-1)
 
     def codes_to_indices(self, codes: Tensor) -> Tensor:
         """``(*S, d)`` codes in ``[-1, 1]`` (as produced by :meth:`forward`) -> ``(*S,)`` indices."""

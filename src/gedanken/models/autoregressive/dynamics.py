@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from gedanken.nn.attention import KV, Attention
 from gedanken.nn.rope import RopeConfig, SpacetimeRope
+from gedanken.tokenizers.fsq import FSQ, FSQConfig
 
 
 @dataclass(frozen=True)
@@ -89,36 +90,19 @@ class _Block(nn.Module):
         return x + self.mlp(self.norm_m(x)), own
 
 
-class _Digits(nn.Module):
-    """Token index <-> per-channel FSQ digits (the mixed-radix split of :class:`~gedanken.tokenizers.fsq.FSQ`)."""
-
-    def __init__(self, levels: tuple[int, ...]) -> None:
-        super().__init__()
-        self.levels = tuple(int(v) for v in levels)
-        lv = torch.tensor(self.levels)
-        self.register_buffer("_levels", lv, persistent=False)
-        self.register_buffer(
-            "_basis", torch.cumprod(torch.cat([torch.ones(1, dtype=lv.dtype), lv[:-1]]), 0), False
-        )
-
-    def __call__(self, tokens: Tensor) -> Tensor:
-        """``(*S,)`` indices -> ``(*S, d)`` digits."""
-        return (tokens[..., None] // self._basis) % self._levels
-
-
 class _FactorEmbedding(nn.Module):
     """Sum of one embedding per FSQ channel; index ``vocab`` is the mask token (its own learned vector)."""
 
     def __init__(self, levels: tuple[int, ...], dim: int) -> None:
         super().__init__()
-        self.digits = _Digits(levels)
+        self.fsq = FSQ(FSQConfig(tuple(levels)))  # the index <-> per-channel digit split
         self.vocab = math.prod(levels)
         self.tables = nn.ModuleList(nn.Embedding(lv, dim) for lv in levels)
         self.mask = nn.Parameter(torch.zeros(dim))
 
     def forward(self, tokens: Tensor) -> Tensor:
         masked = tokens >= self.vocab
-        d = self.digits(tokens.clamp(max=self.vocab - 1))  # (*S, c)
+        d = self.fsq.digits(tokens.clamp(max=self.vocab - 1))  # (*S, c)
         x = sum(table(d[..., i]) for i, table in enumerate(self.tables))
         return torch.where(masked[..., None], self.mask.to(x.dtype), x)
 
@@ -128,7 +112,7 @@ class _FactorHead(nn.Module):
 
     def __init__(self, levels: tuple[int, ...], dim: int) -> None:
         super().__init__()
-        self.digits = _Digits(levels)
+        self.fsq = FSQ(FSQConfig(tuple(levels)))  # the index <-> per-channel digit split
         self.levels = tuple(int(v) for v in levels)
         self.proj = nn.Linear(dim, sum(self.levels))
 
@@ -145,12 +129,12 @@ class _FactorHead(nn.Module):
     def greedy(self, h: Tensor) -> tuple[Tensor, Tensor]:
         """Most likely token indices ``(*S,)`` and their log-probabilities: the argmax of each channel."""
         best = [p.log_softmax(-1).max(-1) for p in self.proj(h).split(self.levels, -1)]
-        idx = sum(b.indices * self.digits._basis[i] for i, b in enumerate(best))
+        idx = self.fsq.digits_to_indices(torch.stack([b.indices for b in best], -1))
         return idx, sum(b.values for b in best)
 
     def loss(self, h: Tensor, target: Tensor) -> Tensor:
         """Per-token negative log-likelihood ``(*S,)`` of ``target`` indices."""
-        d = self.digits(target)
+        d = self.fsq.digits(target)
         parts = self.proj(h).split(self.levels, -1)
         return sum(F.cross_entropy(p, d[..., i], reduction="none") for i, p in enumerate(parts))
 
