@@ -7,7 +7,11 @@ Measures, on freshly recorded held-out ``test`` episodes of ``--world``:
 
 * tokenizer: reconstruction PSNR, codebook usage/perplexity, and the colour judge's identity accuracy on
   reconstructions (share of frames whose set of visible identities matches the real frame's);
-* latent -> true action accuracy of the fitted map (discrete action spaces), with its confusion matrix;
+* latent -> true action accuracy of the fitted map (discrete action spaces), with its confusion matrix, and
+  the ceiling of any reading from single transitions: a k-nearest-neighbour classifier from the *exact*
+  object states (positions, this step's and the previous step's motion of every object) to the action,
+  fitted on ``--oracle-episodes`` train-split recordings (an action that moves nothing, e.g. the pusher
+  pressed against a wall, cannot be read from frames by anyone);
 * Genie's Delta_t PSNR: PSNR of rollouts driven by the latent actions the LAM infers from the true frames,
   minus PSNR of rollouts driven by random latent actions, per horizon;
 * the shared audit (``run_audit``, baselines included) once per real-action path: the adapter and the
@@ -31,6 +35,35 @@ def _episodes(world: str, n: int, steps: int, seed0: int = 10_000) -> list:  # n
     from gedanken.worlds.record import record_episode
 
     return [record_episode(world, "test", seed0 + i, steps) for i in range(n)]
+
+
+def _oracle_features(ep) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """Per transition t -> t+1: every object's motion t -> t+1 and t-1 -> t (positions would only add noise to the
+    neighbour search: the blocks' are irrelevant to the action); the action."""
+    from gedanken.worlds.state import X, Y
+
+    p = ep.states[:, :, [X, Y]].reshape(len(ep.states), -1).astype(np.float64)
+    prev = np.concatenate([p[:1], p[:-1]])  # frame 0: no previous motion
+    feats = np.concatenate([p[1:] - p[:-1], p[:-1] - prev[:-1]], axis=1)
+    return feats, ep.actions.reshape(len(ep.states), -1)[:-1, 0].round().astype(int)
+
+
+def state_oracle_accuracy(world: str, eps: list, train_episodes: int, k: int = 15) -> float:  # noqa: ANN001
+    """Accuracy of a k-NN classifier from exact state transitions to discrete actions (see the module doc)."""
+    from gedanken.worlds.record import record_episode
+
+    train = [_oracle_features(record_episode(world, "train", i, len(eps[0]))) for i in range(train_episodes)]
+    xtr, ytr = np.concatenate([f for f, _ in train]), np.concatenate([a for _, a in train])
+    test = [_oracle_features(e) for e in eps]
+    xte, yte = np.concatenate([f for f, _ in test]), np.concatenate([a for _, a in test])
+    n = int(max(ytr.max(), yte.max())) + 1
+    hits = 0
+    for i in range(0, len(xte), 256):
+        d = ((xte[i : i + 256, None] - xtr[None]) ** 2).sum(-1)
+        near = ytr[np.argsort(d, axis=1)[:, :k]]
+        pred = np.array([np.bincount(r, minlength=n).argmax() for r in near])
+        hits += int((pred == yte[i : i + 256]).sum())
+    return hits / len(yte)
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -111,6 +144,12 @@ def main() -> None:
         default=["adapter", "mapped"],
         help="action paths to audit (none: skip the audit)",
     )
+    ap.add_argument(
+        "--oracle-episodes",
+        type=int,
+        default=200,
+        help="train episodes of the state-oracle ceiling (0: skip)",
+    )
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -140,6 +179,10 @@ def main() -> None:
             "steps": ev.steps,
             "confusion": ev.confusion.tolist(),
         }
+        if args.oracle_episodes and eps[0].states is not None:
+            report["latent_to_true"]["state_oracle_accuracy"] = state_oracle_accuracy(
+                args.world, eps, args.oracle_episodes
+            )
         print("latent->true", report["latent_to_true"])
     long_eps = [e for e in eps if len(e) >= args.context + 16]
     if long_eps:

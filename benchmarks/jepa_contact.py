@@ -10,7 +10,11 @@ the model's probe on held-out episodes and reports, for block 1:
 * ``moving``: every transition where the block moves > 0.3 units: slope and mean error of the one-step
   displacement;
 * ``open_loop``: 8-step open-loop rollouts from 2 true frames every 4 steps; block position error at step 8
-  against copying the last position, on windows where the block moves > 1 unit (and on all windows).
+  against copying the last position, on windows where the block moves > 1 unit (and on all windows);
+* ``grazes``: the same rollouts on windows where the pusher passes close to the block (within 2 units of
+  touching it) but the block stays put (< 0.3 units): the predicted block displacement (0 = right) and the
+  share of windows where it exceeds 1 unit. This is the error a planner exploits: imagined pushes from beside
+  the block (docs/jepa.md, "Contact geometry").
 
     .venv/bin/gedanken collect --world push --split test --episodes 48 --policy poke --out data/push_poke_test
     .venv/bin/python benchmarks/jepa_contact.py --data data/push_poke_test --model runs/jepa_push/model \\
@@ -28,7 +32,8 @@ import torch
 
 from gedanken.models import load_checkpoint
 from gedanken.models.jepa.train import load_data
-from gedanken.worlds.state import X, Y
+from gedanken.worlds.push import PUSHER_RADIUS
+from gedanken.worlds.state import W, X, Y
 
 XY = [X, Y]
 BLOCK = 1  # identity slot of block 1 (every Push episode has it)
@@ -45,7 +50,7 @@ def measure(model_path: str, data_path: str, horizon: int = 8, stride: int = 4) 
     if d.states is None:
         raise SystemExit(f"{data_path} holds no object states; the benchmark needs them")
     onset_p, onset_t, mov_p, mov_t = [], [], [], []
-    ol_err, ol_copy, ol_err_all, ol_copy_all = [], [], [], []
+    ol_err, ol_copy, ol_err_all, ol_copy_all, graze = [], [], [], [], []
     for e in range(len(d.frames)):
         frames, actions, s = d.frames[e], d.actions[e], d.states[e].numpy()
         z = m.encode(frames[None])[0]  # (T, d)
@@ -73,6 +78,11 @@ def measure(model_path: str, data_path: str, horizon: int = 8, stride: int = 4) 
             if copy > 1.0:
                 ol_err.append(err)
                 ol_copy.append(copy)
+            win = slice(st, st + horizon + 1)
+            gap = np.hypot(*(s[win, 0][:, XY] - s[win, BLOCK][:, XY]).T) - s[st, BLOCK, W] / 2 - PUSHER_RADIUS
+            moved = np.hypot(*(true_xy[win] - true_xy[st]).T).max()
+            if gap.min() < 2.0 and moved < 0.3:
+                graze.append(float(np.hypot(*(end - read[st]))))  # predicted displacement of a still block
     mp, mt, op, ot = (np.array(x).reshape(-1, 2) for x in (mov_p, mov_t, onset_p, onset_t))
     return {
         "model": model_path,
@@ -94,6 +104,11 @@ def measure(model_path: str, data_path: str, horizon: int = 8, stride: int = 4) 
             "error_all": float(np.mean(ol_err_all)),
             "copy_all": float(np.mean(ol_copy_all)),
         },
+        "grazes": {
+            "windows": len(graze),
+            "phantom_motion": float(np.mean(graze)) if graze else float("nan"),
+            "share_over_1": float(np.mean(np.array(graze) > 1.0)) if graze else float("nan"),
+        },
     }
 
 
@@ -114,7 +129,9 @@ def main() -> None:
             f"{path}: onset slope {o['slope']:.2f} (n={o['n']}); moving slope {mv['slope']:.2f} error "
             f"{mv['error']:.2f} (step {mv['true_step']:.2f}, n={mv['n']}); open-loop h{ol['horizon']} "
             f"{ol['error_moving']:.2f} vs copy {ol['copy_moving']:.2f} (moving, n={ol['moving_windows']}), "
-            f"{ol['error_all']:.2f} vs {ol['copy_all']:.2f} (all)",
+            f"{ol['error_all']:.2f} vs {ol['copy_all']:.2f} (all); grazes: phantom block motion "
+            f"{r['grazes']['phantom_motion']:.2f}, > 1 unit in {r['grazes']['share_over_1']:.0%} "
+            f"(n={r['grazes']['windows']})",
             flush=True,
         )
     if args.out:

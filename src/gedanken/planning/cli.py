@@ -28,6 +28,12 @@ def plan_cmd(
     goal: str = typer.Option("state", help="state (block positions via states/probe) | image | latent."),
     split: str = typer.Option("train", help="Parameter split of the episodes."),
     max_steps: int = typer.Option(100, help="N: steps allowed per episode."),
+    shaping: float = typer.Option(
+        0.5, help="Weight of the state goal's pusher-behind-the-block term (0 = off)."
+    ),
+    solidity: float = typer.Option(
+        0.0, help="Weight of the state goal's no-pusher-inside-a-block term (0 = off; 0 on true states)."
+    ),
     horizon: int = typer.Option(8, help="Planning horizon."),
     candidates: int = typer.Option(300, help="Candidate action sequences per iteration."),
     iterations: int = typer.Option(0, help="Planner iterations per step (0 = the planner's default)."),
@@ -55,7 +61,7 @@ def plan_cmd(
         raise typer.BadParameter(str(e)) from e
     if threads:
         torch.set_num_threads(threads)
-    task = PushTaskConfig(split=split, max_steps=max_steps, seed=seed)
+    task = PushTaskConfig(split=split, max_steps=max_steps, seed=seed, shaping=shaping, solidity=solidity)
     cfg = EvalConfig(episodes=episodes, planner=kind, goal=goal_kind, clips=clips, seed=seed)
     cem = dataclasses.replace(
         cfg.cem, horizon=horizon, candidates=candidates, elites=min(cfg.cem.elites, candidates)

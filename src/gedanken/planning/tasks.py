@@ -47,6 +47,7 @@ class PushTaskConfig:
     blocks: int = 1  # blocks per episode (the world samples 1-2 in train; planning uses a fixed count)
     max_steps: int = 100  # N: steps allowed to bring every block into the goal
     shaping: float = 0.5  # weight of the pusher-behind-the-block term of the state objective
+    solidity: float = 0.0  # weight of the no-pusher-inside-a-block term (0 = off; never fires on true states)
     seed: int = 0  # episode i uses world seed ``seed + i``
 
 
@@ -122,6 +123,29 @@ class PushShaping:
         return self.state_goal.terminal_weight * total[:, -1] + self.state_goal.running_weight * total.mean(1)
 
 
+@dataclass
+class PushSolidity:
+    """How deep the predicted pusher sits inside a block, summed over the horizon (world units).
+
+    A block's inscribed circle plus the pusher's radius is a distance the real pusher never comes closer
+    than (the engine keeps bodies apart), so on true states this costs 0; a model that lets the pusher pass
+    through a block without moving it (missed contact onset) pays for it, and the planner stops routing
+    through blocks it cannot push in its imagination.
+    """
+
+    blocks: tuple[int, ...]  # identity slots of the blocks
+    reach: tuple[float, ...]  # block side / 2 + pusher radius, per block
+    state_goal: StateGoal  # reads states the same way as the goal term
+
+    def cost(self, rollout: Rollout, model: WorldModel) -> Tensor:
+        s = self.state_goal.states(rollout, model)  # (B, H, K, F)
+        p = s[..., 0, [X, Y]]
+        total = torch.zeros(s.shape[:2], device=s.device)
+        for slot, reach in zip(self.blocks, self.reach, strict=True):
+            total = total + (reach - (p - s[..., slot, [X, Y]]).norm(dim=-1)).clamp_min(0.0)
+        return total.sum(1)
+
+
 def push_objective(
     ep: PushEpisode, kind: GoalKind, cfg: PushTaskConfig, model: WorldModel, reader: object | None = None
 ) -> Objective:
@@ -134,15 +158,16 @@ def push_objective(
         target = np.zeros((k, F), dtype=np.float32)
         target[1 : 1 + n, [X, Y]] = ep.goal_xy
         goal = StateGoal(torch.from_numpy(target), torch.from_numpy(weights), reader=reader)  # type: ignore[arg-type]
-        if cfg.shaping <= 0:
-            return goal
-        shaping = PushShaping(
-            torch.tensor(ep.goal_xy, dtype=torch.float32),
-            tuple(range(1, 1 + n)),
-            tuple(float(sd) * 0.7072 + PUSHER_RADIUS + 0.5 for sd in ep.params.sides),
-            goal,
-        )
-        return SumObjective([(1.0, goal), (cfg.shaping, shaping)])
+        terms: list[tuple[float, Objective]] = [(1.0, goal)]
+        blocks = tuple(range(1, 1 + n))
+        if cfg.shaping > 0:
+            standoff = tuple(float(sd) * 0.7072 + PUSHER_RADIUS + 0.5 for sd in ep.params.sides)
+            shaping = PushShaping(torch.tensor(ep.goal_xy, dtype=torch.float32), blocks, standoff, goal)
+            terms.append((cfg.shaping, shaping))
+        if cfg.solidity > 0:
+            reach = tuple(float(sd) / 2 + PUSHER_RADIUS for sd in ep.params.sides)
+            terms.append((cfg.solidity, PushSolidity(blocks, reach, goal)))
+        return goal if len(terms) == 1 else SumObjective(terms)
     frame = torch.from_numpy(ep.goal_frame)
     if kind is GoalKind.IMAGE:
         return ImageGoal(frame)

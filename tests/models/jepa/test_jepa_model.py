@@ -97,10 +97,13 @@ def test_predictor_stage_trains_only_the_predictor() -> None:
         replace(m.cfg.predictor, loss="huber")
 
 
-def test_cached_steps_match_parallel_forward() -> None:
-    m = _model()
+@pytest.mark.parametrize("interaction", [0, 8])
+def test_cached_steps_match_parallel_forward(interaction: int) -> None:
+    m = _model(predictor=replace(tiny().predictor, interaction=interaction))
     with torch.no_grad():
         m.predictor.out.weight.normal_(0, 0.1)  # not the identity it starts as
+        if interaction:
+            m.predictor.interaction.out.weight.normal_(0, 0.1)
     d = m.cfg.encoder.latent_dim
     z, a = torch.randn(2, 9, d), torch.rand(2, 9, 2) * 2 - 1  # longer than max_frames=6: the window slides
     with torch.no_grad():

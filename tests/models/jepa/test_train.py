@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+import pytest
 import torch
 
 from gedanken.data.collect import collect
@@ -29,3 +31,26 @@ def test_tiny_recipe_end_to_end(tmp_path) -> None:
     assert roll.states is not None and roll.states.shape == (1, 3, 5, 10)
     m.decode = True
     assert m.rollout(m.observe(frames), torch.zeros(1, 2, 2)).frames.shape == (1, 2, 32, 32, 3)
+
+
+def test_encoder_from_reuses_a_trained_encoder_and_refuses_a_different_one(tmp_path) -> None:
+    data = tmp_path / "push"
+    collect("push", data, 3, steps=12, seed=0, size=32, workers=1)
+    first = train_jepa(tiny(), data, tmp_path / "a", device="cpu", progress=False)
+    pred = dataclasses.replace(tiny().model.predictor, interaction=8)
+    recipe = dataclasses.replace(tiny(), model=dataclasses.replace(tiny().model, predictor=pred))
+    second = train_jepa(
+        recipe, data, tmp_path / "b", device="cpu", progress=False, encoder_from=first.model_dir
+    )
+    assert second.encoder is None and not (tmp_path / "b" / "encoder").exists()
+    a, b = load_checkpoint(first.model_dir), load_checkpoint(second.model_dir)
+    for (name, pa), (_, pb) in zip(
+        a.encoder.state_dict().items(), b.encoder.state_dict().items(), strict=True
+    ):
+        assert torch.equal(pa, pb), name
+    assert b.predictor.interaction is not None and second.probe.position_r2 == first.probe.position_r2
+    enc = dataclasses.replace(tiny().model.encoder, keypoints=3)
+    other = dataclasses.replace(tiny(), model=dataclasses.replace(tiny().model, encoder=enc))
+    with pytest.raises(ValueError, match="keypoints: 4 there, 3 here"):
+        train_jepa(other, data, tmp_path / "c", device="cpu", progress=False, encoder_from=first.model_dir)
+    assert not (tmp_path / "c").exists()

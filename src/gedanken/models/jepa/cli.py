@@ -28,6 +28,12 @@ def train_jepa_cmd(
     threads: int = typer.Option(0, help="torch threads (0 = preset)."),
     seed: int = typer.Option(0, help="Initialisation and data-order seed."),
     export: Path = typer.Option(None, help="Also copy the final model (no trainer state) here."),
+    encoder_from: Path = typer.Option(
+        None, help="Use this JEPA checkpoint's trained encoder (skips encoder training; same encoder config)."
+    ),
+    interaction: int = typer.Option(
+        -1, help="Hidden width of the predictor's keypoint interaction term (0 = off; -1 = preset)."
+    ),
 ) -> None:
     """Train the JEPA world model: encoder (self-supervised), predictor on frozen latents, probe, decoder."""
     from gedanken.models.jepa.train import RECIPES, train_jepa
@@ -47,6 +53,9 @@ def train_jepa_cmd(
         except ValueError as e:  # PredictorConfig names the valid losses
             raise typer.BadParameter(str(e)) from e
         r = dataclasses.replace(r, model=dataclasses.replace(r.model, predictor=pred))
+    if interaction >= 0:
+        pred = dataclasses.replace(r.model.predictor, interaction=interaction)
+        r = dataclasses.replace(r, model=dataclasses.replace(r.model, predictor=pred))
     if threads:
 
         def th(tc):  # noqa: ANN001, ANN202
@@ -64,7 +73,17 @@ def train_jepa_cmd(
         world, data, episodes or r.episodes, r.episode_steps, collect_given=False, policy=r.policy
     )
     out = out or Path("runs") / f"jepa_{world.replace('/', '_')}"
-    res = train_jepa(r, data, out, device=device, resume=resume, seed=seed)
+    from gedanken.train.cli import resolve_model_path
+
+    res = train_jepa(
+        r,
+        data,
+        out,
+        device=device,
+        resume=resume,
+        seed=seed,
+        encoder_from=resolve_model_path(str(encoder_from)) if encoder_from else None,
+    )
     export_model(res.model_dir, export)
     console.print(
         f"[bold green]done[/] {res.model_dir}  probe R2 (held-out) position {res.probe.position_r2:.3f} "

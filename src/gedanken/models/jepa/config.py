@@ -112,8 +112,14 @@ class PredictorConfig:
     # The targets stay the encoder's latents; the probe only says which latent directions are objects
     # (docs/jepa.md, "Predictor loss"). 0 = off; needs the probe fitted before this stage.
     probe_weight: float = 0.0
+    # Hidden width of the pairwise keypoint interaction term (interaction.py; keypoint encoder only): the next
+    # latent gets a per-keypoint change computed from every other keypoint's offset and relative motion.
+    # 0 = off (the frame-level transformer alone).
+    interaction: int = 0
 
     def __post_init__(self) -> None:
+        if self.interaction < 0:
+            raise ValueError(f"interaction must be >= 0 (0 = off), got {self.interaction}")
         if self.loss not in ("l1", "mse"):
             raise ValueError(f"predictor loss must be 'l1' or 'mse', got {self.loss!r}")
         if self.probe_weight < 0:
@@ -167,8 +173,10 @@ def tiny(**kw: object) -> JepaConfig:
         pred_depth=1,
         sigreg_slices=32,
     )
-    pred = PredictorConfig(dim=32, depth=1, heads=2, max_frames=6, loss="mse", probe_weight=1.0)
-    return JepaConfig(encoder=enc, predictor=pred, decoder=DecoderConfig(channels=8), **kw)  # type: ignore[arg-type]
+    kw.setdefault(
+        "predictor", PredictorConfig(dim=32, depth=1, heads=2, max_frames=6, loss="mse", probe_weight=1.0)
+    )
+    return JepaConfig(encoder=enc, decoder=DecoderConfig(channels=8), **kw)  # type: ignore[arg-type]
 
 
 def default(**kw: object) -> JepaConfig:

@@ -107,7 +107,8 @@ class JepaWorldModel(nn.Module):
         self.target: TubeletEncoder | KeypointEncoder | None = None
         if enc.anti_collapse is AntiCollapse.EMA:
             self.target = copy.deepcopy(self.encoder).requires_grad_(False)
-        self.predictor = ActionPredictor(cfg.predictor, enc.latent_dim, cfg.action_dim)
+        kp = enc.keypoints if enc.kind is EncoderKind.KEYPOINTS else 0
+        self.predictor = ActionPredictor(cfg.predictor, enc.latent_dim, cfg.action_dim, keypoints=kp)
         self.probe = LinearProbe(enc.latent_dim, cfg.max_objects)
         self.decoder = PixelDecoder(cfg.decoder, enc)
         self.register_buffer("action_low", torch.tensor(cfg.action_low, dtype=torch.float32))

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from gedanken.models.jepa.blocks import Block, KVCache, attend_one, band_mask, init_weights, rope_tables
 from gedanken.models.jepa.config import PredictorConfig
+from gedanken.models.jepa.interaction import KeypointInteraction
 
 
 @dataclass
@@ -33,7 +34,7 @@ class PredictorState:
 class ActionPredictor(nn.Module):
     """``(z_{<=t}, a_{<=t}) -> z_{t+1}`` in latent space."""
 
-    def __init__(self, cfg: PredictorConfig, latent_dim: int, action_dim: int) -> None:
+    def __init__(self, cfg: PredictorConfig, latent_dim: int, action_dim: int, keypoints: int = 0) -> None:
         super().__init__()
         self.cfg = cfg
         self.inp = nn.Linear(latent_dim, cfg.dim)
@@ -43,6 +44,19 @@ class ActionPredictor(nn.Module):
         self.out = nn.Linear(cfg.dim, latent_dim)
         init_weights(self)
         nn.init.zeros_(self.out.weight)  # start as the identity dynamics z_{t+1} = z_t
+        self.interaction: KeypointInteraction | None = None
+        if cfg.interaction:
+            if keypoints * 5 != latent_dim:
+                raise ValueError(
+                    "PredictorConfig.interaction needs the keypoint encoder's latent (5 values per keypoint); "
+                    f"got latent_dim={latent_dim} with keypoints={keypoints}"
+                )
+            self.interaction = KeypointInteraction(keypoints, action_dim, cfg.interaction)
+
+    def _next(self, z: Tensor, h: Tensor, action: Tensor) -> Tensor:
+        """``z_{t+1}`` from ``z_t``, the transformer's output ``h_t`` and the (normalised) action ``a_t``."""
+        nxt = z + self.out(self.norm(h))
+        return nxt if self.interaction is None else nxt + self.interaction(z, action)
 
     def _rope(self, start: int, n: int, device: torch.device) -> tuple[Tensor, Tensor]:
         return rope_tables(torch.arange(start, start + n, device=device), self.cfg.dim // self.cfg.heads)
@@ -59,7 +73,7 @@ class ActionPredictor(nn.Module):
         mask = band_mask(t, self.cfg.max_frames, latents.device)
         for blk in self.blocks:
             x, _ = blk(x, rope=rope, mask=mask)
-        return latents + self.out(self.norm(x))
+        return self._next(latents, x, actions)
 
     def start(self, latents: Tensor, actions: Tensor | None) -> PredictorState:
         """Cache the context: latents ``(B, T, d_z)``, actions ``(B, T, A)`` (the last one is ignored)."""
@@ -97,7 +111,7 @@ class ActionPredictor(nn.Module):
             x = x + blk.mlp(blk.norm2(x))
             keys.append(k)
             values.append(v)
-        nxt = z + self.out(self.norm(x))
+        nxt = self._next(z, x, action)
         cache = KVCache(keys, values).window(self.cfg.max_frames - 1)
         return PredictorState(cache, nxt, state.position + 1), nxt
 

@@ -263,13 +263,30 @@ def rollout_error(
 
 @dataclass
 class JepaTrainResult:
-    encoder: TrainResult
+    encoder: TrainResult | None  # None when the encoder came from another checkpoint (``encoder_from``)
     predictor: TrainResult
     decoder: TrainResult | None
     model_dir: Path  # exported checkpoint (no trainer state)
     probe: ProbeReport  # R^2 on held-out episodes
     collapse: CollapseStats  # of held-out frame latents
     seconds: dict[str, float]  # wall time per stage
+
+
+def load_encoder(model: JepaWorldModel, path: str | Path) -> None:
+    """Copy the trained encoder of the JEPA checkpoint at ``path`` into ``model`` (same encoder config)."""
+    from gedanken.models import load_checkpoint
+
+    src = load_checkpoint(path)
+    if not isinstance(src, JepaWorldModel):
+        raise ValueError(
+            f"{path} is a {getattr(src, 'family', type(src).__name__)} checkpoint, not a JEPA one"
+        )
+    theirs, ours = config_to_json(src.cfg.encoder), config_to_json(model.cfg.encoder)
+    diff = {k: (theirs.get(k), v) for k, v in ours.items() if theirs.get(k) != v}
+    if diff:
+        shown = ", ".join(f"{k}: {a} there, {b} here" for k, (a, b) in diff.items())
+        raise ValueError(f"the encoder of {path} is configured differently from this recipe's ({shown})")
+    model.encoder.load_state_dict(src.encoder.state_dict())
 
 
 def train_jepa(
@@ -281,8 +298,13 @@ def train_jepa(
     resume: bool = True,
     progress: bool = True,
     seed: int = 0,
+    encoder_from: str | Path | None = None,
 ) -> JepaTrainResult:
-    """Run every stage on the dataset at ``data_path``; checkpoints under ``out``."""
+    """Run every stage on the dataset at ``data_path``; checkpoints under ``out``.
+
+    ``encoder_from``: a JEPA checkpoint whose trained encoder is used as is (stage 1 is skipped; its encoder
+    config must equal this recipe's), e.g. to retrain only the predictor.
+    """
     out = Path(out)
     data = load_data(data_path)
     cfg = fit_config_to_data(recipe.model, data)
@@ -309,21 +331,25 @@ def train_jepa(
 
     # ------------------------------------------------------------------------------ stage 1: encoder
     t0 = time.perf_counter()
-    ec = stage_cfg(recipe.encoder_train, "encoder")
-    model.set_stage(Stage.ENCODER)
-    model.ema_total_steps = ec.steps
     card = ModelCard(
         name=f"jepa-{data.world}", family="jepa", world=data.world, dataset=str(data_path), preset=recipe.name
     )
-    enc_res = fit(
-        model,
-        clip_batches(data, train_idx, ec.batch_size, enc.clip_frames, seed),
-        ec,
-        evaluate=held_collapse,
-        card=card,
-        family="jepa",
-        model_config=cfg,
-    )  # type: ignore[arg-type]
+    enc_res: TrainResult | None = None
+    if encoder_from is not None:
+        load_encoder(model, encoder_from)
+    else:
+        ec = stage_cfg(recipe.encoder_train, "encoder")
+        model.set_stage(Stage.ENCODER)
+        model.ema_total_steps = ec.steps
+        enc_res = fit(
+            model,
+            clip_batches(data, train_idx, ec.batch_size, enc.clip_frames, seed),
+            ec,
+            evaluate=held_collapse,
+            card=card,
+            family="jepa",
+            model_config=cfg,
+        )  # type: ignore[arg-type]
     seconds["encoder"] = time.perf_counter() - t0
 
     # ------------------------------------------------------------------------------ stage 2: probe
@@ -392,7 +418,7 @@ def train_jepa(
     )
     card = replace(
         final.card,
-        steps=enc_res.step + pred_res.step + (dec_res.step if dec_res else 0),
+        steps=(enc_res.step if enc_res else 0) + pred_res.step + (dec_res.step if dec_res else 0),
         train_seconds=round(sum(seconds.values()), 1),
         notes=notes,
     )
