@@ -146,3 +146,24 @@ def test_bounds_map_and_reject_discrete() -> None:
 
     with pytest.raises(ValueError, match="discrete"):
         ActionBounds.from_spec(ActionSpec(kind="discrete", dim=1, n=5))
+
+
+def test_push_shaping_aims_behind_the_block_but_inside_the_arena() -> None:
+    from gedanken.planning.tasks import PushShaping
+
+    goal = StateGoal(torch.zeros(2, F), torch.ones(2, F), terminal_weight=1.0, running_weight=0.0)
+    shaping = PushShaping(torch.tensor([32.0, 40.0]), (1,), (6.0,), goal)
+
+    def cost(pusher: tuple[float, float], block: tuple[float, float]) -> float:
+        s = torch.zeros(1, 1, 2, F)
+        s[0, 0, 0, [X, Y]] = torch.tensor(pusher)
+        s[0, 0, 1, [X, Y]] = torch.tensor(block)
+        return float(shaping.cost(Rollout(frames=None, states=s), None)[0])
+
+    # open floor: the point 6 units behind the block, on the line from the goal through it
+    assert cost((32.0, 14.0), (32.0, 20.0)) == pytest.approx(0.0, abs=1e-5)
+    assert cost((32.0, 26.0), (32.0, 20.0)) == pytest.approx(12.0, abs=1e-4)
+    # block against the bottom wall: "behind" is y = -1, beyond the wall; the pusher's lowest centre (its radius)
+    # is where the term bottoms out
+    assert cost((32.0, 3.0), (32.0, 5.0)) == pytest.approx(0.0, abs=1e-5)
+    assert cost((32.0, 3.0), (32.0, 5.0)) < cost((32.0, 8.0), (32.0, 5.0))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import torch
 
@@ -12,7 +10,6 @@ from gedanken.planning import ActionBounds, CEMConfig, CEMPlanner, RandomPlanner
 from gedanken.planning.simulator import physics_step
 from gedanken.planning.tasks import (
     GoalKind,
-    PushSolidity,
     PushTaskConfig,
     make_push_episode,
     make_push_world,
@@ -88,25 +85,3 @@ def test_simulator_mpc_solves_an_easy_push_episode() -> None:
         if push_solved(world):
             break
     assert push_solved(world), f"block still {ep.goal_xy} away after {cfg.max_steps} steps"
-
-
-def test_solidity_is_zero_on_true_rollouts_and_charges_a_pusher_inside_a_block() -> None:
-    cfg = PushTaskConfig(solidity=1.0)
-    world = _pushing_world()  # the pusher touches the block: contact rollouts
-    ep, _ = make_push_episode(make_push_world(cfg), cfg, 0)
-    sim = SimulatorModel(world)
-    objective = push_objective(ep, GoalKind.STATE, cfg, sim)
-    solidity = next(o for _, o in objective.terms if isinstance(o, PushSolidity))
-    acts = torch.from_numpy(np.random.default_rng(1).uniform(-1, 1, size=(16, 8, 2)).astype(np.float32))
-    roll = sim.rollout(sim.observe(None), acts)
-    assert float(solidity.cost(roll, sim).max()) == 0.0  # the engine never lets the pusher into a block
-    inside = roll.states.clone()
-    # step 3: the pusher centre 1.4 units from the block's
-    inside[:, 3, 0, [X, Y]] = inside[:, 3, 1, [X, Y]] + 1.0
-    fake = dataclasses.replace(roll, states=inside)
-    want = solidity.reach[0] - 2**0.5
-    assert torch.allclose(solidity.cost(fake, sim), torch.full((16,), want), atol=1e-4)
-    # in the whole objective it adds exactly that on top of the goal and shaping terms
-    plain = push_objective(ep, GoalKind.STATE, dataclasses.replace(cfg, solidity=0.0), sim)
-    extra = objective.cost(fake, sim) - plain.cost(fake, sim)
-    assert torch.allclose(extra, torch.full((16,), want), atol=1e-3)

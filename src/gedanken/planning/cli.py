@@ -29,10 +29,7 @@ def plan_cmd(
     split: str = typer.Option("train", help="Parameter split of the episodes."),
     max_steps: int = typer.Option(100, help="N: steps allowed per episode."),
     shaping: float = typer.Option(
-        0.5, help="Weight of the state goal's pusher-behind-the-block term (0 = off)."
-    ),
-    solidity: float = typer.Option(
-        0.0, help="Weight of the state goal's no-pusher-inside-a-block term (0 = off; 0 on true states)."
+        4.0, help="Weight of the state goal's pusher-behind-the-block term (0 = off)."
     ),
     horizon: int = typer.Option(8, help="Planning horizon."),
     candidates: int = typer.Option(300, help="Candidate action sequences per iteration."),
@@ -61,7 +58,7 @@ def plan_cmd(
         raise typer.BadParameter(str(e)) from e
     if threads:
         torch.set_num_threads(threads)
-    task = PushTaskConfig(split=split, max_steps=max_steps, seed=seed, shaping=shaping, solidity=solidity)
+    task = PushTaskConfig(split=split, max_steps=max_steps, seed=seed, shaping=shaping)
     cfg = EvalConfig(episodes=episodes, planner=kind, goal=goal_kind, clips=clips, seed=seed)
     cem = dataclasses.replace(
         cfg.cem, horizon=horizon, candidates=candidates, elites=min(cfg.cem.elites, candidates)
