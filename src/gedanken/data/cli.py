@@ -54,7 +54,9 @@ def collect_command(
     workers: int = typer.Option(2, help="Recording processes."),
     seed: int = typer.Option(0, help="Base seed: episode i uses seed + i."),
     policy: str | None = typer.Option(
-        None, help="Behaviour policy (worlds: mixed|poke|random|noisy_expert|expert|noop)."
+        None,
+        help="Behaviour policy (worlds: mixed|poke|random|noisy_expert|expert|noop; Push also plan:<checkpoint>, "
+        "MPC on that model toward the goal, with noise).",
     ),
     size: int = typer.Option(64, help="Frames are SIZE x SIZE pixels."),
 ) -> None:

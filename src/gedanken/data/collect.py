@@ -142,8 +142,14 @@ def make_spec(
     else:
         split = check_split("train" if split is None else split)
         policy = "mixed" if policy is None else policy
-        if policy not in POLICIES:
-            raise ValueError(f"unknown policy {policy!r}; valid policies: {', '.join(POLICIES)}")
+        if policy.startswith("plan:"):
+            from gedanken.planning.policy import check_planner_policy
+
+            check_planner_policy(policy, name)
+        elif policy not in POLICIES:
+            raise ValueError(
+                f"unknown policy {policy!r}; valid policies: {', '.join(POLICIES)}, plan:<checkpoint>"
+            )
     return CollectSpec(name, kind, split, steps, seed, policy, size)
 
 

@@ -75,8 +75,14 @@ def make_push_episode(world: PhysicsWorld, cfg: PushTaskConfig, index: int) -> t
     """Reset ``world`` to episode ``index`` of the task; returns the episode and the first frame."""
     seed = cfg.seed + index
     params = _single_split_params(cfg.split, seed, cfg.blocks)
-    frame, info = world.reset(seed=seed, options={"params": params})
-    s = info["state"]
+    frame, _ = world.reset(seed=seed, options={"params": params})
+    return push_episode_of(world, seed), frame
+
+
+def push_episode_of(world: PhysicsWorld, seed: int) -> PushEpisode:
+    """The goal of the Push episode ``world`` is in now (its own goal square), seen from its current state."""
+    params = world.params
+    s = world.state_array()
     goal_xy = s[GOAL_SLOT, [X, Y]].astype(np.float64)
     goal = s.copy()
     goal[:, [VX, VY]] = 0.0
@@ -91,7 +97,7 @@ def make_push_episode(world: PhysicsWorld, cfg: PushTaskConfig, index: int) -> t
     u = u / max(float(np.hypot(*u)), 1e-6)
     goal[0, [X, Y]] = goal[1, [X, Y]] - u * (params.sides[0] * 0.7072 + PUSHER_RADIUS + 0.5)
     goal_frame = world.render_state(goal)
-    return PushEpisode(seed, params, goal_xy, goal, goal_frame), frame
+    return PushEpisode(seed, params, goal_xy, goal, goal_frame)
 
 
 def push_solved(world: PhysicsWorld) -> bool:

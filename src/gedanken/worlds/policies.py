@@ -170,7 +170,11 @@ POLICIES: dict[
 
 
 def make_policy(name: str) -> NoOpPolicy | RandomPolicy | NoisyExpertPolicy | MixedPolicy | PokePolicy:
-    """A fresh policy by name (see ``POLICIES``)."""
+    """A fresh policy by name (see ``POLICIES``), or ``plan:<checkpoint>`` (a planner, gedanken.planning.policy)."""
+    if name.startswith("plan:"):
+        from gedanken.planning.policy import make_planner_policy
+
+        return make_planner_policy(name)  # type: ignore[return-value]
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; valid policies: {', '.join(POLICIES)}")
     return POLICIES[name]()
