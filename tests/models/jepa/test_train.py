@@ -54,3 +54,17 @@ def test_encoder_from_reuses_a_trained_encoder_and_refuses_a_different_one(tmp_p
     with pytest.raises(ValueError, match="keypoints: 4 there, 3 here"):
         train_jepa(other, data, tmp_path / "c", device="cpu", progress=False, encoder_from=first.model_dir)
     assert not (tmp_path / "c").exists()
+
+
+def test_more_data_is_appended_and_must_match(tmp_path) -> None:
+    from gedanken.models.jepa.train import load_data
+
+    collect("push", tmp_path / "a", 2, steps=8, seed=0, size=32, workers=1)
+    collect("push", tmp_path / "b", 3, steps=8, seed=5, size=32, workers=1)
+    collect("bounce", tmp_path / "c", 1, steps=8, seed=0, size=32, workers=1)
+    a, b = load_data(tmp_path / "a"), load_data(tmp_path / "b")
+    both = load_data(tmp_path / "a", tmp_path / "b")
+    assert len(both.frames) == 5 and len(both.states) == 5 and len(both.actions) == 5
+    assert torch.equal(both.frames[2], b.frames[0]) and torch.equal(both.frames[0], a.frames[0])
+    with pytest.raises(ValueError, match="does not match"):
+        load_data(tmp_path / "a", tmp_path / "c")

@@ -31,6 +31,9 @@ def train_jepa_cmd(
     encoder_from: Path = typer.Option(
         None, help="Use this JEPA checkpoint's trained encoder (skips encoder training; same encoder config)."
     ),
+    add_data: list[Path] = typer.Option(
+        [], help="More recorded datasets appended to --data's episodes (e.g. collect --policy plan:...)."
+    ),
     interaction: int = typer.Option(
         -1, help="Hidden width of the predictor's keypoint interaction term (0 = off; -1 = preset)."
     ),
@@ -83,6 +86,7 @@ def train_jepa_cmd(
         resume=resume,
         seed=seed,
         encoder_from=resolve_model_path(str(encoder_from)) if encoder_from else None,
+        more_data=tuple(add_data),
     )
     export_model(res.model_dir, export)
     console.print(

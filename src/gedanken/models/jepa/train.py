@@ -118,7 +118,33 @@ class JepaData:
     action_high: tuple[float, ...]
 
 
-def load_data(path: str | Path) -> JepaData:
+def load_data(path: str | Path, *more: str | Path) -> JepaData:
+    """A dataset in memory; ``more`` datasets of the same world, frame size and action space are appended
+    (e.g. episodes recorded with ``collect --policy plan:<checkpoint>``)."""
+    data = _load_one(path)
+    for extra in more:
+        d = _load_one(extra)
+        same = (d.world, d.action_low, d.action_high, d.frames[0].shape[1:]) == (
+            data.world,
+            data.action_low,
+            data.action_high,
+            data.frames[0].shape[1:],
+        )
+        if not same or (d.states is None) != (data.states is None):
+            raise ValueError(
+                f"{extra} does not match {path}: world {d.world!r} vs {data.world!r}, frames "
+                f"{tuple(d.frames[0].shape[1:])} vs {tuple(data.frames[0].shape[1:])}, actions "
+                f"{d.action_low}..{d.action_high} vs {data.action_low}..{data.action_high}, states "
+                f"{d.states is not None} vs {data.states is not None}"
+            )
+        data.frames += d.frames
+        data.actions += d.actions
+        if data.states is not None and d.states is not None:
+            data.states += d.states
+    return data
+
+
+def _load_one(path: str | Path) -> JepaData:
     ds = EpisodeDataset.open(path)
     if len(ds) == 0:
         raise ValueError(f"dataset {path} holds no episodes")
@@ -299,14 +325,16 @@ def train_jepa(
     progress: bool = True,
     seed: int = 0,
     encoder_from: str | Path | None = None,
+    more_data: tuple[str | Path, ...] = (),
 ) -> JepaTrainResult:
     """Run every stage on the dataset at ``data_path``; checkpoints under ``out``.
 
     ``encoder_from``: a JEPA checkpoint whose trained encoder is used as is (stage 1 is skipped; its encoder
-    config must equal this recipe's), e.g. to retrain only the predictor.
+    config must equal this recipe's), e.g. to retrain only the predictor. ``more_data``: datasets appended
+    to ``data_path``'s episodes (the held-out episodes are the last ones, so they come from the last dataset).
     """
     out = Path(out)
-    data = load_data(data_path)
+    data = load_data(data_path, *more_data)
     cfg = fit_config_to_data(recipe.model, data)
     train_idx, held_idx = split_episodes(len(data.frames), recipe.holdout)
     torch.manual_seed(seed)
