@@ -137,6 +137,11 @@ def judge_reader(palette: tuple[tuple[int, int, int], ...], k: int) -> Callable[
     return read
 
 
+def world_reader(world: PhysicsWorld) -> Callable[[Tensor], Tensor]:
+    """:func:`judge_reader` for ``world``'s palette and identity slots."""
+    return judge_reader(tuple(tuple(int(c) for c in p) for p in world.palette), world.max_objects)
+
+
 def _imagined_picture(world: PhysicsWorld, plan: Plan, truth: np.ndarray) -> np.ndarray | None:
     """The model's picture of the end of a plan: its decoded frame, or its predicted poses drawn exactly."""
     r = plan.rollout
@@ -185,7 +190,7 @@ def run_push(
         if wm is None or isinstance(wm, SimulatorModel)
         else getattr(getattr(wm, "card", None), "family", "")
     )
-    reader = judge_reader(tuple(tuple(int(c) for c in p) for p in world.palette), world.max_objects)
+    reader = world_reader(world)
     results: list[EpisodeResult] = []
     for i in range(cfg.episodes):
         ep, frame = make_push_episode(world, task, i)

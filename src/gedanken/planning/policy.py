@@ -44,15 +44,14 @@ class PlannerPolicy:
     _planner: Any = field(default=None, repr=False)
     _frames: list[np.ndarray] = field(default_factory=list, repr=False)
     _actions: list[np.ndarray] = field(default_factory=list, repr=False)
-    _t: int = field(default=0, repr=False)
 
     def reset(self) -> None:
-        self._planner, self._frames, self._actions, self._t = None, [], [], 0
+        self._planner, self._frames, self._actions = None, [], []
 
     def _start(self, env: Any) -> None:
         from gedanken.planning.base import ActionBounds
         from gedanken.planning.cem import CEMConfig, CEMPlanner
-        from gedanken.planning.evaluate import judge_reader
+        from gedanken.planning.evaluate import world_reader
         from gedanken.planning.tasks import GoalKind, PushTaskConfig, push_episode_of, push_objective
 
         if getattr(env, "world_name", "") != "push":
@@ -60,8 +59,8 @@ class PlannerPolicy:
                 f"the planner policy drives Push episodes only, got {getattr(env, 'world_name', env)!r}"
             )
         model = _load(self.model)
-        reader = judge_reader(tuple(tuple(int(c) for c in p) for p in env.palette), env.max_objects)
-        objective = push_objective(push_episode_of(env, 0), GoalKind.STATE, PushTaskConfig(), model, reader)
+        episode = push_episode_of(env, 0)
+        objective = push_objective(episode, GoalKind.STATE, PushTaskConfig(), model, world_reader(env))
         cfg = dataclasses.replace(CEMConfig(), candidates=self.candidates, iterations=self.iterations)
         self._planner = CEMPlanner(model, objective, ActionBounds.from_spec(env.action_spec()), cfg)
 
@@ -71,13 +70,12 @@ class PlannerPolicy:
         self._frames = [*self._frames[-1:], env.render_state(env.state_array())]
         frames = torch.from_numpy(np.stack(self._frames))
         past = self._actions[-(len(self._frames) - 1) :] if len(self._frames) > 1 else []
-        actions = torch.from_numpy(np.stack([*past, np.zeros(2, np.float32)]).astype(np.float32))
+        actions = torch.from_numpy(np.stack([*past, np.zeros(self._planner.bounds.dim, np.float32)]))
         seed = int(rng.integers(2**31))
         plan = self._planner.plan(frames, actions, seed=seed)
         a = plan.actions[0].detach().cpu().numpy().astype(np.float32)
         a = np.clip(a + rng.normal(0.0, self.noise, size=a.shape), -1.0, 1.0).astype(np.float32)
         self._actions = [*self._actions[-1:], a]
-        self._t += 1
         return a
 
 
