@@ -120,7 +120,7 @@ def make_spec(
 ) -> CollectSpec:
     """Validate the arguments of a collection; raise ValueError naming the bad one and the valid values."""
     from gedanken.worlds.external import EXTERNAL_SPLIT
-    from gedanken.worlds.policies import POLICIES
+    from gedanken.worlds.policies import PLANNER_PREFIX, POLICIES
     from gedanken.worlds.splits import check_split
 
     name, kind = resolve_source(source, kind)
@@ -142,7 +142,7 @@ def make_spec(
     else:
         split = check_split("train" if split is None else split)
         policy = "mixed" if policy is None else policy
-        if policy.startswith("plan:"):
+        if policy.startswith(PLANNER_PREFIX):
             from gedanken.planning.policy import check_planner_policy
 
             check_planner_policy(policy, name)

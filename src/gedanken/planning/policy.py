@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-PREFIX = "plan:"
+from gedanken.worlds.policies import PLANNER_PREFIX as PREFIX
 
 
 @lru_cache(maxsize=2)

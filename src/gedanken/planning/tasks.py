@@ -145,13 +145,15 @@ def push_objective(
         target = np.zeros((k, F), dtype=np.float32)
         target[1 : 1 + n, [X, Y]] = ep.goal_xy
         goal = StateGoal(torch.from_numpy(target), torch.from_numpy(weights), reader=reader)  # type: ignore[arg-type]
-        terms: list[tuple[float, Objective]] = [(1.0, goal)]
-        blocks = tuple(range(1, 1 + n))
-        if cfg.shaping > 0:
-            standoff = tuple(float(sd) * 0.7072 + PUSHER_RADIUS + 0.5 for sd in ep.params.sides)
-            shaping = PushShaping(torch.tensor(ep.goal_xy, dtype=torch.float32), blocks, standoff, goal)
-            terms.append((cfg.shaping, shaping))
-        return goal if len(terms) == 1 else SumObjective(terms)
+        if cfg.shaping <= 0:
+            return goal
+        shaping = PushShaping(
+            torch.tensor(ep.goal_xy, dtype=torch.float32),
+            tuple(range(1, 1 + n)),
+            tuple(float(sd) * 0.7072 + PUSHER_RADIUS + 0.5 for sd in ep.params.sides),
+            goal,
+        )
+        return SumObjective([(1.0, goal), (cfg.shaping, shaping)])
     frame = torch.from_numpy(ep.goal_frame)
     if kind is GoalKind.IMAGE:
         return ImageGoal(frame)

@@ -169,9 +169,12 @@ POLICIES: dict[
 }
 
 
+PLANNER_PREFIX = "plan:"  # ``plan:<checkpoint>``: a planner on that model (gedanken.planning.policy)
+
+
 def make_policy(name: str) -> NoOpPolicy | RandomPolicy | NoisyExpertPolicy | MixedPolicy | PokePolicy:
     """A fresh policy by name (see ``POLICIES``), or ``plan:<checkpoint>`` (a planner, gedanken.planning.policy)."""
-    if name.startswith("plan:"):
+    if name.startswith(PLANNER_PREFIX):
         from gedanken.planning.policy import make_planner_policy
 
         return make_planner_policy(name)  # type: ignore[return-value]
