@@ -87,7 +87,7 @@ def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
     n_real = int(max(int(a.max()) for a in acts)) + 1
     train, held = list(range(len(eps) - 24)), list(range(len(eps) - 24, len(eps)))
     cfg = LAMConfig(
-        num_actions=8,
+        num_actions=args.num_actions,
         channels=(16, 32, 32),
         embed=16,
         decoder_past=args.decoder_past,
@@ -110,8 +110,8 @@ def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
             z = torch.cat([lam.infer(frames[i][None])[0] for i in held])
             a = torch.cat([acts[i][:-1] for i in held])
         lam.train()
-        fit = torch.zeros(8, n_real).index_put_((lz, la), torch.ones(len(lz)), accumulate=True)
-        every = torch.zeros(8, n_real).index_put_((z, a), torch.ones(len(z)), accumulate=True)
+        fit = torch.zeros(args.num_actions, n_real).index_put_((lz, la), torch.ones(len(lz)), accumulate=True)
+        every = torch.zeros(args.num_actions, n_real).index_put_((z, a), torch.ones(len(z)), accumulate=True)
         return float((fit.argmax(1)[z] == a).float().mean()), float(every.max(1).values.sum() / len(z))
 
     t0 = time.perf_counter()
@@ -180,6 +180,7 @@ def main() -> None:
     ap.add_argument("--arch", default="patch", help="LAM architecture: patch | conv")
     ap.add_argument("--decoder-past", action="store_true", help="LAM decoder also sees x_{t-1}")
     ap.add_argument("--encoder-past", action="store_true", help="LAM encoder also sees x_{t-1}")
+    ap.add_argument("--num-actions", type=int, default=8, help="LAM: number of latent actions")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from gedanken.data.store import EpisodeDataset
