@@ -167,3 +167,51 @@ def test_push_shaping_aims_behind_the_block_but_inside_the_arena() -> None:
     # is where the term bottoms out
     assert cost((32.0, 3.0), (32.0, 5.0)) == pytest.approx(0.0, abs=1e-5)
     assert cost((32.0, 3.0), (32.0, 5.0)) < cost((32.0, 8.0), (32.0, 5.0))
+
+
+def test_push_keepout_charges_the_front_and_sides_of_a_block_not_its_back() -> None:
+    from gedanken.planning.tasks import PushKeepOut
+
+    goal = StateGoal(torch.zeros(2, F), torch.ones(2, F))
+    keepout = PushKeepOut(torch.tensor([32.0, 40.0]), (1,), (10.0,), goal)
+
+    def cost(pusher: tuple[float, float], block: tuple[float, float] = (32.0, 20.0)) -> float:
+        s = torch.zeros(1, 1, 2, F)
+        s[0, 0, 0, [X, Y]] = torch.tensor(pusher)
+        s[0, 0, 1, [X, Y]] = torch.tensor(block)
+        return float(keepout.cost(Rollout(frames=None, states=s), None)[0])
+
+    # goal above the block: the back is below it
+    assert cost((32.0, 14.0)) == pytest.approx(0.0, abs=1e-5)  # directly behind, in reach
+    assert cost((32.0, 26.0)) == pytest.approx(4.0, abs=1e-4)  # directly in front: the full gap 10 - 6
+    assert cost((26.0, 20.0)) == pytest.approx(2.0, abs=1e-4)  # beside it: half the gap
+    assert cost((32.0, 31.0)) == pytest.approx(0.0, abs=1e-5)  # in front but out of reach
+
+
+def test_push_objective_adds_the_keepout_term_only_when_weighted() -> None:
+    from gedanken.planning.tasks import (
+        GoalKind,
+        PushKeepOut,
+        PushTaskConfig,
+        make_push_episode,
+        make_push_world,
+        push_objective,
+    )
+
+    cfg = PushTaskConfig(keepout=0.0)
+    ep, _ = make_push_episode(make_push_world(cfg), cfg, 0)
+    plain = push_objective(ep, GoalKind.STATE, cfg, None)  # type: ignore[arg-type]
+    weighted = push_objective(ep, GoalKind.STATE, PushTaskConfig(keepout=16.0), None)  # type: ignore[arg-type]
+    assert not any(isinstance(t, PushKeepOut) for _, t in plain.terms)
+    assert [w for w, t in weighted.terms if isinstance(t, PushKeepOut)] == [16.0]
+    # a pusher parked just in front of the block (between it and the goal) costs more with the term
+    g = torch.from_numpy(ep.goal_xy).float()
+    inward = torch.tensor([32.0, 32.0]) - g
+    b = g + 15.0 * inward / inward.norm().clamp_min(
+        1e-6
+    )  # the block 15 units from the goal, toward the middle
+    s = torch.zeros(1, 1, 5, F)
+    s[0, 0, 1, [X, Y]] = b
+    s[0, 0, 0, [X, Y]] = b - 6.0 * inward / inward.norm().clamp_min(1e-6)
+    r = Rollout(frames=None, states=s)
+    assert float(weighted.cost(r, None)[0]) > float(plain.cost(r, None)[0]) + 1.0

@@ -31,6 +31,11 @@ def plan_cmd(
     shaping: float = typer.Option(
         4.0, help="Weight of the state goal's pusher-behind-the-block term (0 = off)."
     ),
+    keepout: float = typer.Option(
+        16.0,
+        help="Weight of the state goal's term keeping the pusher off a block's front and sides (0 = off).",
+    ),
+    keepout_margin: float = typer.Option(3.0, help="Margin of that term beyond contact (world units)."),
     horizon: int = typer.Option(8, help="Planning horizon."),
     candidates: int = typer.Option(300, help="Candidate action sequences per iteration."),
     iterations: int = typer.Option(0, help="Planner iterations per step (0 = the planner's default)."),
@@ -58,7 +63,14 @@ def plan_cmd(
         raise typer.BadParameter(str(e)) from e
     if threads:
         torch.set_num_threads(threads)
-    task = PushTaskConfig(split=split, max_steps=max_steps, seed=seed, shaping=shaping)
+    task = PushTaskConfig(
+        split=split,
+        max_steps=max_steps,
+        seed=seed,
+        shaping=shaping,
+        keepout=keepout,
+        keepout_margin=keepout_margin,
+    )
     cfg = EvalConfig(episodes=episodes, planner=kind, goal=goal_kind, clips=clips, seed=seed)
     cem = dataclasses.replace(
         cfg.cem, horizon=horizon, candidates=candidates, elites=min(cfg.cem.elites, candidates)
