@@ -110,6 +110,20 @@ def push_solved(world: PhysicsWorld) -> bool:
     return bool(world.blocks_in_goal().all())  # type: ignore[attr-defined]
 
 
+def _pusher_and_blocks(
+    states: Tensor, goal_xy: Tensor, slots: tuple[int, ...]
+) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+    """The pusher's positions ``(B, H, 2)`` and, per block slot, its positions and the unit vector from it to
+    the goal (both ``(B, H, 2)``), from predicted states ``(B, H, K, F)``."""
+    g = goal_xy.to(states)
+    out = []
+    for slot in slots:
+        b = states[..., slot, [X, Y]]
+        u = g - b
+        out.append((b, u / u.norm(dim=-1, keepdim=True).clamp_min(1e-6)))
+    return states[..., 0, [X, Y]], out
+
+
 @dataclass
 class PushShaping:
     """Pusher distance to the point behind each block, on the line from the goal through the block.
@@ -125,14 +139,9 @@ class PushShaping:
     state_goal: StateGoal  # reads states (probe, head, simulator or judge) the same way as the goal term
 
     def cost(self, rollout: Rollout, model: WorldModel) -> Tensor:
-        s = self.state_goal.states(rollout, model)  # (B, H, K, F)
-        p = s[..., 0, [X, Y]]
-        g = self.goal_xy.to(s)
-        total = torch.zeros(s.shape[:2], device=s.device)
-        for slot, off in zip(self.blocks, self.standoff, strict=True):
-            b = s[..., slot, [X, Y]]
-            u = g - b
-            u = u / u.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        p, blocks = _pusher_and_blocks(self.state_goal.states(rollout, model), self.goal_xy, self.blocks)
+        total = torch.zeros(p.shape[:2], device=p.device)
+        for (b, u), off in zip(blocks, self.standoff, strict=True):
             behind = (b - u * off).clamp(PUSHER_RADIUS, WORLD_SIZE - PUSHER_RADIUS)
             total = total + (p - behind).norm(dim=-1)
         return self.state_goal.terminal_weight * total[:, -1] + self.state_goal.running_weight * total.mean(1)
@@ -155,14 +164,9 @@ class PushKeepOut:
     state_goal: StateGoal
 
     def cost(self, rollout: Rollout, model: WorldModel) -> Tensor:
-        s = self.state_goal.states(rollout, model)  # (B, H, K, F)
-        p = s[..., 0, [X, Y]]
-        g = self.goal_xy.to(s)
-        total = torch.zeros(s.shape[:2], device=s.device)
-        for slot, reach in zip(self.blocks, self.reach, strict=True):
-            b = s[..., slot, [X, Y]]
-            u = g - b
-            u = u / u.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        p, blocks = _pusher_and_blocks(self.state_goal.states(rollout, model), self.goal_xy, self.blocks)
+        total = torch.zeros(p.shape[:2], device=p.device)
+        for (b, u), reach in zip(blocks, self.reach, strict=True):
             d = p - b
             r = d.norm(dim=-1)
             front = 0.5 * (1.0 + (d * u).sum(-1) / r.clamp_min(1e-6))  # 0 behind the block, 1 in front
