@@ -45,3 +45,11 @@ def test_plan_cli_writes_a_report(tmp_path) -> None:
 def test_plan_cli_rejects_unknown_world(tmp_path) -> None:
     res = CliRunner().invoke(app, ["plan", "--model", "random", "--world", "bounce", "--out", str(tmp_path)])
     assert res.exit_code != 0 and "push" in res.output
+
+
+def test_plan_cli_rejects_a_negative_term_weight(tmp_path) -> None:
+    res = CliRunner().invoke(
+        app, ["plan", "--model", "random", "--keepout", "-1", "--out", str(tmp_path / "plan")]
+    )
+    assert res.exit_code != 0 and ">= 0" in res.output
+    assert not (tmp_path / "plan").exists()

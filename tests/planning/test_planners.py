@@ -207,11 +207,32 @@ def test_push_objective_adds_the_keepout_term_only_when_weighted() -> None:
     # a pusher parked just in front of the block (between it and the goal) costs more with the term
     g = torch.from_numpy(ep.goal_xy).float()
     inward = torch.tensor([32.0, 32.0]) - g
-    b = g + 15.0 * inward / inward.norm().clamp_min(
-        1e-6
-    )  # the block 15 units from the goal, toward the middle
+    inward = inward / inward.norm().clamp_min(1e-6)
+    b = g + 15.0 * inward  # the block 15 units from the goal, toward the middle
     s = torch.zeros(1, 1, 5, F)
     s[0, 0, 1, [X, Y]] = b
-    s[0, 0, 0, [X, Y]] = b - 6.0 * inward / inward.norm().clamp_min(1e-6)
+    s[0, 0, 0, [X, Y]] = b - 6.0 * inward
     r = Rollout(frames=None, states=s)
     assert float(weighted.cost(r, None)[0]) > float(plain.cost(r, None)[0]) + 1.0
+
+
+def test_push_terms_are_independent_and_negative_weights_are_refused() -> None:
+    from gedanken.planning.tasks import (
+        GoalKind,
+        PushKeepOut,
+        PushShaping,
+        PushTaskConfig,
+        make_push_episode,
+        make_push_world,
+        push_objective,
+    )
+
+    cfg = PushTaskConfig(shaping=0.0, keepout=16.0)
+    ep, _ = make_push_episode(make_push_world(cfg), cfg, 0)
+    obj = push_objective(ep, GoalKind.STATE, cfg, None)  # type: ignore[arg-type]
+    kinds = [type(t) for _, t in obj.terms]
+    assert PushKeepOut in kinds and PushShaping not in kinds  # keep-out stays on without shaping
+    plain = push_objective(ep, GoalKind.STATE, PushTaskConfig(shaping=0.0, keepout=0.0), None)  # type: ignore[arg-type]
+    assert isinstance(plain, StateGoal)
+    with pytest.raises(ValueError, match="keepout"):
+        PushTaskConfig(keepout=-1.0)

@@ -63,14 +63,17 @@ def plan_cmd(
         raise typer.BadParameter(str(e)) from e
     if threads:
         torch.set_num_threads(threads)
-    task = PushTaskConfig(
-        split=split,
-        max_steps=max_steps,
-        seed=seed,
-        shaping=shaping,
-        keepout=keepout,
-        keepout_margin=keepout_margin,
-    )
+    try:
+        task = PushTaskConfig(
+            split=split,
+            max_steps=max_steps,
+            seed=seed,
+            shaping=shaping,
+            keepout=keepout,
+            keepout_margin=keepout_margin,
+        )
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
     cfg = EvalConfig(episodes=episodes, planner=kind, goal=goal_kind, clips=clips, seed=seed)
     cem = dataclasses.replace(
         cfg.cem, horizon=horizon, candidates=candidates, elites=min(cfg.cem.elites, candidates)

@@ -56,6 +56,13 @@ class PushTaskConfig:
     keepout: float = 16.0
     keepout_margin: float = 3.0  # its reach beyond the shaping standoff (world units)
 
+    def __post_init__(self) -> None:
+        if min(self.shaping, self.keepout, self.keepout_margin) < 0:
+            raise ValueError(
+                "shaping, keepout and keepout_margin must be >= 0 (0 turns a term off), got "
+                f"{self.shaping}, {self.keepout}, {self.keepout_margin}"
+            )
+
 
 @dataclass
 class PushEpisode:
@@ -186,18 +193,17 @@ def push_objective(
         target = np.zeros((k, F), dtype=np.float32)
         target[1 : 1 + n, [X, Y]] = ep.goal_xy
         goal = StateGoal(torch.from_numpy(target), torch.from_numpy(weights), reader=reader)  # type: ignore[arg-type]
-        if cfg.shaping <= 0:
-            return goal
-        shaping = PushShaping(
-            torch.tensor(ep.goal_xy, dtype=torch.float32),
-            tuple(range(1, 1 + n)),
-            tuple(float(sd) * 0.7072 + PUSHER_RADIUS + 0.5 for sd in ep.params.sides),
-            goal,
-        )
-        terms = [(1.0, goal), (cfg.shaping, shaping)]
+        g = torch.tensor(ep.goal_xy, dtype=torch.float32)
+        blocks = tuple(range(1, 1 + n))
+        standoff = tuple(float(sd) * 0.7072 + PUSHER_RADIUS + 0.5 for sd in ep.params.sides)
+        terms: list[tuple[float, Objective]] = [(1.0, goal)]
+        if cfg.shaping > 0:
+            terms.append((cfg.shaping, PushShaping(g, blocks, standoff, goal)))
         if cfg.keepout > 0:
-            reach = tuple(o + cfg.keepout_margin for o in shaping.standoff)
-            terms.append((cfg.keepout, PushKeepOut(shaping.goal_xy, shaping.blocks, reach, goal)))
+            reach = tuple(o + cfg.keepout_margin for o in standoff)
+            terms.append((cfg.keepout, PushKeepOut(g, blocks, reach, goal)))
+        if len(terms) == 1:
+            return goal
         return SumObjective(terms)
     frame = torch.from_numpy(ep.goal_frame)
     if kind is GoalKind.IMAGE:
