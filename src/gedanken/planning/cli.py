@@ -35,7 +35,9 @@ def plan_cmd(
         16.0,
         help="Weight of the state goal's term keeping the pusher off a block's front and sides (0 = off).",
     ),
-    keepout_margin: float = typer.Option(3.0, help="Margin of that term beyond contact (world units)."),
+    keepout_margin: float = typer.Option(
+        3.0, help="Reach of that term beyond the shaping standoff (world units)."
+    ),
     horizon: int = typer.Option(8, help="Planning horizon."),
     candidates: int = typer.Option(300, help="Candidate action sequences per iteration."),
     iterations: int = typer.Option(0, help="Planner iterations per step (0 = the planner's default)."),

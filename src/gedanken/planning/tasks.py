@@ -52,7 +52,8 @@ class PushTaskConfig:
     shaping: float = 4.0
     seed: int = 0  # episode i uses world seed ``seed + i``
     # Weight of the term keeping the pusher off a block's front and sides (PushKeepOut). 0 -> 16 took jepa_push
-    # from 23 to 41 of the 50 episodes and the simulator from 46 to 44 (docs/planning.md, "Keep-out").
+    # from 23 to 41 of the first 50 episodes (simulator 46 -> 44) and from 21 to 34 of 50 held-out ones
+    # (simulator 44 -> 42); docs/planning.md, "Keep-out".
     keepout: float = 16.0
     keepout_margin: float = 3.0  # its reach beyond the shaping standoff (world units)
 
