@@ -19,7 +19,8 @@ def plan_cmd(
     model: list[str] = typer.Option(
         ...,
         help="Checkpoint directory, shipped name (jepa_push), 'simulator' (the "
-        "ceiling) or 'random' (the floor); repeat for a table.",
+        "ceiling) or 'random' (the floor); repeat for a table. Join checkpoints with '+' for an ensemble "
+        "(jepa_push+jepa_push_s1+jepa_push_s2), planned with --risk.",
     ),
     world: str = typer.Option("push", help="World with goals (only 'push' so far)."),
     episodes: int = typer.Option(50, help="Start/goal pairs per model."),
@@ -38,6 +39,9 @@ def plan_cmd(
     keepout_margin: float = typer.Option(
         3.0, help="Reach of that term beyond the shaping standoff (world units)."
     ),
+    risk: float = typer.Option(
+        1.0, help="Ensembles: cost = mean over members + RISK x their std (0 = mean cost)."
+    ),
     horizon: int = typer.Option(8, help="Planning horizon."),
     candidates: int = typer.Option(300, help="Candidate action sequences per iteration."),
     iterations: int = typer.Option(0, help="Planner iterations per step (0 = the planner's default)."),
@@ -49,13 +53,10 @@ def plan_cmd(
     """Model-predictive control toward goals: success rate, steps to success, latency, clips."""
     import torch
 
-    from gedanken.models import load_checkpoint
     from gedanken.models.checkpoint import config_to_json
     from gedanken.planning.evaluate import EvalConfig, PlannerKind, run_push
     from gedanken.planning.report import write_report
     from gedanken.planning.tasks import GoalKind, PushTaskConfig
-    from gedanken.train.cli import resolve_model_path
-    from gedanken.train.trainer import resolve_device
 
     if world != "push":
         raise typer.BadParameter(f"goal-reaching tasks exist for 'push' only, got {world!r}")
@@ -76,7 +77,9 @@ def plan_cmd(
         )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
-    cfg = EvalConfig(episodes=episodes, planner=kind, goal=goal_kind, clips=clips, seed=seed)
+    if risk < 0:
+        raise typer.BadParameter(f"--risk must be >= 0, got {risk}")
+    cfg = EvalConfig(episodes=episodes, planner=kind, goal=goal_kind, clips=clips, seed=seed, risk=risk)
     cem = dataclasses.replace(
         cfg.cem, horizon=horizon, candidates=candidates, elites=min(cfg.cem.elites, candidates)
     )
@@ -89,11 +92,7 @@ def plan_cmd(
     cfg = dataclasses.replace(cfg, cem=cem, mppi=mppi)
     results = []
     for spec in model:
-        wm = (
-            spec
-            if spec in ("simulator", "random")
-            else load_checkpoint(resolve_model_path(spec), device=resolve_device(device))
-        )
+        wm = spec if spec in ("simulator", "random") else _load(spec, device)
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -126,6 +125,18 @@ def plan_cmd(
         )
     console.print(table)
     console.print(f"report: {path} and {path.parent / 'index.html'}")
+
+
+def _load(spec: str, device: str):  # noqa: ANN202
+    """A checkpoint, or an :class:`Ensemble` of the ``+``-joined checkpoints of ``spec``."""
+    from gedanken.models import load_checkpoint
+    from gedanken.planning.ensemble import Ensemble
+    from gedanken.train.cli import resolve_model_path
+    from gedanken.train.trainer import resolve_device
+
+    parts = spec.split("+")
+    models = [load_checkpoint(resolve_model_path(p), device=resolve_device(device)) for p in parts]
+    return models[0] if len(models) == 1 else Ensemble(models, name=spec)
 
 
 def register(app: typer.Typer) -> None:

@@ -23,6 +23,7 @@ from torch import Tensor
 from gedanken.models.protocol import WorldModel
 from gedanken.planning.base import ActionBounds, Plan
 from gedanken.planning.cem import CEMConfig, CEMPlanner
+from gedanken.planning.ensemble import Ensemble, RiskAverse
 from gedanken.planning.mppi import MPPIConfig, MPPIPlanner
 from gedanken.planning.simulator import RandomPlanner, SimulatorModel
 from gedanken.planning.tasks import (
@@ -56,6 +57,7 @@ class EvalConfig:
     context: int = 2  # frames (and actions between them) the model observes at each replanning step
     clips: int = 3  # episodes whose executed/imagined clips are kept
     seed: int = 0  # planner seeds: episode i, step t uses seed * 1_000_003 + i * 1000 + t
+    risk: float = 1.0  # ensembles only: cost = members' mean + risk * their std (RiskAverse)
 
 
 @dataclass
@@ -198,6 +200,8 @@ def run_push(
             planner: Any = RandomPlanner(bounds)
         else:
             objective = push_objective(ep, cfg.goal, task, wm, reader=reader)
+            if isinstance(wm, Ensemble):
+                objective = RiskAverse(objective, cfg.risk)
             planner = (
                 CEMPlanner(wm, objective, bounds, cfg.cem)
                 if cfg.planner is PlannerKind.CEM
