@@ -120,3 +120,21 @@ def test_poke_policy_pushes_blocks_more_often_than_mixed():
         env.reset(seed=0)
         pol = make_policy("poke")
         assert all(env.action_space.contains(pol(env, rng)) for _ in range(30)), name
+
+
+def test_poke_walls_draws_targets_up_to_the_walls():
+    """``poke`` keeps its targets 6 units off the walls; ``poke_walls`` draws them anywhere."""
+    env = make_world("push")
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    edge = {}
+    for name in ("poke", "poke_walls"):
+        pol = make_policy(name)
+        targets = []
+        for _ in range(40 * pol.segment):
+            pol(env, rng)
+            if pol._target is not None:
+                targets.append(pol._target.copy())
+        t = np.stack(targets)
+        edge[name] = float(np.minimum(t, 64.0 - t).min())
+    assert edge["poke"] >= 6.0 and edge["poke_walls"] < 2.0

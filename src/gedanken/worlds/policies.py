@@ -162,6 +162,10 @@ POLICIES: dict[
 ] = {
     "mixed": MixedPolicy,
     "poke": PokePolicy,
+    # Targets anywhere, walls included: blocks pushed against and along walls, the pusher squeezing past them
+    # (where the planners' learned models err, docs/planning.md "Wall contact data").
+    "poke_walls": lambda: PokePolicy(margin=0.0),
+    "poke_into_walls": lambda: PokePolicy(margin=-8.0),
     "random": RandomPolicy,
     "expert": lambda: NoisyExpertPolicy(noise=0.0),
     "noisy_expert": NoisyExpertPolicy,

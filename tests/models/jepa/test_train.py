@@ -68,3 +68,8 @@ def test_more_data_is_appended_and_must_match(tmp_path) -> None:
     assert torch.equal(both.frames[2], b.frames[0]) and torch.equal(both.frames[0], a.frames[0])
     with pytest.raises(ValueError, match="does not match"):
         load_data(tmp_path / "a", tmp_path / "c")
+    run = train_jepa(
+        tiny(), tmp_path / "a", tmp_path / "run", device="cpu", progress=False, more_data=(tmp_path / "b",)
+    )
+    card = load_checkpoint(run.model_dir).card
+    assert card.dataset == f"{tmp_path / 'a'}+{tmp_path / 'b'}"  # the card names every dataset it saw

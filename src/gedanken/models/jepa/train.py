@@ -360,7 +360,11 @@ def train_jepa(
     # ------------------------------------------------------------------------------ stage 1: encoder
     t0 = time.perf_counter()
     card = ModelCard(
-        name=f"jepa-{data.world}", family="jepa", world=data.world, dataset=str(data_path), preset=recipe.name
+        name=f"jepa-{data.world}",
+        family="jepa",
+        world=data.world,
+        dataset="+".join(str(p) for p in (data_path, *more_data)),
+        preset=recipe.name,
     )
     enc_res: TrainResult | None = None
     if encoder_from is not None:
