@@ -123,12 +123,13 @@ def test_poke_policy_pushes_blocks_more_often_than_mixed():
 
 
 def test_poke_walls_draws_targets_up_to_the_walls():
-    """``poke`` keeps its targets 6 units off the walls; ``poke_walls`` draws them anywhere."""
+    """``poke`` keeps its targets 6 units off the walls, ``poke_walls`` draws them anywhere inside,
+    ``poke_into_walls`` up to 8 units beyond."""
     env = make_world("push")
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     edge = {}
-    for name in ("poke", "poke_walls"):
+    for name in ("poke", "poke_walls", "poke_into_walls"):
         pol = make_policy(name)
         targets = []
         for _ in range(40 * pol.segment):
@@ -137,4 +138,4 @@ def test_poke_walls_draws_targets_up_to_the_walls():
                 targets.append(pol._target.copy())
         t = np.stack(targets)
         edge[name] = float(np.minimum(t, 64.0 - t).min())
-    assert edge["poke"] >= 6.0 and edge["poke_walls"] < 2.0
+    assert edge["poke"] >= 6.0 and 0.0 <= edge["poke_walls"] < 2.0 and -8.0 <= edge["poke_into_walls"] < -6.0

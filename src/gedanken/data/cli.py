@@ -55,7 +55,8 @@ def collect_command(
     seed: int = typer.Option(0, help="Base seed: episode i uses seed + i."),
     policy: str | None = typer.Option(
         None,
-        help="Behaviour policy (worlds: mixed|poke|random|noisy_expert|expert|noop; Push also plan:<checkpoint>, "
+        help="Behaviour policy (worlds: mixed|poke|poke_walls|poke_into_walls|random|noisy_expert|expert|noop; "
+        "Push also plan:<checkpoint>, "
         "MPC on that model toward the goal, with noise).",
     ),
     size: int = typer.Option(64, help="Frames are SIZE x SIZE pixels."),
