@@ -77,5 +77,6 @@ def test_shipped_model_pushes_the_block_when_the_pusher_does() -> None:
         cosines.append(float(pred @ true / (np.linalg.norm(pred) * np.linalg.norm(true) + 1e-9)))
     world.close()
     assert len(gains) >= 8
-    # measured for the shipped model: gain 0.83 (mean), cosine 0.98 (mean), 0.85 (min) on these 11 pushes
+    # measured for the shipped model: gain 0.86 (mean), cosine 0.98 (mean), 0.83 (min) on these 11 pushes
+    # (session 7 model: 0.83, 0.98, 0.85)
     assert np.mean(gains) > 0.5 and np.median(cosines) > 0.9, (gains, cosines)
