@@ -40,7 +40,9 @@ def plan_cmd(
         3.0, help="Reach of that term beyond the shaping standoff (world units)."
     ),
     risk: float = typer.Option(
-        1.0, help="Ensembles: cost = mean over members + RISK x their std (0 = mean cost)."
+        1.0,
+        help="Ensembles: cost = members' mean cost + RISK x their disagreement on predicted positions "
+        "(world units; 0 = mean cost).",
     ),
     horizon: int = typer.Option(8, help="Planning horizon."),
     candidates: int = typer.Option(300, help="Candidate action sequences per iteration."),

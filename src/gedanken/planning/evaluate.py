@@ -57,7 +57,7 @@ class EvalConfig:
     context: int = 2  # frames (and actions between them) the model observes at each replanning step
     clips: int = 3  # episodes whose executed/imagined clips are kept
     seed: int = 0  # planner seeds: episode i, step t uses seed * 1_000_003 + i * 1000 + t
-    risk: float = 1.0  # ensembles only: cost = members' mean + risk * their std (RiskAverse)
+    risk: float = 1.0  # ensembles only: members' mean cost + risk * their disagreement (RiskAverse)
 
 
 @dataclass

@@ -163,7 +163,7 @@ POLICIES: dict[
     "mixed": MixedPolicy,
     "poke": PokePolicy,
     # Targets anywhere, walls included: blocks pushed against and along walls, the pusher squeezing past them
-    # (where the planners' learned models err, docs/planning.md "Wall contact data").
+    # (where the planners' learned models err, docs/planning.md "Predictor seeds, ensembles and wall data").
     "poke_walls": lambda: PokePolicy(margin=0.0),
     "poke_into_walls": lambda: PokePolicy(margin=-8.0),
     "random": RandomPolicy,
