@@ -101,6 +101,9 @@ def test_ensemble_and_risk_refuse_bad_input() -> None:
         RiskAverse(EndAt(0.0), spread=-1.0)
     res = CliRunner().invoke(app, ["plan", "--model", "random", "--risk", "-1", "--out", "unused"])
     assert res.exit_code != 0 and ">= 0" in res.output
+    for spec in ("jepa_push+", "simulator+jepa_push"):
+        res = CliRunner().invoke(app, ["plan", "--model", spec, "--out", "unused"])
+        assert res.exit_code != 0 and "cannot be members" in res.output, spec
 
 
 def test_plan_cli_plans_with_an_ensemble(tmp_path) -> None:

@@ -137,6 +137,11 @@ def _load(spec: str, device: str):  # noqa: ANN202
     from gedanken.train.trainer import resolve_device
 
     parts = spec.split("+")
+    if len(parts) > 1 and any(p in ("", "simulator", "random") for p in parts):
+        raise typer.BadParameter(
+            f"ensemble {spec!r}: join checkpoint directories or shipped names with '+' "
+            "(no empty parts; 'simulator' and 'random' cannot be members)"
+        )
     models = [load_checkpoint(resolve_model_path(p), device=resolve_device(device)) for p in parts]
     return models[0] if len(models) == 1 else Ensemble(models, name=spec)
 
