@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -59,3 +61,31 @@ def test_calibrate_normalises_latents():
 def test_rejects_channel_first_frames():
     with pytest.raises(ValueError, match=r"\(B, T, H, W, 3\)"):
         VideoAutoencoder(tiny()).encode(torch.zeros(1, 2, 3, 8, 8, dtype=torch.uint8))
+
+
+def _batch(f):
+    b, t = f.shape[:2]
+    return Batch(
+        frames=f, actions=torch.zeros(b, t, 1), rewards=torch.zeros(b, t), terminated=torch.zeros(b, t).bool()
+    )
+
+
+def test_halo_weight_charges_painted_background():
+    # An untrained decoder paints grey everywhere: with the halo weight, those background pixels cost more.
+    f = _frames()
+    losses = []
+    for halo in (0.0, 8.0):
+        torch.manual_seed(0)
+        ae = VideoAutoencoder(replace(_PATCH, halo_weight=halo, latent_noise=0.0))
+        losses.append(float(ae.loss(_batch(f))[0].detach()))
+    assert losses[1] > 2 * losses[0]
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_cycle_loss_trains_the_second_round_trip(steps):
+    torch.manual_seed(0)
+    ae = VideoAutoencoder(replace(_PATCH, cycle_weight=1.0, cycle_steps=steps))
+    loss, logs = ae.loss(_batch(_frames()))
+    assert set(logs) == {"rec", "psnr", "z2", "cycle"} and logs["cycle"] > 0
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in ae.encoder.parameters() if p.ndim > 1)
