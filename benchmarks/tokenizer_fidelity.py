@@ -1,11 +1,14 @@
 """What a diffusion checkpoint's tokenizer keeps: the audit judge on reconstructions of held-out test episodes.
 
     .venv/bin/python benchmarks/tokenizer_fidelity.py --model diffusion_bounce --world bounce \
-        [--split test] [--episodes 16] [--out benchmarks/results/tokenizer_fidelity_bounce.json]
+        [--split test] [--episodes 16] [--round-trips 16] [--out benchmarks/results/tokenizer_fidelity_bounce.json]
 
 Every learned model draws through its decoder, so these figures bound the audit of everything built on it:
 identity accuracy (frames whose set of visible identities is exactly right), objects kept, centroid error
-in pixels, off-palette pixels, PSNR.
+in pixels, off-palette pixels, PSNR. ``--round-trips N`` also reports them after 2, 4, ..., N round trips
+(decode, encode again: what a model that re-encodes its own frames does once per predicted frame), with the
+median ratio of each visible object's area to its true area: a tokenizer whose round trip is not a fixed
+point grows or shrinks objects a little on every pass.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=16)
     ap.add_argument("--steps", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--round-trips", type=int, default=1, help="also judge after 2, 4, ... N round trips")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from gedanken.audit.fidelity import reconstruction_fidelity
+    from gedanken.audit.judge import judge_frames
     from gedanken.models import load_checkpoint
     from gedanken.train.cli import resolve_model_path
     from gedanken.worlds.record import record_episode
@@ -39,9 +44,20 @@ def main() -> None:
     tok = model.tokenizer  # type: ignore[attr-defined]
     eps = [record_episode(args.world, args.split, 10_000 + i, args.steps) for i in range(args.episodes)]
     frames = torch.from_numpy(np.concatenate([e.frames for e in eps]))  # (N, H, W, 3); lengths may differ
+    palette = eps[0].meta.palette
+    true = judge_frames(frames.numpy(), palette)
+
+    def area_ratio(x: torch.Tensor) -> float:
+        area = judge_frames(x.numpy(), palette).area[true.visible]
+        return float(np.median(area / np.maximum(true.area[true.visible], 1)))
+
+    rec, trips = frames, {}
     with torch.no_grad():
-        chunks = frames.split(64)
-        rec = torch.cat([tok.decode(tok.encode(f[None]), *f.shape[1:3])[0] for f in chunks])
+        for n in range(1, args.round_trips + 1):
+            rec = torch.cat([tok.decode(tok.encode(f[None]), *f.shape[1:3])[0] for f in rec.split(64)])
+            if n == 1 or (n & (n - 1) == 0) or n == args.round_trips:
+                fid = reconstruction_fidelity(frames.numpy(), rec.numpy(), palette)
+                trips[str(n)] = {**fid, "area_ratio_median": area_ratio(rec)}
     result = {
         "benchmark": "tokenizer_fidelity",
         "command": "python benchmarks/tokenizer_fidelity.py "
@@ -50,7 +66,8 @@ def main() -> None:
         "world": args.world,
         "split": args.split,
         "frames": int(frames.shape[0]),
-        **reconstruction_fidelity(frames.numpy(), rec.numpy(), eps[0].meta.palette),
+        **{k: v for k, v in trips["1"].items() if k != "area_ratio_median"},
+        **({"round_trips": trips} if args.round_trips > 1 else {}),
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     print(json.dumps(result, indent=1))

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from gedanken.data.batch import Batch
 from gedanken.nn.conv import ResBlock
+from gedanken.tokenizers.discrete import foreground_mask
 
 
 class Architecture(str, Enum):
@@ -160,13 +161,12 @@ class VideoAutoencoder(nn.Module):
         spread = z.detach().std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3)  # (1, C, 1, 1)
         zn = z + self.cfg.latent_noise * spread * torch.randn_like(z)
         y = self._decode_raw(zn, h, w)
-        bg = x.flatten(2).median(dim=2).values[:, :, None, None]  # (N, 3, 1, 1) background colour
-        fg = ((x - bg).abs().amax(dim=1, keepdim=True) > 0.05).float()
+        fg = foreground_mask(x, 0.05)  # (N, 1, H, W) off the frame's median (background) colour
         weight = 1.0 + self.cfg.foreground_weight * fg
         if self.cfg.halo_weight > 0:
             # The foreground weight alone makes painting object colour around an object cheap (a halo costs
             # 1, a missed object pixel 1 + foreground_weight), so the decoder learns to dilate.
-            painted = ((y.detach() - bg).abs().amax(dim=1, keepdim=True) > 0.05).float()
+            painted = foreground_mask(y.detach(), 0.05, reference=x)
             weight = weight + self.cfg.halo_weight * painted * (1 - fg)
         rec = ((y - x).pow(2) * weight).mean()
         pen = z.pow(2).mean()
