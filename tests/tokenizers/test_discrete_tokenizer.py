@@ -102,3 +102,31 @@ def test_config_validation_and_old_configs_load() -> None:
     cfg = config_from_json(DiscreteTokenizerConfig, old)
     assert cfg.architecture is TokenizerArchitecture.CONV and cfg.foreground_weight == 0.0
     assert isinstance(DiscreteTokenizer(cfg).encoder[1], torch.nn.SiLU)
+
+
+def test_halo_weight_charges_background_the_reconstruction_paints() -> None:
+    g = torch.Generator().manual_seed(0)
+    frames = _scenes(4, g)
+    outs = {}
+    for halo in (0.0, 4.0):
+        torch.manual_seed(0)
+        cfg = DiscreteTokenizerConfig(
+            patch=4,
+            architecture=PATCH,
+            width=8,
+            res_blocks=0,
+            fsq=FSQConfig((5, 5)),
+            foreground_weight=8.0,
+            halo_weight=halo,
+        )
+        outs[halo] = DiscreteTokenizer(cfg)(frames)
+    x = frames_to_float(frames)
+    rec = outs[0.0].recon.detach()
+    err = (rec - x).pow(2) + 0.5 * (rec - x).abs()
+    fg = foreground_mask(x)
+    painted = foreground_mask(rec, reference=x) * (1 - fg)  # background pixels drawn off the background
+    assert float(painted.sum()) > 0
+    expect = (err * (1 + 8 * fg + 4 * painted)).mean()
+    assert float(outs[4.0].loss.detach()) == pytest.approx(float(expect), rel=1e-5)
+    with pytest.raises(ValueError, match="halo_weight"):
+        DiscreteTokenizerConfig(halo_weight=-1.0)

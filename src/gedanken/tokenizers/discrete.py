@@ -59,14 +59,15 @@ class DiscreteTokenizerConfig:
     width: int = 128  # PATCH: channels of the residual trunk
     foreground_weight: float = 0.0  # extra loss weight on pixels off the frame's background colour (0: none)
     foreground_dilate: int = 0  # the weighted region also covers pixels this close (Chebyshev) to an object
+    halo_weight: float = 0.0  # extra weight on background pixels the reconstruction paints (0: none)
 
     def __post_init__(self) -> None:
         if self.patch < 1 or self.patch & (self.patch - 1):
             raise ValueError(f"patch must be a power of two, got {self.patch}")
-        if self.foreground_weight < 0 or self.foreground_dilate < 0:
+        if self.foreground_weight < 0 or self.foreground_dilate < 0 or self.halo_weight < 0:
             raise ValueError(
-                f"foreground_weight and foreground_dilate must be >= 0, got {self.foreground_weight}, "
-                f"{self.foreground_dilate}"
+                f"foreground_weight, foreground_dilate and halo_weight must be >= 0, got "
+                f"{self.foreground_weight}, {self.foreground_dilate}, {self.halo_weight}"
             )
         if self.architecture is TokenizerArchitecture.PATCH:
             if self.width < 1 or self.res_blocks < 0:
@@ -203,7 +204,12 @@ class DiscreteTokenizer(nn.Module):
             r = self.cfg.foreground_dilate
             if r:
                 fg = F.max_pool2d(fg.flatten(0, 1), 2 * r + 1, stride=1, padding=r).view_as(fg)
-            err = err * (1 + self.cfg.foreground_weight * fg)
+            weight = 1 + self.cfg.foreground_weight * fg
+            if self.cfg.halo_weight > 0:  # background pixels the reconstruction paints cost extra
+                weight = weight + self.cfg.halo_weight * foreground_mask(recon.detach(), reference=x) * (
+                    1 - fg
+                )
+            err = err * weight
         return TokenizerOutput(recon=recon, tokens=idx, loss=err.mean())
 
 
