@@ -34,8 +34,7 @@ def main() -> None:
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from gedanken.audit.fidelity import reconstruction_fidelity
-    from gedanken.audit.judge import judge_frames
+    from gedanken.audit.fidelity import round_trip_fidelity
     from gedanken.data.batch import Batch
     from gedanken.models.diffusion.recipe import _split, load_data
     from gedanken.tokenizers.continuous import VideoAutoencoder, default
@@ -69,7 +68,6 @@ def main() -> None:
     )
     tok.eval()
     held_frames = torch.cat([data.frames[i][::8] for i in held])
-    true = judge_frames(held_frames.numpy(), data.palette)
     result: dict = {
         "benchmark": "diffusion_tokenizer_probe",
         "command": "python benchmarks/diffusion_tokenizer_probe.py "
@@ -81,18 +79,14 @@ def main() -> None:
         "seconds": round(seconds, 1),
         "frames": len(held_frames),
     }
-    x = held_frames[None]
-    with torch.no_grad():
-        for n in range(1, 17):
-            x = tok.decode(tok.encode(x), *x.shape[2:4])
-            if n in (1, 4, 8, 16):
-                fid = reconstruction_fidelity(held_frames.numpy(), x[0].numpy(), data.palette)
-                area = judge_frames(x[0].numpy(), data.palette).area[true.visible]
-                ratio = float(np.median(area / np.maximum(true.area[true.visible], 1)))
-                result[f"rt{n}"] = {
-                    **{k: round(float(v), 4) for k, v in fid.items()},
-                    "area_ratio_median": round(ratio, 3),
-                }
+
+    def round_trip(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return tok.decode(tok.encode(torch.from_numpy(x)[None]), *x.shape[1:3])[0].numpy()
+
+    trips = round_trip_fidelity(held_frames.numpy(), round_trip, data.palette, (1, 4, 8, 16))
+    for n, fid in trips.items():
+        result[f"rt{n}"] = {k: round(float(v), 4) for k, v in fid.items()}
     print(json.dumps(result, indent=1))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -34,8 +34,7 @@ def main() -> None:
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from gedanken.audit.fidelity import reconstruction_fidelity
-    from gedanken.audit.judge import judge_frames
+    from gedanken.audit.fidelity import round_trip_fidelity
     from gedanken.models import load_checkpoint
     from gedanken.train.cli import resolve_model_path
     from gedanken.worlds.record import record_episode
@@ -44,20 +43,17 @@ def main() -> None:
     tok = model.tokenizer  # type: ignore[attr-defined]
     eps = [record_episode(args.world, args.split, 10_000 + i, args.steps) for i in range(args.episodes)]
     frames = torch.from_numpy(np.concatenate([e.frames for e in eps]))  # (N, H, W, 3); lengths may differ
-    palette = eps[0].meta.palette
-    true = judge_frames(frames.numpy(), palette)
+    n = args.round_trips
 
-    def area_ratio(x: torch.Tensor) -> float:
-        area = judge_frames(x.numpy(), palette).area[true.visible]
-        return float(np.median(area / np.maximum(true.area[true.visible], 1)))
+    def round_trip(x: np.ndarray) -> np.ndarray:
+        f = torch.from_numpy(x)
+        with torch.no_grad():
+            return torch.cat([tok.decode(tok.encode(c[None]), *c.shape[1:3])[0] for c in f.split(64)]).numpy()
 
-    rec, trips = frames, {}
-    with torch.no_grad():
-        for n in range(1, args.round_trips + 1):
-            rec = torch.cat([tok.decode(tok.encode(f[None]), *f.shape[1:3])[0] for f in rec.split(64)])
-            if n == 1 or (n & (n - 1) == 0) or n == args.round_trips:
-                fid = reconstruction_fidelity(frames.numpy(), rec.numpy(), palette)
-                trips[str(n)] = {**fid, "area_ratio_median": area_ratio(rec)}
+    at = [k for k in range(1, n + 1) if k & (k - 1) == 0 or k == n]  # 1, 2, 4, ..., n
+    trips = {
+        str(k): v for k, v in round_trip_fidelity(frames.numpy(), round_trip, eps[0].meta.palette, at).items()
+    }
     result = {
         "benchmark": "tokenizer_fidelity",
         "command": "python benchmarks/tokenizer_fidelity.py "

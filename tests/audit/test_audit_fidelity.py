@@ -36,3 +36,21 @@ def test_lost_and_moved_objects_are_counted():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="differ in shape"):
         reconstruction_fidelity(np.zeros((2, 8, 8, 3), np.uint8), np.zeros((1, 8, 8, 3), np.uint8), PALETTE)
+
+
+def test_round_trip_fidelity_sees_a_round_trip_that_grows_objects():
+    from scipy import ndimage
+
+    from gedanken.audit.fidelity import round_trip_fidelity
+
+    true = np.stack([_frame((2, 2), (20, 20)), _frame((5, 5), (10, 20))])
+    still = round_trip_fidelity(true, lambda x: x.copy(), PALETTE, (1, 4))
+    assert still[4]["area_ratio_median"] == 1.0 and still[4]["identity_accuracy"] == 1.0
+
+    def dilate(x: np.ndarray) -> np.ndarray:  # every pass paints a 1-px halo in the object's colour
+        return ndimage.grey_dilation(x, size=(1, 3, 3, 1))
+
+    grown = round_trip_fidelity(true, dilate, PALETTE, (1, 2))
+    assert sorted(grown) == [1, 2]
+    assert grown[1]["area_ratio_median"] == pytest.approx(36 / 16)  # 4x4 -> 6x6 after one pass
+    assert grown[2]["area_ratio_median"] == pytest.approx(64 / 16)

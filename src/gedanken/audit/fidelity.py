@@ -6,6 +6,8 @@ metrics on *reconstructions* of real frames are an upper bound for every learned
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import numpy as np
 
 from gedanken.audit.judge import JudgeConfig, judge_frames
@@ -41,3 +43,29 @@ def reconstruction_fidelity(
         "wrong_px": float(jr.wrong_px.mean()),
         "psnr": float(10 * np.log10(255.0**2 / max(mse, 1e-10))),
     }
+
+
+def round_trip_fidelity(
+    frames: np.ndarray,
+    round_trip: Callable[[np.ndarray], np.ndarray],
+    palette: tuple[tuple[int, int, int], ...],
+    at: Iterable[int],
+) -> dict[int, dict[str, float]]:
+    """The judge after ``n`` passes of ``round_trip`` (uint8 ``(N, H, W, 3)`` -> the same), for each ``n`` in
+    ``at``: :func:`reconstruction_fidelity` plus ``area_ratio_median``, the median ratio of each visible
+    object's judged area to its true area (above 1: the round trip grows objects, below 1: it erodes them).
+
+    A world model that re-encodes its own frames runs its tokenizer's round trip once per predicted frame, so
+    a round trip that is not a fixed point shows here long before it shows in a rollout.
+    """
+    at = sorted(set(at))
+    true = judge_frames(frames, palette)
+    out: dict[int, dict[str, float]] = {}
+    x = frames
+    for n in range(1, at[-1] + 1 if at else 1):
+        x = round_trip(x)
+        if n in at:
+            area = judge_frames(x, palette).area[true.visible]
+            ratio = float(np.median(area / np.maximum(true.area[true.visible], 1)))
+            out[n] = {**reconstruction_fidelity(frames, x, palette), "area_ratio_median": ratio}
+    return out
