@@ -89,3 +89,9 @@ def test_cycle_loss_trains_the_second_round_trip(steps):
     assert set(logs) == {"rec", "psnr", "z2", "cycle"} and logs["cycle"] > 0
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in ae.encoder.parameters() if p.ndim > 1)
+
+
+@pytest.mark.parametrize("bad", [{"cycle_weight": -1.0}, {"halo_weight": -0.5}, {"cycle_steps": 0}])
+def test_config_rejects_negative_weights_and_no_cycle_steps(bad):
+    with pytest.raises(ValueError, match="cycle_steps >= 1"):
+        replace(_PATCH, **bad)

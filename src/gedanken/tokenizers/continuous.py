@@ -55,6 +55,13 @@ class AutoencoderConfig:
     width: int = 128  # PATCH: channels of the residual trunk
     blocks: int = 2  # PATCH: residual blocks in the encoder and in the decoder
 
+    def __post_init__(self) -> None:
+        if min(self.foreground_weight, self.halo_weight, self.cycle_weight) < 0 or self.cycle_steps < 1:
+            raise ValueError(
+                "foreground_weight, halo_weight and cycle_weight must be >= 0 and cycle_steps >= 1, got "
+                f"{self.foreground_weight}, {self.halo_weight}, {self.cycle_weight}, {self.cycle_steps}"
+            )
+
 
 def _conv_autoencoder(cfg: AutoencoderConfig) -> tuple[nn.Module, nn.Module]:
     ch = cfg.channels

@@ -59,7 +59,9 @@ class DiscreteTokenizerConfig:
     width: int = 128  # PATCH: channels of the residual trunk
     foreground_weight: float = 0.0  # extra loss weight on pixels off the frame's background colour (0: none)
     foreground_dilate: int = 0  # the weighted region also covers pixels this close (Chebyshev) to an object
-    halo_weight: float = 0.0  # extra weight on background pixels the reconstruction paints (0: none)
+    halo_weight: float = (
+        0.0  # with foreground_weight > 0: extra weight on background the reconstruction paints
+    )
 
     def __post_init__(self) -> None:
         if self.patch < 1 or self.patch & (self.patch - 1):
