@@ -39,9 +39,13 @@ def main() -> None:
     from gedanken.models.diffusion.recipe import _split, load_data
     from gedanken.tokenizers.continuous import VideoAutoencoder, default
 
-    overrides = json.loads(args.config)
+    try:
+        overrides = json.loads(args.config)
+        cfg = dataclasses.replace(default(), **overrides)
+    except (json.JSONDecodeError, TypeError, ValueError) as err:
+        ap.error(f"--config {args.config!r}: {err}")
     torch.manual_seed(0)
-    tok = VideoAutoencoder(dataclasses.replace(default(), **overrides))
+    tok = VideoAutoencoder(cfg)
     data = load_data(f"data/{args.world}")
     train, held = _split(len(data.frames), 0.05)
     opt = torch.optim.AdamW(tok.parameters(), lr=2e-3, weight_decay=0.0)

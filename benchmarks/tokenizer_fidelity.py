@@ -33,6 +33,8 @@ def main() -> None:
     ap.add_argument("--round-trips", type=int, default=1, help="also judge after 2, 4, ... N round trips")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
+    if args.round_trips < 1:
+        ap.error(f"--round-trips must be >= 1, got {args.round_trips}")
     torch.set_num_threads(args.threads)
     from gedanken.audit.fidelity import round_trip_fidelity
     from gedanken.models import load_checkpoint

@@ -54,3 +54,12 @@ def test_round_trip_fidelity_sees_a_round_trip_that_grows_objects():
     assert sorted(grown) == [1, 2]
     assert grown[1]["area_ratio_median"] == pytest.approx(36 / 16)  # 4x4 -> 6x6 after one pass
     assert grown[2]["area_ratio_median"] == pytest.approx(64 / 16)
+
+
+def test_round_trip_fidelity_needs_at_least_one_pass():
+    from gedanken.audit.fidelity import round_trip_fidelity
+
+    true = np.stack([_frame((2, 2), (20, 20))])
+    for at in ((), (0, 2)):
+        with pytest.raises(ValueError, match=">= 1"):
+            round_trip_fidelity(true, lambda x: x, PALETTE, at)

@@ -24,6 +24,13 @@ def _scenes(n: int, g: torch.Generator, size: int = 32) -> torch.Tensor:
     return frames
 
 
+def _small(**loss: float) -> DiscreteTokenizerConfig:
+    """A few-hundred-parameter patch tokenizer with the given loss weights."""
+    return DiscreteTokenizerConfig(
+        patch=4, architecture=PATCH, width=8, res_blocks=0, fsq=FSQConfig((5, 5)), **loss
+    )
+
+
 def test_foreground_mask_marks_exactly_the_object() -> None:
     frames = torch.full((1, 16, 16, 3), 40, dtype=torch.uint8)
     frames[0, 2:5, 3:7] = torch.tensor([200, 40, 40], dtype=torch.uint8)
@@ -59,16 +66,7 @@ def test_foreground_weight_scales_the_loss_on_object_pixels() -> None:
     losses, recons = {}, {}
     for w, r in ((0.0, 0), (8.0, 0), (8.0, 1)):
         torch.manual_seed(0)
-        cfg = DiscreteTokenizerConfig(
-            patch=4,
-            architecture=PATCH,
-            width=8,
-            res_blocks=0,
-            fsq=FSQConfig((5, 5)),
-            foreground_weight=w,
-            foreground_dilate=r,
-        )
-        out = DiscreteTokenizer(cfg)(frames)
+        out = DiscreteTokenizer(_small(foreground_weight=w, foreground_dilate=r))(frames)
         losses[w, r], recons[w, r] = float(out.loss.detach()), out.recon.detach()
     rec = recons[0.0, 0]
     assert torch.equal(rec, recons[8.0, 0]) and torch.equal(rec, recons[8.0, 1])  # only the loss differs
@@ -110,16 +108,7 @@ def test_halo_weight_charges_background_the_reconstruction_paints() -> None:
     outs = {}
     for halo in (0.0, 4.0):
         torch.manual_seed(0)
-        cfg = DiscreteTokenizerConfig(
-            patch=4,
-            architecture=PATCH,
-            width=8,
-            res_blocks=0,
-            fsq=FSQConfig((5, 5)),
-            foreground_weight=8.0,
-            halo_weight=halo,
-        )
-        outs[halo] = DiscreteTokenizer(cfg)(frames)
+        outs[halo] = DiscreteTokenizer(_small(foreground_weight=8.0, halo_weight=halo))(frames)
     x = frames_to_float(frames)
     rec = outs[0.0].recon.detach()
     err = (rec - x).pow(2) + 0.5 * (rec - x).abs()

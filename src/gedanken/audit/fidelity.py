@@ -59,10 +59,12 @@ def round_trip_fidelity(
     a round trip that is not a fixed point shows here long before it shows in a rollout.
     """
     at = sorted(set(at))
+    if not at or at[0] < 1:
+        raise ValueError(f"round trips to judge after must be >= 1, got {at}")
     true = judge_frames(frames, palette)
     out: dict[int, dict[str, float]] = {}
     x = frames
-    for n in range(1, at[-1] + 1 if at else 1):
+    for n in range(1, at[-1] + 1):
         x = round_trip(x)
         if n in at:
             area = judge_frames(x, palette).area[true.visible]
