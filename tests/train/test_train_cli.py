@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from gedanken.cli import app
@@ -80,6 +81,36 @@ def test_train_rollout_generate_play_smoke(tmp_path):
     res = runner.invoke(app, ["play", "--model", str(exported), "--frames", "5", "--device", "cpu"])
     assert res.exit_code == 0, res.output + repr(res.exception)
     assert json.loads(res.output.strip().splitlines()[-1])["fps"] > 0
+
+    # --init: train the exported model on; the tokenizer (and its latent scale) is kept, the DiT moves
+    longer = tmp_path / "longer"
+    args = ["train", "diffusion", "--world", "push", "--preset", "tiny", "--data", str(data)]
+    args += ["--device", "cpu", "--steps", "3", "--lr", "5e-3", "--out", str(tmp_path / "run2")]
+    res = runner.invoke(app, [*args, "--init", str(exported), "--export", str(longer)])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert not (tmp_path / "run2" / "tokenizer").exists()  # no tokenizer stage
+    before, after = model.state_dict(), load_checkpoint(longer).state_dict()
+    tok = [k for k in before if k.startswith("tokenizer.")]
+    dit = [k for k in before if k.startswith("dit.") and before[k].is_floating_point()]
+    assert tok and all(torch.equal(before[k], after[k]) for k in tok)
+    assert any(not torch.equal(before[k], after[k]) for k in dit)
+    card = load_checkpoint(longer).card
+    assert card.steps == 3 and f"trained on from {exported}" in card.notes
+
+
+def test_init_from_a_checkpoint_of_other_data_is_refused(tmp_path):
+    from gedanken.data.collect import collect
+    from gedanken.models import shipped_checkpoint
+    from gedanken.models.diffusion.recipe import tiny, train_diffusion
+
+    collect("push", tmp_path / "push", 2, steps=12, seed=0, workers=1)
+    with pytest.raises(ValueError, match=r"checkpoint \(height, width, action_dim.*'bounce'.*'push'"):
+        train_diffusion(
+            tiny(), tmp_path / "push", tmp_path / "run", init=shipped_checkpoint("diffusion", "bounce")
+        )
+    with pytest.raises(ValueError, match="not a diffusion one"):
+        train_diffusion(tiny(), tmp_path / "push", tmp_path / "run", init=shipped_checkpoint("jepa", "push"))
+    assert not (tmp_path / "run").exists()  # nothing half-written
 
 
 def test_unknown_preset_and_model_are_clear_errors(tmp_path):

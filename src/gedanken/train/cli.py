@@ -84,6 +84,12 @@ def train_diffusion_cmd(
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
     steps: int = typer.Option(0, help="Override the DiT's training steps (0 = preset)."),
     tokenizer_steps: int = typer.Option(0, help="Override the tokenizer's training steps (0 = preset)."),
+    lr: float = typer.Option(0.0, help="Override the DiT's peak learning rate (0 = preset)."),
+    init: Path = typer.Option(
+        None,
+        help="Start from this diffusion checkpoint (directory or shipped name): keep its tokenizer and "
+        "train its DiT on, e.g. to train a shipped model longer.",
+    ),
     episodes: int = typer.Option(0, help="Episodes to collect when the dataset is absent (0 = preset)."),
     resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
     threads: int = typer.Option(0, help="torch threads (0 = preset)."),
@@ -100,6 +106,10 @@ def train_diffusion_cmd(
     r = RECIPES[preset]()
     if steps:
         r = dataclasses.replace(r, dit_train=dataclasses.replace(r.dit_train, steps=steps))
+    if lr < 0:
+        raise typer.BadParameter(f"--lr must be positive, got {lr}")
+    if lr:
+        r = dataclasses.replace(r, dit_train=dataclasses.replace(r.dit_train, lr=lr))
     if tokenizer_steps:
         r = dataclasses.replace(
             r, tokenizer_train=dataclasses.replace(r.tokenizer_train, steps=tokenizer_steps)
@@ -112,7 +122,8 @@ def train_diffusion_cmd(
         )
     data = dataset_for(world, data, episodes or r.episodes, r.episode_steps)
     out = out or Path("runs") / f"diffusion_{world.replace('/', '_')}"
-    res = train_diffusion(r, data, out, device=device, resume=resume, seed=seed)
+    start = resolve_model_path(str(init)) if init is not None else None
+    res = train_diffusion(r, data, out, device=device, resume=resume, seed=seed, init=start)
     export_model(res.model_dir, export)
     fid = res.tokenizer_fidelity
     judged = f" (objects kept {fid['objects_kept']:.3f}, position error {fid['position_error_px']:.2f} px)"

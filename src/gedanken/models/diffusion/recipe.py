@@ -83,7 +83,7 @@ RECIPES = {"tiny": tiny, "default": default}
 
 @dataclass
 class DiffusionTrainResult:
-    tokenizer: TrainResult
+    tokenizer: TrainResult | None  # None when the run started from ``init`` (its tokenizer is kept)
     dit: TrainResult
     model_dir: Path  # exported checkpoint (no trainer state)
     tokenizer_psnr: float  # reconstruction PSNR (dB) on held-out frames
@@ -218,6 +218,27 @@ def _quick_eval(model: DiffusionWorldModel, data: _Data, held: list[int], window
     return {"psnr_h1": float(psnr[0]), f"psnr_h{horizon}": float(psnr[-1])}
 
 
+def _initial_model(init: str | Path, cfg: DiffusionConfig) -> DiffusionWorldModel:
+    """The diffusion checkpoint at ``init``, checked against the data's frame size, actions and world."""
+    from gedanken.models import load_checkpoint
+
+    model = load_checkpoint(init)
+    if not isinstance(model, DiffusionWorldModel):
+        raise ValueError(f"--init {init}: a {type(model).__name__} checkpoint, not a diffusion one")
+    have = (
+        model.cfg.height,
+        model.cfg.width,
+        model.cfg.action_dim,
+        model.cfg.action_classes,
+        model.cfg.world,
+    )
+    want = (cfg.height, cfg.width, cfg.action_dim, cfg.action_classes, cfg.world)
+    if have != want:
+        names = "height, width, action_dim, action_classes, world"
+        raise ValueError(f"--init {init}: checkpoint ({names}) = {have}, but the data gives {want}")
+    return model.train()
+
+
 def train_diffusion(
     recipe: DiffusionRecipe,
     data_path: str | Path,
@@ -227,43 +248,54 @@ def train_diffusion(
     resume: bool = True,
     progress: bool = True,
     seed: int = 0,
+    init: str | Path | None = None,
 ) -> DiffusionTrainResult:
-    """Run both stages on the dataset at ``data_path``; checkpoints under ``out``."""
+    """Run both stages on the dataset at ``data_path``; checkpoints under ``out``.
+
+    With ``init`` (a diffusion checkpoint trained on data of the same shape) the run starts from its weights:
+    its tokenizer, latent scale and head calibration are kept and only the DiT stage trains (a fresh
+    warmup/cosine schedule of ``recipe.dit_train``), to train a shipped model longer or fine-tune it.
+    """
     out = Path(out)
     data = load_data(data_path)
     cfg = fit_config_to_data(recipe.model, data)
     train_idx, held_idx = _split(len(data.frames), recipe.holdout)
     torch.manual_seed(seed)
-    model = DiffusionWorldModel(cfg)
-
-    # ---------------------------------------------------------------------------------- stage 1: tokenizer
-    tc = replace(
-        recipe.tokenizer_train,
-        out_dir=str(out / "tokenizer"),
-        device=device,
-        resume=resume,
-        progress=progress and recipe.tokenizer_train.progress,
-        seed=seed,
-    )
+    if init is not None:
+        model = _initial_model(init, cfg)
+        cfg = model.cfg
+    else:
+        model = DiffusionWorldModel(cfg)
     tok = model.tokenizer
     held_frames = torch.cat([data.frames[i][:: max(1, len(data.frames[i]) // 8)] for i in held_idx])[None]
-    tok_res = fit(
-        tok,
-        _frame_batches(data, train_idx, tc.batch_size, seed),
-        tc,
-        evaluate=lambda m: {"psnr": m.psnr(held_frames.to(next(m.parameters()).device))},  # type: ignore[attr-defined]
-        card=ModelCard(
-            name=f"tokenizer-{data.world}", family="tokenizer", world=data.world, preset=recipe.name
-        ),
-        family="tokenizer",
-        model_config=cfg.tokenizer,
-    )
+    tok_res = None
+    if init is None:
+        # ------------------------------------------------------------------------------ stage 1: tokenizer
+        tc = replace(
+            recipe.tokenizer_train,
+            out_dir=str(out / "tokenizer"),
+            device=device,
+            resume=resume,
+            progress=progress and recipe.tokenizer_train.progress,
+            seed=seed,
+        )
+        tok_res = fit(
+            tok,
+            _frame_batches(data, train_idx, tc.batch_size, seed),
+            tc,
+            evaluate=lambda m: {"psnr": m.psnr(held_frames.to(next(m.parameters()).device))},  # type: ignore[attr-defined]
+            card=ModelCard(
+                name=f"tokenizer-{data.world}", family="tokenizer", world=data.world, preset=recipe.name
+            ),
+            family="tokenizer",
+            model_config=cfg.tokenizer,
+        )
+        rng = np.random.default_rng(seed)
+        sample = torch.stack(
+            [data.frames[i][rng.integers(len(data.frames[i]))] for i in rng.choice(train_idx, 256)]
+        )
+        tok.calibrate(sample[None].to(next(tok.parameters()).device))
     dev = next(tok.parameters()).device
-    rng = np.random.default_rng(seed)
-    sample = torch.stack(
-        [data.frames[i][rng.integers(len(data.frames[i]))] for i in rng.choice(train_idx, 256)]
-    )
-    tok.calibrate(sample[None].to(dev))
     with torch.no_grad():
         rec = tok.decode(tok.encode(held_frames.to(dev)), cfg.height, cfg.width).cpu()
     mse = (rec.float() - held_frames.float()).pow(2).mean().clamp_min(1e-10)
@@ -282,7 +314,7 @@ def train_diffusion(
             torch.cat([tok.encode(f[None, s : s + 64].to(dev))[0].cpu() for s in range(0, len(f), 64)])
             for f in data.frames
         ]
-    if data.states is not None:
+    if data.states is not None and init is None:
         model.heads.calibrate(torch.cat([data.states[i] for i in train_idx]))
     text: list[torch.Tensor | None] = [None] * len(data.frames)
     if model.text_encoder is not None and any(data.captions):
@@ -303,7 +335,8 @@ def train_diffusion(
         dataset=str(data_path),
         preset=recipe.name,
         notes=f"tokenizer PSNR {psnr:.2f} dB on held-out frames"
-        + "".join(f"; reconstruction {k} {v:.3g}" for k, v in fidelity.items() if k != "psnr"),
+        + "".join(f"; reconstruction {k} {v:.3g}" for k, v in fidelity.items() if k != "psnr")
+        + (f"; DiT trained on from {init}" if init is not None else ""),
     )
     dit_res = fit(
         model,
