@@ -90,6 +90,9 @@ def train_diffusion_cmd(
         help="Start from this diffusion checkpoint (directory or shipped name): keep its tokenizer and "
         "train its DiT on, e.g. to train a shipped model longer.",
     ),
+    self_forcing: float = typer.Option(
+        0.0, help="Share of DiT batches whose context is the model's own one-step predictions (0 = off)."
+    ),
     episodes: int = typer.Option(0, help="Episodes to collect when the dataset is absent (0 = preset)."),
     resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
     threads: int = typer.Option(0, help="torch threads (0 = preset)."),
@@ -110,6 +113,11 @@ def train_diffusion_cmd(
         raise typer.BadParameter(f"--lr must be positive, got {lr}")
     if lr:
         r = dataclasses.replace(r, dit_train=dataclasses.replace(r.dit_train, lr=lr))
+    if not 0.0 <= self_forcing <= 1.0:
+        raise typer.BadParameter(f"--self-forcing must be in [0, 1], got {self_forcing}")
+    if self_forcing:
+        flow = dataclasses.replace(r.model.flow, self_forcing=self_forcing)
+        r = dataclasses.replace(r, model=dataclasses.replace(r.model, flow=flow))
     if tokenizer_steps:
         r = dataclasses.replace(
             r, tokenizer_train=dataclasses.replace(r.tokenizer_train, steps=tokenizer_steps)

@@ -253,8 +253,9 @@ def train_diffusion(
     """Run both stages on the dataset at ``data_path``; checkpoints under ``out``.
 
     With ``init`` (a diffusion checkpoint trained on data of the same shape) the run starts from its weights:
-    its tokenizer, latent scale and head calibration are kept and only the DiT stage trains (a fresh
-    warmup/cosine schedule of ``recipe.dit_train``), to train a shipped model longer or fine-tune it.
+    its config (but ``flow.self_forcing``, taken from the recipe), tokenizer, latent scale and head calibration
+    are kept and only the DiT stage trains (a fresh warmup/cosine schedule of ``recipe.dit_train``), to train
+    a shipped model longer or fine-tune it.
     """
     out = Path(out)
     data = load_data(data_path)
@@ -263,7 +264,8 @@ def train_diffusion(
     torch.manual_seed(seed)
     if init is not None:
         model = _initial_model(init, cfg)
-        cfg = model.cfg
+        # the checkpoint's config, but the recipe's training-only share of self-forcing batches
+        cfg = model.cfg = replace(model.cfg, flow=replace(model.cfg.flow, self_forcing=cfg.flow.self_forcing))
     else:
         model = DiffusionWorldModel(cfg)
     tok = model.tokenizer
