@@ -5,19 +5,21 @@ from gedanken.models.diffusion import DiTConfig
 from gedanken.models.diffusion.dit import DiT
 
 
-def _dit(context: int = 2, prev_frame: bool = False) -> DiT:
+def _dit(context: int = 2, prev_frame: bool = False, edge: int = 0) -> DiT:
     torch.manual_seed(0)
-    cfg = DiTConfig(width=32, depth=2, heads=2, patch=2, context=context, prev_frame=prev_frame)
+    cfg = DiTConfig(
+        width=32, depth=2, heads=2, patch=2, context=context, prev_frame=prev_frame, edge_embedding=edge
+    )
     dit = DiT(cfg, 4, 2, 0, 8)
     for p in dit.parameters():  # AdaLN-Zero starts as identity; randomise so the check is not trivial
         torch.nn.init.normal_(p, std=0.2)
     return dit.eval()
 
 
-@pytest.mark.parametrize("prev_frame", [False, True])
-def test_cached_rollout_matches_training_forward(prev_frame: bool):
+@pytest.mark.parametrize(("prev_frame", "edge"), [(False, 0), (True, 0), (True, 2)])
+def test_cached_rollout_matches_training_forward(prev_frame: bool, edge: int):
     """Frame-by-frame with a sliding KV cache gives exactly what the masked training pass computes."""
-    dit = _dit(context=2, prev_frame=prev_frame)
+    dit = _dit(context=2, prev_frame=prev_frame, edge=edge)
     b, t = 2, 5
     clean = torch.randn(b, t, 4, 6, 8)  # odd latent grid: 6x8 with patch 2 -> 3x4 tokens
     noisy = torch.randn(b, t, 4, 6, 8)
@@ -78,3 +80,63 @@ def test_prev_frame_path_reads_the_previous_latent():
         v_none = dit.noisy_pass(x, c, 1, cache, None)
     assert (v_a - v_b).abs().max() > 1e-3
     assert (v_a - v_none).abs().max() > 1e-3
+
+
+def test_edge_embedding_sees_only_clamped_border_distances():
+    """Tokens as far from every border (beyond the clamp) share one embedding; border tokens differ."""
+    from gedanken.nn import PatchGrid
+
+    dit = _dit(edge=2)
+    g = PatchGrid(t=1, h=5, w=6, height=10, width=12, frames=1)
+    e = dit._edge_embedding(g, torch.device("cpu")).reshape(5, 6, -1)
+    torch.testing.assert_close(e[1, 1], e[2, 3])  # both at distance >= 1 from every border
+    torch.testing.assert_close(e[0, 2], e[0, 3])  # top row, away from the side borders
+    assert not torch.allclose(e[0, 2], e[1, 2]) and not torch.allclose(e[0, 0], e[0, 2])
+    assert not torch.allclose(e[4, 2], e[0, 2])  # top and bottom are told apart
+
+
+def test_init_adds_the_edge_embedding_at_zero(tmp_path):
+    """A checkpoint without the border embedding, trained on with a recipe that has one, starts unchanged."""
+    from dataclasses import replace
+
+    from gedanken.data.collect import collect
+    from gedanken.models.checkpoint import save_checkpoint
+    from gedanken.models.diffusion import DiffusionWorldModel
+    from gedanken.models.diffusion.recipe import _initial_model, fit_config_to_data, load_data, tiny
+    from gedanken.models.protocol import ModelCard
+
+    collect("push", tmp_path / "push", 1, steps=8, seed=0, workers=1)
+    cfg = fit_config_to_data(tiny().model, load_data(tmp_path / "push"))
+    torch.manual_seed(0)
+    old = DiffusionWorldModel(cfg).eval()
+    for p in old.dit.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    save_checkpoint(
+        tmp_path / "old",
+        old,
+        family="diffusion",
+        model_config=cfg,
+        card=ModelCard(name="m", family="diffusion", world="push"),
+        step=0,
+    )
+    want = replace(cfg, dit=replace(cfg.dit, edge_embedding=3))
+    grown = _initial_model(tmp_path / "old", want).eval()
+    assert grown.cfg.dit.edge_embedding == 3 and grown.dit.edge is not None
+    lat = torch.randn(1, 2, cfg.tokenizer.latent_channels, 16, 16)
+    c = old.dit.condition(
+        torch.zeros(1, 2), torch.zeros(1, 2, cfg.dit.width), old.dit.text_embedding(None, None, 1)
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(
+            grown.dit.forward_train(lat, lat, c, c)[0], old.dit.forward_train(lat, lat, c, c)[0]
+        )
+    with pytest.raises(ValueError, match="border levels"):
+        save_checkpoint(
+            tmp_path / "edge",
+            grown,
+            family="diffusion",
+            model_config=grown.cfg,
+            card=ModelCard(name="m", family="diffusion", world="push"),
+            step=0,
+        )
+        _initial_model(tmp_path / "edge", replace(cfg, dit=replace(cfg.dit, edge_embedding=2)))

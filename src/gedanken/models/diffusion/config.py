@@ -30,6 +30,9 @@ class DiTConfig:
     context: int = 4  # W: clean context frames each frame attends to (sliding window, cached at rollout)
     rope_theta: float = 100.0  # RoPE base wavelength
     prev_frame: bool = False  # noisy tokens also embed the previous clean frame's latent at their position
+    edge_embedding: int = (
+        0  # > 0: embed each token's distance to the 4 frame borders (clamped to this many levels)
+    )
 
 
 class Target(str, Enum):

@@ -57,6 +57,10 @@ class DiT(nn.Module):
         self.embed = nn.Linear(in_dim, d)
         self.embed_prev = nn.Linear(in_dim, d) if cfg.prev_frame else None
         self.null_prev = nn.Parameter(torch.zeros(d)) if cfg.prev_frame else None
+        self.edge: nn.Embedding | None = None
+        if cfg.edge_embedding > 0:  # where the walls are: RoPE alone gives only relative positions
+            self.edge = nn.Embedding(4 * cfg.edge_embedding, d)
+            nn.init.zeros_(self.edge.weight)  # starts as a no-op (a trained model can take it on)
         self.time = TimeEmbedder(d)
         self.action = nn.Embedding(action_classes, d) if action_classes > 0 else nn.Linear(action_dim, d)
         self.null_action = nn.Parameter(torch.zeros(d))
@@ -95,7 +99,21 @@ class DiT(nn.Module):
 
     def _tokens(self, latents: Tensor) -> tuple[Tensor, PatchGrid]:
         tok, g = self.patchifier.patchify(latents)  # (B, T*N, D_in)
-        return self.embed(tok), g
+        x = self.embed(tok)
+        if self.edge is not None:
+            x = x + self._edge_embedding(g, x.device).repeat(g.t, 1)
+        return x, g
+
+    def _edge_embedding(self, g: PatchGrid, device: torch.device) -> Tensor:
+        """(N, D) for one frame: the sum of embeddings of each token's clamped distance to the top, bottom,
+        left and right border of the frame (any H, W: only distances to the nearest borders matter)."""
+        assert self.edge is not None
+        e = self.cfg.edge_embedding
+        y, x = torch.meshgrid(
+            torch.arange(g.h, device=device), torch.arange(g.w, device=device), indexing="ij"
+        )
+        dist = torch.stack([y, g.h - 1 - y, x, g.w - 1 - x], dim=-1).reshape(-1, 4).clamp_max(e - 1)
+        return self.edge(dist + e * torch.arange(4, device=device)).sum(1)
 
     def _prev_embedding(self, prev: Tensor | None, batch: int, per_frame: int) -> Tensor:
         """Tokens to add for previous latents (B, k, C, h, w); None = no previous frame (one null frame)."""

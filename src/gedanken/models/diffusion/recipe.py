@@ -236,6 +236,16 @@ def _initial_model(init: str | Path, cfg: DiffusionConfig) -> DiffusionWorldMode
     if have != want:
         names = "height, width, action_dim, action_classes, world"
         raise ValueError(f"--init {init}: checkpoint ({names}) = {have}, but the data gives {want}")
+    edge, have_edge = cfg.dit.edge_embedding, model.cfg.dit.edge_embedding
+    if edge and have_edge and edge != have_edge:
+        raise ValueError(f"--init {init}: its DiT embeds {have_edge} border levels, the recipe {edge}")
+    if edge and not have_edge:
+        # the recipe adds the border embedding: it starts at zero, so the model computes what it did
+        grown = DiffusionWorldModel(replace(model.cfg, dit=replace(model.cfg.dit, edge_embedding=edge)))
+        missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+        assert not unexpected and set(missing) == {"dit.edge.weight"}, (missing, unexpected)
+        grown.card = model.card
+        model = grown
     return model.train()
 
 
@@ -253,7 +263,8 @@ def train_diffusion(
     """Run both stages on the dataset at ``data_path``; checkpoints under ``out``.
 
     With ``init`` (a diffusion checkpoint trained on data of the same shape) the run starts from its weights:
-    its config (but ``flow.self_forcing``, taken from the recipe), tokenizer, latent scale and head calibration
+    its config (but ``flow.self_forcing`` and ``dit.edge_embedding``, taken from the recipe; a border
+    embedding the checkpoint lacks is added at zero), tokenizer, latent scale and head calibration
     are kept and only the DiT stage trains (a fresh warmup/cosine schedule of ``recipe.dit_train``), to train
     a shipped model longer or fine-tune it.
     """
