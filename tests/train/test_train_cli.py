@@ -87,7 +87,18 @@ def test_train_rollout_generate_play_smoke(tmp_path):
     args = ["train", "diffusion", "--world", "push", "--preset", "tiny", "--data", str(data)]
     args += ["--device", "cpu", "--steps", "3", "--lr", "5e-3", "--out", str(tmp_path / "run2")]
     res = runner.invoke(
-        app, [*args, "--init", str(exported), "--export", str(longer), "--self-forcing", "0.5"]
+        app,
+        [
+            *args,
+            "--init",
+            str(exported),
+            "--export",
+            str(longer),
+            "--self-forcing",
+            "0.5",
+            "--edge-embedding",
+            "2",
+        ],
     )
     assert res.exit_code == 0, res.output + repr(res.exception)
     assert not (tmp_path / "run2" / "tokenizer").exists()  # no tokenizer stage
@@ -97,9 +108,9 @@ def test_train_rollout_generate_play_smoke(tmp_path):
     assert tok and all(torch.equal(before[k], after[k]) for k in tok)
     assert any(not torch.equal(before[k], after[k]) for k in dit)
     card = load_checkpoint(longer).card
-    assert (
-        load_checkpoint(longer).cfg.flow.self_forcing == 0.5
-    )  # the recipe's training knob, not the checkpoint's
+    cfg = load_checkpoint(longer).cfg
+    assert cfg.flow.self_forcing == 0.5  # the recipe's training knob, not the checkpoint's
+    assert cfg.dit.edge_embedding == 2  # added at zero, then trained
     assert card.steps == 3 and f"trained on from {exported}" in card.notes
 
 
@@ -126,6 +137,8 @@ def test_unknown_preset_and_model_are_clear_errors(tmp_path):
     assert res.exit_code != 0 and "neither a checkpoint" in res.output
     res = runner.invoke(app, ["train", "diffusion", "--self-forcing", "1.5", "--data", str(tmp_path)])
     assert res.exit_code != 0 and "--self-forcing must be in [0, 1]" in res.output
+    res = runner.invoke(app, ["train", "diffusion", "--edge-embedding", "-2", "--data", str(tmp_path)])
+    assert res.exit_code != 0 and "--edge-embedding must be >= 0" in res.output
     res = runner.invoke(app, ["train", "diffusion", "--lr", "-1", "--data", str(tmp_path)])
     assert res.exit_code != 0 and "--lr must be positive" in res.output
 

@@ -90,6 +90,9 @@ def train_diffusion_cmd(
         help="Start from this diffusion checkpoint (directory or shipped name): keep its tokenizer and "
         "train its DiT on, e.g. to train a shipped model longer.",
     ),
+    edge_embedding: int = typer.Option(
+        -1, help="Border-distance levels the DiT embeds (0 = none, -1 = preset); with --init, added at zero."
+    ),
     self_forcing: float = typer.Option(
         0.0, help="Share of DiT batches whose context is the model's own one-step predictions (0 = off)."
     ),
@@ -113,6 +116,13 @@ def train_diffusion_cmd(
         raise typer.BadParameter(f"--lr must be positive, got {lr}")
     if lr:
         r = dataclasses.replace(r, dit_train=dataclasses.replace(r.dit_train, lr=lr))
+    if edge_embedding < -1:
+        raise typer.BadParameter(
+            f"--edge-embedding must be >= 0 (or -1 for the preset), got {edge_embedding}"
+        )
+    if edge_embedding >= 0:
+        dit = dataclasses.replace(r.model.dit, edge_embedding=edge_embedding)
+        r = dataclasses.replace(r, model=dataclasses.replace(r.model, dit=dit))
     if not 0.0 <= self_forcing <= 1.0:
         raise typer.BadParameter(f"--self-forcing must be in [0, 1], got {self_forcing}")
     if self_forcing:
