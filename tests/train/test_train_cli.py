@@ -98,6 +98,8 @@ def test_train_rollout_generate_play_smoke(tmp_path):
             "0.5",
             "--edge-embedding",
             "2",
+            "--change-weight",
+            "3",
         ],
     )
     assert res.exit_code == 0, res.output + repr(res.exception)
@@ -111,6 +113,7 @@ def test_train_rollout_generate_play_smoke(tmp_path):
     cfg = load_checkpoint(longer).cfg
     assert cfg.flow.self_forcing == 0.5  # the recipe's training knob, not the checkpoint's
     assert cfg.dit.edge_embedding == 2  # added at zero, then trained
+    assert cfg.flow.change_weight == 3 and cfg.flow.target == model.cfg.flow.target  # the target is kept
     assert card.steps == 3 and f"trained on from {exported}" in card.notes
 
 

@@ -93,6 +93,9 @@ def train_diffusion_cmd(
     edge_embedding: int = typer.Option(
         -1, help="Border-distance levels the DiT embeds (0 = none, -1 = preset); with --init, added at zero."
     ),
+    change_weight: float = typer.Option(
+        -1.0, help="Extra DiT loss weight on latent positions that change between frames (-1 = preset)."
+    ),
     self_forcing: float = typer.Option(
         0.0, help="Share of DiT batches whose context is the model's own one-step predictions (0 = off)."
     ),
@@ -123,6 +126,9 @@ def train_diffusion_cmd(
     if edge_embedding >= 0:
         dit = dataclasses.replace(r.model.dit, edge_embedding=edge_embedding)
         r = dataclasses.replace(r, model=dataclasses.replace(r.model, dit=dit))
+    if change_weight >= 0:
+        flow = dataclasses.replace(r.model.flow, change_weight=change_weight)
+        r = dataclasses.replace(r, model=dataclasses.replace(r.model, flow=flow))
     if not 0.0 <= self_forcing <= 1.0:
         raise typer.BadParameter(f"--self-forcing must be in [0, 1], got {self_forcing}")
     if self_forcing:

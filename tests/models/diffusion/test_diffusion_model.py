@@ -186,3 +186,12 @@ def test_self_forcing_trains_on_the_models_own_context():
     loss_sf, _ = m.loss(lat)
     loss_sf.backward()
     assert torch.isfinite(loss_sf) and m.dit.blocks[0].ada[1].weight.grad is not None
+
+
+def test_set_flow_changes_the_training_knobs_but_not_the_target():
+    m = DiffusionWorldModel(tiny_config(heads=HeadsConfig(slots=2), action_dim=2))
+    m.set_flow(dataclasses.replace(m.cfg.flow, change_weight=3.0, self_forcing=0.5))
+    assert m.flow.cfg.change_weight == 3.0 and m.cfg.flow.self_forcing == 0.5  # the loss reads both
+    other = Target.RESIDUAL if m.cfg.flow.target is Target.VELOCITY else Target.VELOCITY
+    with pytest.raises(ValueError, match="flow target is part of the network"):
+        m.set_flow(FlowConfig(target=other))

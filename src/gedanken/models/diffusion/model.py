@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from gedanken.data.batch import Batch
-from gedanken.models.diffusion.config import DiffusionConfig, SamplerConfig, Target
+from gedanken.models.diffusion.config import DiffusionConfig, FlowConfig, SamplerConfig, Target
 from gedanken.models.diffusion.dit import DiT
 from gedanken.models.diffusion.sampling import FlowMatching, FlowSampler
 from gedanken.models.diffusion.text import TextEncoder, make_text_encoder
@@ -85,6 +85,15 @@ class DiffusionWorldModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    def set_flow(self, cfg: FlowConfig) -> None:
+        """Change the training knobs (noise levels, dropouts, loss weights); the target must stay the same."""
+        if cfg.target is not self.cfg.flow.target:
+            raise ValueError(
+                f"the flow target is part of the network ({self.cfg.flow.target.value}), got {cfg.target.value}"
+            )
+        self.cfg = replace(self.cfg, flow=cfg)
+        self.flow = FlowMatching(cfg)
 
     def set_sampler(self, cfg: SamplerConfig) -> None:
         """Change steps / guidance / context noise for inference (the network is unchanged)."""

@@ -263,10 +263,10 @@ def train_diffusion(
     """Run both stages on the dataset at ``data_path``; checkpoints under ``out``.
 
     With ``init`` (a diffusion checkpoint trained on data of the same shape) the run starts from its weights:
-    its config (but ``flow.self_forcing`` and ``dit.edge_embedding``, taken from the recipe; a border
-    embedding the checkpoint lacks is added at zero), tokenizer, latent scale and head calibration
-    are kept and only the DiT stage trains (a fresh warmup/cosine schedule of ``recipe.dit_train``), to train
-    a shipped model longer or fine-tune it.
+    its config, tokenizer, latent scale and head calibration are kept and only the DiT stage trains (a fresh
+    warmup/cosine schedule of ``recipe.dit_train``), to train a shipped model longer or fine-tune it. The
+    recipe's training knobs replace the checkpoint's: ``flow`` (all but its ``target``) and
+    ``dit.edge_embedding`` (a border embedding the checkpoint lacks is added at zero).
     """
     out = Path(out)
     data = load_data(data_path)
@@ -276,7 +276,8 @@ def train_diffusion(
     if init is not None:
         model = _initial_model(init, cfg)
         # the checkpoint's config, but the recipe's training-only share of self-forcing batches
-        cfg = model.cfg = replace(model.cfg, flow=replace(model.cfg.flow, self_forcing=cfg.flow.self_forcing))
+        model.set_flow(replace(cfg.flow, target=model.cfg.flow.target))  # the recipe's training knobs
+        cfg = model.cfg
     else:
         model = DiffusionWorldModel(cfg)
     tok = model.tokenizer
