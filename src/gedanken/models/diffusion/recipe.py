@@ -218,6 +218,15 @@ def _quick_eval(model: DiffusionWorldModel, data: _Data, held: list[int], window
     return {"psnr_h1": float(psnr[0]), f"psnr_h{horizon}": float(psnr[-1])}
 
 
+def _stage(
+    tc: TrainConfig, out_dir: Path, device: str, resume: bool, progress: bool, seed: int
+) -> TrainConfig:
+    """A stage's training config with this run's directory, device, resume, progress and seed."""
+    return replace(
+        tc, out_dir=str(out_dir), device=device, resume=resume, progress=progress and tc.progress, seed=seed
+    )
+
+
 def _initial_model(init: str | Path, cfg: DiffusionConfig) -> DiffusionWorldModel:
     """The diffusion checkpoint at ``init``, checked against the data's frame size, actions and world."""
     from gedanken.models import load_checkpoint
@@ -275,7 +284,6 @@ def train_diffusion(
     torch.manual_seed(seed)
     if init is not None:
         model = _initial_model(init, cfg)
-        # the checkpoint's config, but the recipe's training-only share of self-forcing batches
         model.set_flow(replace(cfg.flow, target=model.cfg.flow.target))  # the recipe's training knobs
         cfg = model.cfg
     else:
@@ -285,14 +293,7 @@ def train_diffusion(
     tok_res = None
     if init is None:
         # ------------------------------------------------------------------------------ stage 1: tokenizer
-        tc = replace(
-            recipe.tokenizer_train,
-            out_dir=str(out / "tokenizer"),
-            device=device,
-            resume=resume,
-            progress=progress and recipe.tokenizer_train.progress,
-            seed=seed,
-        )
+        tc = _stage(recipe.tokenizer_train, out / "tokenizer", device, resume, progress, seed)
         tok_res = fit(
             tok,
             _frame_batches(data, train_idx, tc.batch_size, seed),
@@ -334,14 +335,7 @@ def train_diffusion(
     if model.text_encoder is not None and any(data.captions):
         emb = model.text_encoder.embed(data.captions)
         text = [emb[i] if data.captions[i] else None for i in range(len(data.captions))]
-    dc = replace(
-        recipe.dit_train,
-        out_dir=str(out / "dit"),
-        device=device,
-        resume=resume,
-        progress=progress and recipe.dit_train.progress,
-        seed=seed,
-    )
+    dc = _stage(recipe.dit_train, out / "dit", device, resume, progress, seed)
     card = ModelCard(
         name=f"diffusion-{data.world}",
         family="diffusion",
