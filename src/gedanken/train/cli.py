@@ -123,17 +123,16 @@ def train_diffusion_cmd(
         raise typer.BadParameter(
             f"--edge-embedding must be >= 0 (or -1 for the preset), got {edge_embedding}"
         )
-    if edge_embedding >= 0:
-        dit = dataclasses.replace(r.model.dit, edge_embedding=edge_embedding)
-        r = dataclasses.replace(r, model=dataclasses.replace(r.model, dit=dit))
-    if change_weight >= 0:
-        flow = dataclasses.replace(r.model.flow, change_weight=change_weight)
-        r = dataclasses.replace(r, model=dataclasses.replace(r.model, flow=flow))
     if not 0.0 <= self_forcing <= 1.0:
         raise typer.BadParameter(f"--self-forcing must be in [0, 1], got {self_forcing}")
+    dit, flow = r.model.dit, r.model.flow
+    if edge_embedding >= 0:
+        dit = dataclasses.replace(dit, edge_embedding=edge_embedding)
+    if change_weight >= 0:
+        flow = dataclasses.replace(flow, change_weight=change_weight)
     if self_forcing:
-        flow = dataclasses.replace(r.model.flow, self_forcing=self_forcing)
-        r = dataclasses.replace(r, model=dataclasses.replace(r.model, flow=flow))
+        flow = dataclasses.replace(flow, self_forcing=self_forcing)
+    r = dataclasses.replace(r, model=dataclasses.replace(r.model, dit=dit, flow=flow))
     if tokenizer_steps:
         r = dataclasses.replace(
             r, tokenizer_train=dataclasses.replace(r.tokenizer_train, steps=tokenizer_steps)
