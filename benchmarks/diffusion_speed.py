@@ -70,8 +70,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--out", default="benchmarks/results/diffusion_speed.json")
     args = ap.parse_args()
-    if args.repeats < 1 or args.frames < 30:
-        ap.error("--repeats must be >= 1 and --frames >= 30")
+    if args.repeats < 1 or args.frames < 30 or args.pairs < 1:
+        ap.error("--repeats and --pairs must be >= 1 and --frames >= 30")
     torch.set_num_threads(args.threads)
     from gedanken.models.player import Player
 

@@ -22,6 +22,8 @@ Every token is conditioned (AdaLN-Zero) on its frame's diffusion time, the actio
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import Tensor, nn
 
@@ -59,8 +61,7 @@ class DiT(nn.Module):
         self.null_prev = nn.Parameter(torch.zeros(d)) if cfg.prev_frame else None
         self.edge: nn.Embedding | None = None
         if cfg.edge_embedding > 0:  # where the walls are: RoPE alone gives only relative positions
-            self.edge = nn.Embedding(4 * cfg.edge_embedding, d)
-            nn.init.zeros_(self.edge.weight)  # starts as a no-op (a trained model can take it on)
+            self.add_edge_embedding(cfg.edge_embedding)
         self.time = TimeEmbedder(d)
         self.action = nn.Embedding(action_classes, d) if action_classes > 0 else nn.Linear(action_dim, d)
         self.null_action = nn.Parameter(torch.zeros(d))
@@ -103,6 +104,13 @@ class DiT(nn.Module):
         if self.edge is not None:
             x = x + self._edge_embedding(g, x.device).repeat(g.t, 1)
         return x, g
+
+    def add_edge_embedding(self, levels: int) -> None:
+        """Give the network a border embedding of ``levels`` clamped distances, at zero: it computes what it
+        did before, so a trained network can take one on."""
+        self.cfg = replace(self.cfg, edge_embedding=levels)
+        self.edge = nn.Embedding(4 * levels, self.cfg.width).to(self.embed.weight.device)
+        nn.init.zeros_(self.edge.weight)
 
     def _edge_embedding(self, g: PatchGrid, device: torch.device) -> Tensor:
         """(N, D) for one frame: the sum of embeddings of each token's clamped distance to the top, bottom,

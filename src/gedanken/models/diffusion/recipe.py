@@ -234,27 +234,16 @@ def _initial_model(init: str | Path, cfg: DiffusionConfig) -> DiffusionWorldMode
     model = load_checkpoint(init)
     if not isinstance(model, DiffusionWorldModel):
         raise ValueError(f"--init {init}: a {type(model).__name__} checkpoint, not a diffusion one")
-    have = (
-        model.cfg.height,
-        model.cfg.width,
-        model.cfg.action_dim,
-        model.cfg.action_classes,
-        model.cfg.world,
-    )
-    want = (cfg.height, cfg.width, cfg.action_dim, cfg.action_classes, cfg.world)
+    keys = ("height", "width", "action_dim", "action_classes", "world")
+    have, want = (tuple(getattr(c, k) for k in keys) for c in (model.cfg, cfg))
     if have != want:
-        names = "height, width, action_dim, action_classes, world"
-        raise ValueError(f"--init {init}: checkpoint ({names}) = {have}, but the data gives {want}")
+        raise ValueError(f"--init {init}: checkpoint ({', '.join(keys)}) = {have}, but the data gives {want}")
     edge, have_edge = cfg.dit.edge_embedding, model.cfg.dit.edge_embedding
     if edge and have_edge and edge != have_edge:
         raise ValueError(f"--init {init}: its DiT embeds {have_edge} border levels, the recipe {edge}")
-    if edge and not have_edge:
-        # the recipe adds the border embedding: it starts at zero, so the model computes what it did
-        grown = DiffusionWorldModel(replace(model.cfg, dit=replace(model.cfg.dit, edge_embedding=edge)))
-        missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
-        assert not unexpected and set(missing) == {"dit.edge.weight"}, (missing, unexpected)
-        grown.card = model.card
-        model = grown
+    if edge and not have_edge:  # added at zero: the model computes what it did
+        model.dit.add_edge_embedding(edge)
+        model.cfg = replace(model.cfg, dit=model.dit.cfg)
     return model.train()
 
 
