@@ -142,6 +142,8 @@ def test_unknown_preset_and_model_are_clear_errors(tmp_path):
     assert res.exit_code != 0 and "--self-forcing must be in [0, 1]" in res.output
     res = runner.invoke(app, ["train", "diffusion", "--edge-embedding", "-2", "--data", str(tmp_path)])
     assert res.exit_code != 0 and "--edge-embedding must be >= 0" in res.output
+    res = runner.invoke(app, ["train", "diffusion", "--prev-frames", "-1", "--data", str(tmp_path)])
+    assert res.exit_code != 0 and "--prev-frames must be >= 1" in res.output
     res = runner.invoke(app, ["train", "diffusion", "--lr", "-1", "--data", str(tmp_path)])
     assert res.exit_code != 0 and "--lr must be positive" in res.output
 

@@ -93,6 +93,10 @@ def train_diffusion_cmd(
     edge_embedding: int = typer.Option(
         -1, help="Border-distance levels the DiT embeds (0 = none, -1 = preset); with --init, added at zero."
     ),
+    prev_frames: int = typer.Option(
+        0,
+        help="Past frames each noisy DiT token embeds at its position (0 = preset); with --init, added at zero.",
+    ),
     change_weight: float = typer.Option(
         -1.0, help="Extra DiT loss weight on latent positions that change between frames (-1 = preset)."
     ),
@@ -123,11 +127,15 @@ def train_diffusion_cmd(
         raise typer.BadParameter(
             f"--edge-embedding must be >= 0 (or -1 for the preset), got {edge_embedding}"
         )
+    if prev_frames < 0:
+        raise typer.BadParameter(f"--prev-frames must be >= 1 (or 0 for the preset), got {prev_frames}")
     if not 0.0 <= self_forcing <= 1.0:
         raise typer.BadParameter(f"--self-forcing must be in [0, 1], got {self_forcing}")
     dit, flow = r.model.dit, r.model.flow
     if edge_embedding >= 0:
         dit = dataclasses.replace(dit, edge_embedding=edge_embedding)
+    if prev_frames:
+        dit = dataclasses.replace(dit, prev_frames=prev_frames)
     if change_weight >= 0:
         flow = dataclasses.replace(flow, change_weight=change_weight)
     if self_forcing:

@@ -5,10 +5,17 @@ from gedanken.models.diffusion import DiTConfig
 from gedanken.models.diffusion.dit import DiT
 
 
-def _dit(context: int = 2, prev_frame: bool = False, edge: int = 0) -> DiT:
+def _dit(context: int = 2, prev_frame: bool = False, edge: int = 0, prev_frames: int = 1) -> DiT:
     torch.manual_seed(0)
     cfg = DiTConfig(
-        width=32, depth=2, heads=2, patch=2, context=context, prev_frame=prev_frame, edge_embedding=edge
+        width=32,
+        depth=2,
+        heads=2,
+        patch=2,
+        context=context,
+        prev_frame=prev_frame,
+        edge_embedding=edge,
+        prev_frames=prev_frames,
     )
     dit = DiT(cfg, 4, 2, 0, 8)
     for p in dit.parameters():  # AdaLN-Zero starts as identity; randomise so the check is not trivial
@@ -16,10 +23,13 @@ def _dit(context: int = 2, prev_frame: bool = False, edge: int = 0) -> DiT:
     return dit.eval()
 
 
-@pytest.mark.parametrize(("prev_frame", "edge"), [(False, 0), (True, 0), (True, 2)])
-def test_cached_rollout_matches_training_forward(prev_frame: bool, edge: int):
+@pytest.mark.parametrize(
+    ("prev_frame", "edge", "prev_frames"), [(False, 0, 1), (True, 0, 1), (True, 2, 1), (True, 0, 3)]
+)
+def test_cached_rollout_matches_training_forward(prev_frame: bool, edge: int, prev_frames: int):
     """Frame-by-frame with a sliding KV cache gives exactly what the masked training pass computes."""
-    dit = _dit(context=2, prev_frame=prev_frame, edge=edge)
+    dit = _dit(context=2, prev_frame=prev_frame, edge=edge, prev_frames=prev_frames)
+    assert dit.older_frames == prev_frames - 1
     b, t = 2, 5
     clean = torch.randn(b, t, 4, 6, 8)  # odd latent grid: 6x8 with patch 2 -> 3x4 tokens
     noisy = torch.randn(b, t, 4, 6, 8)
@@ -32,7 +42,8 @@ def test_cached_rollout_matches_training_forward(prev_frame: bool, edge: int):
         cache = None
         for j in range(t):
             prev = clean[:, j - 1] if j > 0 and prev_frame else None
-            v = dit.noisy_pass(noisy[:, j], cn[:, j : j + 1], j, cache, prev)
+            older = clean[:, : max(j - 1, 0)].flip(1)  # frames j-2, j-3, ... (the DiT takes what it needs)
+            v = dit.noisy_pass(noisy[:, j], cn[:, j : j + 1], j, cache, prev, older)
             torch.testing.assert_close(v, v_train[:, j], atol=1e-4, rtol=1e-3)
             cache, h = dit.clean_pass(clean[:, j : j + 1], cc[:, j : j + 1], j, cache)
             torch.testing.assert_close(h[:, 0], h_train[:, j], atol=1e-4, rtol=1e-3)
@@ -140,3 +151,56 @@ def test_init_adds_the_edge_embedding_at_zero(tmp_path):
             step=0,
         )
         _initial_model(tmp_path / "edge", replace(cfg, dit=replace(cfg.dit, edge_embedding=2)))
+
+
+def test_older_frames_are_read_and_refused_without_prev_frame():
+    """With prev_frames 3 the velocity depends on frame j-2 too, and a missing frame is not a zero frame."""
+    dit = _dit(context=1, prev_frame=True, prev_frames=3)
+    x, prev = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
+    older = torch.randn(1, 2, 4, 8, 8)
+    c = dit.condition(torch.zeros(1, 1), torch.zeros(1, 1, 32), dit.text_embedding(None, None, 1))
+    with torch.no_grad():
+        v_a = dit.noisy_pass(x, c, 2, None, prev, older)
+        v_b = dit.noisy_pass(x, c, 2, None, prev, older + torch.tensor([1.0, 0.0])[None, :, None, None, None])
+        v_c = dit.noisy_pass(x, c, 2, None, prev, older + torch.tensor([0.0, 1.0])[None, :, None, None, None])
+        v_zero = dit.noisy_pass(x, c, 2, None, prev, torch.zeros(1, 1, 4, 8, 8))
+        v_missing = dit.noisy_pass(x, c, 2, None, prev, older[:, :0])
+    assert (v_a - v_b).abs().max() > 1e-3 and (v_a - v_c).abs().max() > 1e-3
+    assert (v_zero - v_missing).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="prev_frames"):
+        _dit(prev_frame=False, prev_frames=2)
+    with pytest.raises(ValueError, match="prev_frames"):
+        _dit(prev_frame=True).add_older_frames(1)
+
+
+def test_init_adds_older_frames_at_zero(tmp_path):
+    """A one-past-frame checkpoint trained on with prev_frames 3 starts unchanged; fewer frames keep its own."""
+    from dataclasses import replace
+
+    from gedanken.data.collect import collect
+    from gedanken.models.checkpoint import save_checkpoint
+    from gedanken.models.diffusion import DiffusionWorldModel
+    from gedanken.models.diffusion.recipe import _initial_model, fit_config_to_data, load_data, tiny
+    from gedanken.models.protocol import ModelCard
+
+    collect("push", tmp_path / "push", 1, steps=8, seed=0, workers=1)
+    cfg = fit_config_to_data(tiny().model, load_data(tmp_path / "push"))
+    cfg = replace(cfg, dit=replace(cfg.dit, prev_frame=True))
+    torch.manual_seed(0)
+    old = DiffusionWorldModel(cfg).eval()
+    for p in old.dit.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    card = ModelCard(name="m", family="diffusion", world="push")
+    save_checkpoint(tmp_path / "old", old, family="diffusion", model_config=cfg, card=card, step=0)
+    grown = _initial_model(tmp_path / "old", replace(cfg, dit=replace(cfg.dit, prev_frames=3))).eval()
+    assert grown.cfg.dit.prev_frames == 3 and grown.dit.older_frames == 2
+    lat = torch.randn(1, 4, cfg.tokenizer.latent_channels, 16, 16)
+    c = old.dit.condition(
+        torch.zeros(1, 4), torch.zeros(1, 4, cfg.dit.width), old.dit.text_embedding(None, None, 1)
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(
+            grown.dit.forward_train(lat, lat, c, c)[0], old.dit.forward_train(lat, lat, c, c)[0]
+        )
+    save_checkpoint(tmp_path / "grown", grown, family="diffusion", model_config=grown.cfg, card=card, step=0)
+    assert _initial_model(tmp_path / "grown", cfg).dit.older_frames == 2

@@ -167,6 +167,22 @@ def test_reencode_puts_the_decoded_frame_into_the_context():
     torch.testing.assert_close(new.prev, pred.latent)
 
 
+def test_context_keeps_the_older_frames_nearest_first():
+    from gedanken.models.diffusion import DiTConfig
+
+    m = _model(dit=DiTConfig(width=32, depth=2, heads=2, patch=2, context=2, prev_frame=True, prev_frames=3))
+    m = m.eval()
+    b = _batch(n=1, t=5)
+    ctx = m.observe(b.frames[:, :3], b.actions[:, :3])
+    assert ctx.older is not None and ctx.older.shape[1] == 2
+    new, _ = m.step(ctx, b.actions[:, 2])
+    torch.testing.assert_close(new.older[:, 0], ctx.prev)
+    torch.testing.assert_close(new.older[:, 1], ctx.older[:, 0])
+    one = m.observe(b.frames[:, :1], None)  # a one-frame context has no older frames yet
+    assert one.older is not None and one.older.shape[1] == 0
+    assert m.step(one, b.actions[:, 0])[0].older.shape[1] == 1
+
+
 def test_self_forcing_trains_on_the_models_own_context():
     """With self_forcing=1 the context (and the residual base) come from the model's one-step predictions."""
     flow = FlowConfig(target=Target.RESIDUAL, self_forcing=1.0)

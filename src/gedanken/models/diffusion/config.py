@@ -30,6 +30,7 @@ class DiTConfig:
     context: int = 4  # W: clean context frames each frame attends to (sliding window, cached at rollout)
     rope_theta: float = 100.0  # RoPE base wavelength
     prev_frame: bool = False  # noisy tokens also embed the previous clean frame's latent at their position
+    prev_frames: int = 1  # with prev_frame: how many past frames each noisy token embeds at its position
     edge_embedding: int = (
         0  # > 0: embed each token's distance to the 4 frame borders (clamped to this many levels)
     )

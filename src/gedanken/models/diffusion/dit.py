@@ -14,7 +14,10 @@ into context: a flat cost per frame however long the rollout.
 With ``prev_frame`` on, each noisy token also adds an embedding of the previous clean frame's latent patch at
 the same position (DIAMOND's channel-concatenated previous frame, in token form): the model then learns the
 frame-to-frame change with a direct path from each patch's past, and attention only has to supply motion and
-interactions. Noisy frame 0 (no previous frame) gets a learned null embedding instead.
+interactions. Noisy frame 0 (no previous frame) gets a learned null embedding instead. With ``prev_frames``
+``= P > 1`` the frames ``j - 2 .. j - P`` are embedded too (DIAMOND stacks its last 4 frames): velocity and
+acceleration become local sums at each patch. Their embedding starts at zero, so a trained model can take
+them on (``add_older_frames``); a frame that does not exist gets a learned per-slot *missing* embedding.
 
 Every token is conditioned (AdaLN-Zero) on its frame's diffusion time, the action that led to the frame
 (``actions[:, j - 1]``; a learned null action where there is none or it was dropped) and the text.
@@ -52,6 +55,8 @@ class DiT(nn.Module):
         self, cfg: DiTConfig, latent_channels: int, action_dim: int, action_classes: int, text_dim: int
     ) -> None:
         super().__init__()
+        if cfg.prev_frames < 1 or (cfg.prev_frames > 1 and not cfg.prev_frame):
+            raise ValueError(f"prev_frames must be 1, or > 1 with prev_frame on; got {cfg.prev_frames}")
         self.cfg = cfg
         self.channels = latent_channels
         self.patchifier = SpacetimePatchifier(patch=cfg.patch)
@@ -59,6 +64,10 @@ class DiT(nn.Module):
         self.embed = nn.Linear(in_dim, d)
         self.embed_prev = nn.Linear(in_dim, d) if cfg.prev_frame else None
         self.null_prev = nn.Parameter(torch.zeros(d)) if cfg.prev_frame else None
+        self.embed_older: nn.Linear | None = None
+        self.missing_older: nn.Parameter | None = None
+        if cfg.prev_frame and cfg.prev_frames > 1:
+            self.add_older_frames(cfg.prev_frames)
         self.edge: nn.Embedding | None = None
         if cfg.edge_embedding > 0:  # where the walls are: RoPE alone gives only relative positions
             self.add_edge_embedding(cfg.edge_embedding)
@@ -112,6 +121,31 @@ class DiT(nn.Module):
         self.edge = nn.Embedding(4 * levels, self.cfg.width).to(self.embed.weight.device)
         nn.init.zeros_(self.edge.weight)
 
+    @property
+    def older_frames(self) -> int:
+        """How many frames before the previous one each noisy token embeds (``prev_frames - 1``)."""
+        return self.embed_older.in_features // self.embed.in_features if self.embed_older is not None else 0
+
+    def add_older_frames(self, prev_frames: int) -> None:
+        """Embed ``prev_frames`` past frames per noisy token instead of one; the new embedding starts at
+        zero, so a trained network computes what it did before."""
+        if not self.cfg.prev_frame or prev_frames < 2:
+            raise ValueError(f"older frames need prev_frame on and prev_frames >= 2, got {prev_frames}")
+        self.cfg = replace(self.cfg, prev_frames=prev_frames)
+        m, dev = prev_frames - 1, self.embed.weight.device
+        self.embed_older = nn.Linear(self.embed.in_features * m, self.cfg.width).to(dev)
+        nn.init.zeros_(self.embed_older.weight)
+        nn.init.zeros_(self.embed_older.bias)
+        self.missing_older = nn.Parameter(torch.zeros(m, self.cfg.width, device=dev))
+
+    def _older_embedding(self, older: Tensor, missing: Tensor, per_frame: int) -> Tensor:
+        """``older`` (B, T, m, C, h, w): frames j-2 .. j-1-m of each noisy frame j (zeros where there is none),
+        ``missing`` (T, m) bool -> tokens to add (B, T*N, D)."""
+        assert self.embed_older is not None and self.missing_older is not None
+        tok = torch.cat([self.patchifier.patchify(older[:, :, i])[0] for i in range(older.shape[2])], -1)
+        miss = (missing.to(tok.dtype) @ self.missing_older).repeat_interleave(per_frame, dim=0)
+        return self.embed_older(tok) + miss
+
     def _edge_embedding(self, g: PatchGrid, device: torch.device) -> Tensor:
         """(N, D) for one frame: the sum of embeddings of each token's clamped distance to the top, bottom,
         left and right border of the frame (any H, W: only distances to the nearest borders matter)."""
@@ -152,6 +186,17 @@ class DiT(nn.Module):
             if t > 1:
                 add.append(self._prev_embedding(clean[:, :-1], b, n))
             xn = xn + torch.cat(add, dim=1)
+        if self.embed_older is not None:
+            m, j = self.older_frames, torch.arange(t, device=clean.device)
+            older = torch.stack(
+                [
+                    torch.cat([torch.zeros_like(clean[:, : i + 2]), clean[:, : -i - 2]], 1)[:, :t]
+                    for i in range(m)
+                ],
+                dim=2,
+            )
+            missing = j[:, None] < torch.arange(m, device=clean.device)[None, :] + 2
+            xn = xn + self._older_embedding(older, missing, n)
         w = self.cfg.context
         dev = clean.device
         i = torch.arange(t, device=dev)
@@ -204,15 +249,29 @@ class DiT(nn.Module):
         return new, x.reshape(b, k, n, -1)
 
     def noisy_pass(
-        self, x_lat: Tensor, c: Tensor, t: int, cache: list[KV] | None, prev: Tensor | None = None
+        self,
+        x_lat: Tensor,
+        c: Tensor,
+        t: int,
+        cache: list[KV] | None,
+        prev: Tensor | None = None,
+        older: Tensor | None = None,
     ) -> Tensor:
         """Velocity for one noisy frame (B, C, h, w) at time ``t`` given the cached context; ``c`` (B, 1, D).
 
-        ``prev`` (B, C, h, w) is the latent of the last context frame (used with ``prev_frame``).
+        ``prev`` (B, C, h, w) is the latent of the last context frame (used with ``prev_frame``), ``older``
+        (B, P, C, h, w) the ones before it, nearest first (used with ``prev_frames > 1``; P may fall short).
         """
         x, g = self._tokens(x_lat[:, None])
         if self.embed_prev is not None:
             x = x + self._prev_embedding(None if prev is None else prev[:, None], x.shape[0], g.per_frame)
+        if self.embed_older is not None:
+            m, b = self.older_frames, x.shape[0]
+            have = 0 if older is None or prev is None else min(older.shape[1], m)
+            pad = torch.zeros(b, m - have, *x_lat.shape[1:], device=x_lat.device, dtype=x_lat.dtype)
+            hist = torch.cat([older[:, :have], pad], 1) if have else pad
+            missing = torch.arange(m, device=x_lat.device)[None, :] >= have
+            x = x + self._older_embedding(hist[:, None], missing, g.per_frame)
         rope = self._rope(g, t, x_lat.device)
         for li, blk in enumerate(self.blocks):
             x, _ = blk(x, c, rope, prefix=cache[li] if cache is not None else None)

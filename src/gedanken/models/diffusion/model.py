@@ -59,6 +59,9 @@ class DiffusionContext:
     generator: torch.Generator  # noise source of this rollout
     last: HeadOutputs | None = None  # heads on the last context frame
     prev: Tensor | None = None  # (B, C, h, w) latent of the last context frame, as the DiT saw it (noised)
+    older: Tensor | None = (
+        None  # (B, P, C, h, w) the context frames before it, nearest first (prev_frames > 1)
+    )
     base: Tensor | None = None  # (B, C, h, w) the same latent before the context noise (RESIDUAL's base)
 
 
@@ -224,7 +227,12 @@ class DiffusionWorldModel(nn.Module):
         )
         cache, hidden = self.dit.clean_pass(lat, c, ctx.t, ctx.cache)
         heads = self.heads(hidden[:, -1:])
-        return replace(ctx, cache=cache, t=ctx.t + k, last=heads, prev=lat[:, -1], base=base)
+        older = None
+        if m := self.dit.older_frames:  # the frames before the new last one, nearest first
+            parts = [lat.flip(1)[:, 1:]] + ([ctx.prev[:, None]] if ctx.prev is not None else [])
+            parts += [ctx.older] if ctx.older is not None else []
+            older = torch.cat(parts, 1)[:, :m]
+        return replace(ctx, cache=cache, t=ctx.t + k, last=heads, prev=lat[:, -1], older=older, base=base)
 
     def _velocity(self, ctx: DiffusionContext, action: Tensor | None):  # noqa: ANN202
         b = ctx.batch
@@ -242,7 +250,8 @@ class DiffusionWorldModel(nn.Module):
             s = torch.full((b, 1), sigma, device=dev)
 
             def net(a_emb: Tensor, t_emb: Tensor) -> Tensor:
-                out = self.dit.noisy_pass(x, self.dit.condition(s, a_emb, t_emb), ctx.t, ctx.cache, ctx.prev)
+                c = self.dit.condition(s, a_emb, t_emb)
+                out = self.dit.noisy_pass(x, c, ctx.t, ctx.cache, ctx.prev, ctx.older)
                 return self.flow.velocity(out, x, sigma, ctx.base)
 
             v = net(act, txt)

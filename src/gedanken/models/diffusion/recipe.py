@@ -243,7 +243,9 @@ def _initial_model(init: str | Path, cfg: DiffusionConfig) -> DiffusionWorldMode
         raise ValueError(f"--init {init}: its DiT embeds {have_edge} border levels, the recipe {edge}")
     if edge and not have_edge:  # added at zero: the model computes what it did
         model.dit.add_edge_embedding(edge)
-        model.cfg = replace(model.cfg, dit=model.dit.cfg)
+    if cfg.dit.prev_frames > model.cfg.dit.prev_frames:  # more past frames: added at zero (fewer: kept)
+        model.dit.add_older_frames(cfg.dit.prev_frames)
+    model.cfg = replace(model.cfg, dit=model.dit.cfg)
     return model.train()
 
 
@@ -264,7 +266,8 @@ def train_diffusion(
     its config, tokenizer, latent scale and head calibration are kept and only the DiT stage trains (a fresh
     warmup/cosine schedule of ``recipe.dit_train``), to train a shipped model longer or fine-tune it. The
     recipe's training knobs replace the checkpoint's: ``flow`` (all but its ``target``) and
-    ``dit.edge_embedding`` (a border embedding the checkpoint lacks is added at zero).
+    ``dit.edge_embedding`` and ``dit.prev_frames`` (a border embedding or past frames the checkpoint lacks are
+    added at zero).
     """
     out = Path(out)
     data = load_data(data_path)
