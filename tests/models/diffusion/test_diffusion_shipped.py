@@ -22,7 +22,7 @@ def test_shipped_checkpoint_keeps_objects_for_a_few_frames(world):
     assert np.array_equal(truth.visible, pred.visible)
 
 
-@pytest.mark.parametrize("world", ["push"])  # the shipped diffusion_bounce predates the cycle loss
+@pytest.mark.parametrize("world", ["bounce", "push"])
 def test_shipped_tokenizer_round_trip_is_a_stable_fixed_point(world):
     """Rollouts re-encode every generated frame: 8 round trips must neither grow nor lose objects (the
     session-8 tokenizers, trained without the cycle loss, fail this: Push objects grew to 1.5x in 8)."""
