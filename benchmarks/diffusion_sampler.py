@@ -56,37 +56,22 @@ def main() -> None:
         ap.error("--export takes exactly one --settings entry")
 
     import torch
+    from _audit_episodes import held_out, load
 
-    from gedanken.audit.config import AuditConfig
-    from gedanken.audit.evaluate import _judge_output, judge_truth, rollout
-    from gedanken.audit.harness import collect_truth
+    from gedanken.audit.evaluate import _judge_output, rollout
     from gedanken.audit.objects import identity_check, object_view
-    from gedanken.audit.registry import check_world, load_model
-    from gedanken.audit.run import _split_seed
-    from gedanken.models import CHECKPOINT_ROOT
     from gedanken.models.checkpoint import save_checkpoint
     from gedanken.models.diffusion import DiffusionWorldModel
 
     torch.set_num_threads(args.threads)
-    check_world(args.world)
-    spec = args.model
-    if not Path(spec).exists() and (CHECKPOINT_ROOT / spec).is_dir():
-        spec = str(CHECKPOINT_ROOT / spec)  # a shipped name
-    try:
-        model = load_model(spec, args.world)
-    except ValueError as e:
-        ap.error(str(e))
+    model = load(ap, args.model, args.world)
     if not isinstance(model, DiffusionWorldModel):
         ap.error(f"{args.model}: not a diffusion model")
     try:
         samplers = [parse_setting(s, model.cfg.sampler) for s in args.settings]
     except (ValueError, TypeError) as e:
         ap.error(str(e))
-    cfg = AuditConfig()
-    truth = collect_truth(args.world, "test", args.episodes, 4, args.horizon, seed=_split_seed("test", 0))
-    tj = judge_truth(truth, cfg, 0)
-    if tj.judged is None:
-        raise SystemExit(f"{args.world}: no object states to judge identities against")
+    cfg, truth, tj = held_out(args.world, args.episodes, args.horizon)
     t = object_view(tj.judged, truth.fps)
     rows = []
     for text, sampler in zip(args.settings, samplers, strict=True):

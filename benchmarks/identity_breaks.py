@@ -33,30 +33,15 @@ def main() -> None:
         ap.error("--episodes must be >= 1 and --horizon >= 2")
 
     import torch
+    from _audit_episodes import held_out, load
 
-    from gedanken.audit.config import AuditConfig
-    from gedanken.audit.evaluate import _judge_output, judge_truth, rollout
-    from gedanken.audit.harness import collect_truth
+    from gedanken.audit.evaluate import _judge_output, rollout
     from gedanken.audit.objects import identity_check, object_view
-    from gedanken.audit.registry import check_world, load_model
-    from gedanken.audit.run import _split_seed
-    from gedanken.models import CHECKPOINT_ROOT
 
     torch.set_num_threads(args.threads)
-    check_world(args.world)
-    cfg = AuditConfig()
     t0 = time.perf_counter()
-    truth = collect_truth(args.world, "test", args.episodes, 4, args.horizon, seed=_split_seed("test", 0))
-    tj = judge_truth(truth, cfg, 0)
-    if tj.judged is None or truth.contacts is None:
-        raise SystemExit(f"{args.world}: no object states to judge identities against")
-    spec = args.model
-    if not Path(spec).exists() and (CHECKPOINT_ROOT / spec).is_dir():
-        spec = str(CHECKPOINT_ROOT / spec)  # a shipped name
-    try:
-        model = load_model(spec, args.world)
-    except ValueError as e:
-        ap.error(str(e))
+    cfg, truth, tj = held_out(args.world, args.episodes, args.horizon)
+    model = load(ap, args.model, args.world)
     out = rollout(model, truth, truth.actions, 0, cfg.batch_size)
     pj = _judge_output(out, truth, cfg)
     ic = identity_check(
