@@ -106,30 +106,37 @@ def test_edge_embedding_sees_only_clamped_border_distances():
     assert not torch.allclose(e[4, 2], e[0, 2])  # top and bottom are told apart
 
 
-def test_init_adds_the_edge_embedding_at_zero(tmp_path):
-    """A checkpoint without the border embedding, trained on with a recipe that has one, starts unchanged."""
+def _saved_push_model(tmp_path, **dit):  # noqa: ANN001, ANN202
+    """A tiny diffusion model fitted to a recorded Push episode, randomised and saved at tmp_path/old."""
     from dataclasses import replace
 
     from gedanken.data.collect import collect
     from gedanken.models.checkpoint import save_checkpoint
     from gedanken.models.diffusion import DiffusionWorldModel
-    from gedanken.models.diffusion.recipe import _initial_model, fit_config_to_data, load_data, tiny
+    from gedanken.models.diffusion.recipe import fit_config_to_data, load_data, tiny
     from gedanken.models.protocol import ModelCard
 
     collect("push", tmp_path / "push", 1, steps=8, seed=0, workers=1)
     cfg = fit_config_to_data(tiny().model, load_data(tmp_path / "push"))
+    cfg = replace(cfg, dit=replace(cfg.dit, **dit))
     torch.manual_seed(0)
     old = DiffusionWorldModel(cfg).eval()
     for p in old.dit.parameters():
         torch.nn.init.normal_(p, std=0.1)
-    save_checkpoint(
-        tmp_path / "old",
-        old,
-        family="diffusion",
-        model_config=cfg,
-        card=ModelCard(name="m", family="diffusion", world="push"),
-        step=0,
-    )
+    card = ModelCard(name="m", family="diffusion", world="push")
+    save_checkpoint(tmp_path / "old", old, family="diffusion", model_config=cfg, card=card, step=0)
+    return cfg, old, card
+
+
+def test_init_adds_the_edge_embedding_at_zero(tmp_path):
+    """A checkpoint without the border embedding, trained on with a recipe that has one, starts unchanged."""
+    from dataclasses import replace
+
+    from gedanken.models.checkpoint import save_checkpoint
+    from gedanken.models.diffusion.recipe import _initial_model
+    from gedanken.models.protocol import ModelCard
+
+    cfg, old, _ = _saved_push_model(tmp_path)
     want = replace(cfg, dit=replace(cfg.dit, edge_embedding=3))
     grown = _initial_model(tmp_path / "old", want).eval()
     assert grown.cfg.dit.edge_embedding == 3 and grown.dit.edge is not None
@@ -177,21 +184,10 @@ def test_init_adds_older_frames_at_zero(tmp_path):
     """A one-past-frame checkpoint trained on with prev_frames 3 starts unchanged; fewer frames keep its own."""
     from dataclasses import replace
 
-    from gedanken.data.collect import collect
     from gedanken.models.checkpoint import save_checkpoint
-    from gedanken.models.diffusion import DiffusionWorldModel
-    from gedanken.models.diffusion.recipe import _initial_model, fit_config_to_data, load_data, tiny
-    from gedanken.models.protocol import ModelCard
+    from gedanken.models.diffusion.recipe import _initial_model
 
-    collect("push", tmp_path / "push", 1, steps=8, seed=0, workers=1)
-    cfg = fit_config_to_data(tiny().model, load_data(tmp_path / "push"))
-    cfg = replace(cfg, dit=replace(cfg.dit, prev_frame=True))
-    torch.manual_seed(0)
-    old = DiffusionWorldModel(cfg).eval()
-    for p in old.dit.parameters():
-        torch.nn.init.normal_(p, std=0.1)
-    card = ModelCard(name="m", family="diffusion", world="push")
-    save_checkpoint(tmp_path / "old", old, family="diffusion", model_config=cfg, card=card, step=0)
+    cfg, old, card = _saved_push_model(tmp_path, prev_frame=True)
     grown = _initial_model(tmp_path / "old", replace(cfg, dit=replace(cfg.dit, prev_frames=3))).eval()
     assert grown.cfg.dit.prev_frames == 3 and grown.dit.older_frames == 2
     lat = torch.randn(1, 4, cfg.tokenizer.latent_channels, 16, 16)
