@@ -144,6 +144,10 @@ def test_unknown_preset_and_model_are_clear_errors(tmp_path):
     assert res.exit_code != 0 and "--edge-embedding must be >= 0" in res.output
     res = runner.invoke(app, ["train", "diffusion", "--prev-frames", "-1", "--data", str(tmp_path)])
     assert res.exit_code != 0 and "--prev-frames must be >= 1" in res.output
+    args = ["train", "diffusion", "--preset", "tiny", "--prev-frames", "2", "--data", str(tmp_path / "d")]
+    res = runner.invoke(app, args)
+    assert res.exit_code != 0 and "needs the previous-frame embedding" in res.output
+    assert not (tmp_path / "d").exists()  # refused before any data is collected
     res = runner.invoke(app, ["train", "diffusion", "--lr", "-1", "--data", str(tmp_path)])
     assert res.exit_code != 0 and "--lr must be positive" in res.output
 

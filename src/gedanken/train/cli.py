@@ -135,6 +135,10 @@ def train_diffusion_cmd(
     if edge_embedding >= 0:
         dit = dataclasses.replace(dit, edge_embedding=edge_embedding)
     if prev_frames:
+        if prev_frames > 1 and not dit.prev_frame and init is None:  # before any data is collected
+            raise typer.BadParameter(
+                f"--prev-frames {prev_frames} needs the previous-frame embedding; preset {preset!r} has none"
+            )
         dit = dataclasses.replace(dit, prev_frames=prev_frames)
     if change_weight >= 0:
         flow = dataclasses.replace(flow, change_weight=change_weight)

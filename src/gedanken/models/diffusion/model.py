@@ -59,9 +59,7 @@ class DiffusionContext:
     generator: torch.Generator  # noise source of this rollout
     last: HeadOutputs | None = None  # heads on the last context frame
     prev: Tensor | None = None  # (B, C, h, w) latent of the last context frame, as the DiT saw it (noised)
-    older: Tensor | None = (
-        None  # (B, P, C, h, w) the context frames before it, nearest first (prev_frames > 1)
-    )
+    older: Tensor | None = None  # (B, P, C, h, w) the context frames before prev, nearest first
     base: Tensor | None = None  # (B, C, h, w) the same latent before the context noise (RESIDUAL's base)
 
 

@@ -265,9 +265,9 @@ def train_diffusion(
     With ``init`` (a diffusion checkpoint trained on data of the same shape) the run starts from its weights:
     its config, tokenizer, latent scale and head calibration are kept and only the DiT stage trains (a fresh
     warmup/cosine schedule of ``recipe.dit_train``), to train a shipped model longer or fine-tune it. The
-    recipe's training knobs replace the checkpoint's: ``flow`` (all but its ``target``) and
-    ``dit.edge_embedding`` and ``dit.prev_frames`` (a border embedding or past frames the checkpoint lacks are
-    added at zero).
+    recipe's training knobs replace the checkpoint's: ``flow`` (all but its ``target``); a border embedding
+    (``dit.edge_embedding``) or more past frames (``dit.prev_frames``) than the checkpoint has are added at
+    zero, fewer past frames keep the checkpoint's.
     """
     out = Path(out)
     data = load_data(data_path)
