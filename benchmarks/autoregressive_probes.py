@@ -96,12 +96,14 @@ def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
         architecture=LAMArchitecture(args.arch),
         patch=args.patch,
         width=args.width,
+        noise=args.noise,
+        change_weight=args.change_weight,
     )
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     lam = LatentActionModel(cfg)
     opt = torch.optim.AdamW(lam.parameters(), lr=2e-3, weight_decay=0.0)
     sched = _schedule(opt, args.steps)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(args.seed)
 
     def evaluate() -> tuple[float, float]:
         lam.eval()
@@ -134,6 +136,10 @@ def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
                 f"accuracy {acc:.3f} purity {purity:.3f}",
                 flush=True,
             )
+    if args.save:
+        from safetensors.torch import save_file
+
+        save_file(lam.state_dict(), args.save)
 
 
 @torch.no_grad()
@@ -183,6 +189,10 @@ def main() -> None:
     ap.add_argument("--decoder-past", action="store_true", help="LAM decoder also sees x_{t-1}")
     ap.add_argument("--encoder-past", action="store_true", help="LAM encoder also sees x_{t-1}")
     ap.add_argument("--num-actions", type=int, default=8, help="LAM: number of latent actions")
+    ap.add_argument("--noise", type=float, default=0.0, help="LAM: share of rows quantized with noise")
+    ap.add_argument("--change-weight", type=float, default=20.0, help="LAM: extra weight on changed pixels")
+    ap.add_argument("--save", default="", help="LAM: write the trained weights (safetensors) here")
+    ap.add_argument("--seed", type=int, default=0, help="LAM: initialisation and sampling seed")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from gedanken.data.store import EpisodeDataset

@@ -11,7 +11,9 @@ Measures, on freshly recorded held-out ``test`` episodes of ``--world``:
   the ceiling of any reading from single transitions: a k-nearest-neighbour classifier from the *exact*
   object states (positions, this step's and the previous step's motion of every object) to the action,
   fitted on ``--oracle-episodes`` train-split recordings (an action that moves nothing, e.g. the pusher
-  pressed against a wall, cannot be read from frames by anyone);
+  pressed against a wall, cannot be read from frames by anyone), and the same classifier on what the 64x64
+  frames show (a random forest on each palette colour's pixel centroid and pixel count, this step's and the
+  previous step's change): what a supervised reading of the frames achieves;
 * Genie's Delta_t PSNR: PSNR of rollouts driven by the latent actions the LAM infers from the true frames,
   minus PSNR of rollouts driven by random latent actions, per horizon;
 * the shared audit (``run_audit``, baselines included) once per real-action path: the adapter and the
@@ -48,14 +50,48 @@ def _oracle_features(ep) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
     return feats, ep.actions.reshape(len(ep.states), -1)[:-1, 0].round().astype(int)
 
 
-def state_oracle_accuracy(world: str, eps: list, train_episodes: int, k: int = 15) -> float:  # noqa: ANN001
-    """Accuracy of a k-NN classifier from exact state transitions to discrete actions (see the module doc)."""
+def _pixel_features(ep) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """As :func:`_oracle_features`, from the frames: per palette colour (background excluded) its pixel centroid
+    and pixel count, changed t -> t+1 and t-1 -> t (a colour absent from a frame has centroid 0)."""
+    f = ep.frames.astype(np.int16)  # (T, H, W, 3)
+    rows, cols = np.mgrid[: f.shape[1], : f.shape[2]]
+    per = []
+    for colour in np.asarray(ep.meta.palette[1:], dtype=np.int16):
+        m = (f == colour).all(-1)  # (T, H, W)
+        n = m.sum((1, 2))
+        per.append(
+            np.stack(
+                [(m * cols).sum((1, 2)) / np.maximum(n, 1), (m * rows).sum((1, 2)) / np.maximum(n, 1), n], 1
+            )
+        )
+    p = np.concatenate(per, axis=1).astype(np.float64)  # (T, 3 * colours)
+    prev = np.concatenate([p[:1], p[:-1]])
+    feats = np.concatenate([p[1:] - p[:-1], p[:-1] - prev[:-1]], axis=1)
+    return feats, ep.actions.reshape(len(ep.frames), -1)[:-1, 0].round().astype(int)
+
+
+def state_oracle_accuracy(
+    world: str,
+    eps: list,  # noqa: ANN001
+    train_episodes: int,
+    k: int = 15,
+    features=_oracle_features,  # noqa: ANN001
+    forest: bool = False,
+) -> float:
+    """Accuracy of a classifier from transitions to discrete actions (see the module doc): ``features`` gives
+    them (exact states by default, or :func:`_pixel_features`); a k-NN vote, or with ``forest`` a random forest
+    (scikit-learn, 300 trees), which picks out the informative features (the pusher's) by itself."""
     from gedanken.worlds.record import record_episode
 
-    train = [_oracle_features(record_episode(world, "train", i, len(eps[0]))) for i in range(train_episodes)]
+    train = [features(record_episode(world, "train", i, len(eps[0]))) for i in range(train_episodes)]
     xtr, ytr = np.concatenate([f for f, _ in train]), np.concatenate([a for _, a in train])
-    test = [_oracle_features(e) for e in eps]
+    test = [features(e) for e in eps]
     xte, yte = np.concatenate([f for f, _ in test]), np.concatenate([a for _, a in test])
+    if forest:
+        from sklearn.ensemble import RandomForestClassifier
+
+        rf = RandomForestClassifier(300, min_samples_leaf=3, n_jobs=1, random_state=0).fit(xtr, ytr)
+        return float((rf.predict(xte) == yte).mean())
     n = int(max(ytr.max(), yte.max())) + 1
     hits = 0
     for i in range(0, len(xte), 256):
@@ -182,6 +218,9 @@ def main() -> None:
         if args.oracle_episodes and eps[0].states is not None:
             report["latent_to_true"]["state_oracle_accuracy"] = state_oracle_accuracy(
                 args.world, eps, args.oracle_episodes
+            )
+            report["latent_to_true"]["pixel_oracle_accuracy"] = state_oracle_accuracy(
+                args.world, eps, args.oracle_episodes, features=_pixel_features, forest=True
             )
         print("latent->true", report["latent_to_true"])
     long_eps = [e for e in eps if len(e) >= args.context + 16]
