@@ -11,9 +11,9 @@ Measures, on freshly recorded held-out ``test`` episodes of ``--world``:
   the ceiling of any reading from single transitions: a k-nearest-neighbour classifier from the *exact*
   object states (positions, this step's and the previous step's motion of every object) to the action,
   fitted on ``--oracle-episodes`` train-split recordings (an action that moves nothing, e.g. the pusher
-  pressed against a wall, cannot be read from frames by anyone), and the same classifier on what the 64x64
-  frames show (a random forest on each palette colour's pixel centroid and pixel count, this step's and the
-  previous step's change): what a supervised reading of the frames achieves;
+  pressed against a wall, cannot be read from frames by anyone), and, fitted on the same recordings, a
+  random forest on what the 64x64 frames show (each palette colour's pixel centroid and pixel count, this
+  step's and the previous step's change): what a supervised reading of the frames achieves;
 * Genie's Delta_t PSNR: PSNR of rollouts driven by the latent actions the LAM infers from the true frames,
   minus PSNR of rollouts driven by random latent actions, per horizon;
 * the shared audit (``run_audit``, baselines included) once per real-action path: the adapter and the
@@ -70,20 +70,18 @@ def _pixel_features(ep) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
     return feats, ep.actions.reshape(len(ep.frames), -1)[:-1, 0].round().astype(int)
 
 
-def state_oracle_accuracy(
-    world: str,
+def oracle_accuracy(
+    train_eps: list,  # noqa: ANN001
     eps: list,  # noqa: ANN001
-    train_episodes: int,
-    k: int = 15,
     features=_oracle_features,  # noqa: ANN001
     forest: bool = False,
+    k: int = 15,
 ) -> float:
-    """Accuracy of a classifier from transitions to discrete actions (see the module doc): ``features`` gives
-    them (exact states by default, or :func:`_pixel_features`); a k-NN vote, or with ``forest`` a random forest
-    (scikit-learn, 300 trees), which picks out the informative features (the pusher's) by itself."""
-    from gedanken.worlds.record import record_episode
-
-    train = [features(record_episode(world, "train", i, len(eps[0]))) for i in range(train_episodes)]
+    """Accuracy on ``eps`` of a classifier from transitions to discrete actions, fitted on ``train_eps`` (see
+    the module doc): ``features`` gives them (exact states by default, or :func:`_pixel_features`); a k-NN
+    vote, or with ``forest`` a random forest (scikit-learn, 300 trees), which picks out the informative
+    features (the pusher's) by itself."""
+    train = [features(e) for e in train_eps]
     xtr, ytr = np.concatenate([f for f, _ in train]), np.concatenate([a for _, a in train])
     test = [features(e) for e in eps]
     xte, yte = np.concatenate([f for f, _ in test]), np.concatenate([a for _, a in test])
@@ -216,11 +214,14 @@ def main() -> None:
             "confusion": ev.confusion.tolist(),
         }
         if args.oracle_episodes and eps[0].states is not None:
-            report["latent_to_true"]["state_oracle_accuracy"] = state_oracle_accuracy(
-                args.world, eps, args.oracle_episodes
-            )
-            report["latent_to_true"]["pixel_oracle_accuracy"] = state_oracle_accuracy(
-                args.world, eps, args.oracle_episodes, features=_pixel_features, forest=True
+            from gedanken.worlds.record import record_episode
+
+            train_eps = [
+                record_episode(args.world, "train", i, len(eps[0])) for i in range(args.oracle_episodes)
+            ]
+            report["latent_to_true"]["state_oracle_accuracy"] = oracle_accuracy(train_eps, eps)
+            report["latent_to_true"]["pixel_oracle_accuracy"] = oracle_accuracy(
+                train_eps, eps, _pixel_features, forest=True
             )
         print("latent->true", report["latent_to_true"])
     long_eps = [e for e in eps if len(e) >= args.context + 16]
