@@ -12,6 +12,9 @@ from gedanken.models import load_checkpoint
 def test_train_rollout_generate_play_smoke(tmp_path):
     runner = CliRunner()
     data, out, exported = tmp_path / "data", tmp_path / "run", tmp_path / "model"
+    from gedanken.data.collect import collect
+
+    collect("push", tmp_path / "walls", 2, steps=12, seed=99, workers=1, policy="poke_into_walls")
     res = runner.invoke(
         app,
         [
@@ -23,6 +26,8 @@ def test_train_rollout_generate_play_smoke(tmp_path):
             "tiny",
             "--data",
             str(data),
+            "--add-data",
+            str(tmp_path / "walls"),
             "--out",
             str(out),
             "--device",
@@ -35,6 +40,7 @@ def test_train_rollout_generate_play_smoke(tmp_path):
     assert (data / "zarr.json").is_file()
     model = load_checkpoint(exported)
     assert model.card.world == "push" and model.card.preset == "tiny" and model.card.steps == 6
+    assert model.card.dataset == f"{data}+{tmp_path / 'walls'}"  # --add-data's episodes were trained on
     assert "objects kept" in res.output  # the judge ran on held-out reconstructions
     assert "reconstruction objects_kept" in model.card.notes
 
@@ -148,6 +154,14 @@ def test_unknown_preset_and_model_are_clear_errors(tmp_path):
     res = runner.invoke(app, args)
     assert res.exit_code != 0 and "needs the previous-frame embedding" in res.output
     assert not (tmp_path / "d").exists()  # refused before any data is collected
+    from gedanken.data.collect import collect
+
+    collect("push", tmp_path / "push", 1, steps=8, seed=0, size=32, workers=1)
+    collect("bounce", tmp_path / "bounce", 1, steps=8, seed=0, size=32, workers=1)
+    args = ["train", "diffusion", "--data", str(tmp_path / "push"), "--add-data", str(tmp_path / "bounce")]
+    res = runner.invoke(app, [*args, "--preset", "tiny", "--out", str(tmp_path / "mixed")])
+    assert res.exit_code != 0 and "does not match" in str(res.exception)  # `gedanken` prints it, exit 1
+    assert not (tmp_path / "mixed").exists()  # refused before anything is written
     res = runner.invoke(app, ["train", "diffusion", "--lr", "-1", "--data", str(tmp_path)])
     assert res.exit_code != 0 and "--lr must be positive" in res.output
 

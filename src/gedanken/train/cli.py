@@ -80,6 +80,11 @@ def train_diffusion_cmd(
     data: Path = typer.Option(
         None, help="Dataset to train on (default: data/<world>); collected from --world if absent."
     ),
+    add_data: list[Path] = typer.Option(
+        [],
+        help="More recorded datasets (same world, frame size, action space) whose episodes are trained on "
+        "after --data's, e.g. one collected with another --policy. Repeatable.",
+    ),
     out: Path = typer.Option(None, help="Run directory (default: runs/diffusion_<world>)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
     steps: int = typer.Option(0, help="Override the DiT's training steps (0 = preset)."),
@@ -158,7 +163,9 @@ def train_diffusion_cmd(
     data = dataset_for(world, data, episodes or r.episodes, r.episode_steps)
     out = out or Path("runs") / f"diffusion_{world.replace('/', '_')}"
     start = resolve_model_path(str(init)) if init is not None else None
-    res = train_diffusion(r, data, out, device=device, resume=resume, seed=seed, init=start)
+    res = train_diffusion(
+        r, data, out, device=device, resume=resume, seed=seed, init=start, more_data=tuple(add_data)
+    )
     export_model(res.model_dir, export)
     fid = res.tokenizer_fidelity
     judged = f" (objects kept {fid['objects_kept']:.3f}, position error {fid['position_error_px']:.2f} px)"

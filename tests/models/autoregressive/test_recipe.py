@@ -69,8 +69,8 @@ def test_action_free_data_gives_a_latent_driven_model(tmp_path) -> None:  # noqa
 def test_cli_smoke(tmp_path) -> None:  # noqa: ANN001
     from gedanken.cli import app
 
-    ds = EpisodeDataset.create(tmp_path / "data")
-    ds.extend([synthetic_episode(seed=i, steps=12) for i in range(4)])
+    EpisodeDataset.create(tmp_path / "data").extend([synthetic_episode(seed=i, steps=12) for i in range(2)])
+    EpisodeDataset.create(tmp_path / "more").extend([synthetic_episode(seed=i, steps=12) for i in (2, 3)])
     result = CliRunner().invoke(
         app,
         [
@@ -80,6 +80,8 @@ def test_cli_smoke(tmp_path) -> None:  # noqa: ANN001
             "tiny",
             "--data",
             str(tmp_path / "data"),
+            "--add-data",
+            str(tmp_path / "more"),
             "--out",
             str(tmp_path / "run"),
             "--device",
@@ -92,6 +94,7 @@ def test_cli_smoke(tmp_path) -> None:  # noqa: ANN001
     assert (tmp_path / "exported" / "checkpoint.json").is_file()
     meta = json.loads((tmp_path / "exported" / "checkpoint.json").read_text())
     assert meta["family"] == "autoregressive" and meta["card"]["preset"] == "tiny"
+    assert meta["card"]["dataset"] == f"{tmp_path / 'data'}+{tmp_path / 'more'}"  # both datasets trained on
     # The summary is strict JSON: continuous actions report the map's error, not a NaN accuracy.
     summary = json.loads(" ".join(result.output[result.output.index("done") + 4 :].splitlines()))
     assert "NaN" not in result.output and "latent_to_real_accuracy" not in summary

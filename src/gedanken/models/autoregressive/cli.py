@@ -22,6 +22,11 @@ def train_autoregressive_cmd(
         None,
         help="Dataset to train on (default: data/<world>); any recorded dataset, with or without actions.",
     ),
+    add_data: list[Path] = typer.Option(
+        [],
+        help="More recorded datasets (same world, frame size, action space) whose episodes are trained on "
+        "after --data's, e.g. one collected with another --policy. Repeatable.",
+    ),
     out: Path = typer.Option(None, help="Run directory (default: runs/autoregressive_<world>)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
     steps: int = typer.Option(0, help="Override the dynamics' training steps (0 = preset)."),
@@ -61,7 +66,14 @@ def train_autoregressive_cmd(
     data = dataset_for(world, data, episodes or r.episodes, r.episode_steps)
     out = out or Path("runs") / f"autoregressive_{world.replace('/', '_')}"
     res = train_autoregressive(
-        r, data, out, device=device, resume=resume, seed=seed, use_labels=labelled_steps != 0
+        r,
+        data,
+        out,
+        device=device,
+        resume=resume,
+        seed=seed,
+        use_labels=labelled_steps != 0,
+        more_data=tuple(add_data),
     )
     export_model(res.model_dir, export)
     summary = {

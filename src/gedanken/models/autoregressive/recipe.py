@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from gedanken.data.batch import Batch
-from gedanken.data.store import EpisodeDataset
+from gedanken.data.combine import read_episodes
 from gedanken.models.autoregressive import config as presets
 from gedanken.models.autoregressive.config import ActionMode, AutoregressiveConfig, Stage
 from gedanken.models.autoregressive.model import AutoregressiveWorldModel, TokenBatch
@@ -108,12 +108,10 @@ class EpisodeData:
     palette: tuple[tuple[int, int, int], ...] = ()  # the world's colours (built-in worlds), for the judge
 
 
-def load_episodes(path: str | Path) -> EpisodeData:
-    """Read every episode of a dataset into memory."""
-    ds = EpisodeDataset.open(path)
-    if len(ds) == 0:
-        raise ValueError(f"dataset {path} holds no episodes")
-    eps = list(ds)
+def load_episodes(path: str | Path, *more: str | Path) -> EpisodeData:
+    """Read every episode of a dataset into memory, then those of ``more`` datasets of the same world,
+    frame size, action space and state slots (:func:`gedanken.data.combine.read_episodes`)."""
+    eps = read_episodes(path, more)
     spec = eps[0].meta.action_space
     return EpisodeData(
         frames=[torch.from_numpy(e.frames) for e in eps],
@@ -263,12 +261,15 @@ def train_autoregressive(
     resume: bool = True,
     seed: int = 0,
     use_labels: bool = True,
+    more_data: tuple[str | Path, ...] = (),
 ) -> ARTrainResult:
     """Train every stage on ``data`` into ``out``; see the module docstring (``use_labels=False``: no post-training,
-    the model is driven by latent actions)."""
+    the model is driven by latent actions). ``more_data``: datasets whose episodes follow ``data``'s (a path)."""
     t0 = time.perf_counter()
     out = Path(out)
-    ep = data if isinstance(data, EpisodeData) else load_episodes(data)
+    if more_data and isinstance(data, EpisodeData):
+        raise ValueError("more_data needs data given as a dataset path, not episodes in memory")
+    ep = data if isinstance(data, EpisodeData) else load_episodes(data, *more_data)
     cfg = fit_config_to_data(recipe.model, ep)
     if not use_labels:
         cfg = replace(cfg, action_mode=ActionMode.LATENT)
@@ -279,7 +280,7 @@ def train_autoregressive(
         name=f"autoregressive-{ep.world}",
         family="autoregressive",
         world=ep.world,
-        dataset=str(data) if not isinstance(data, EpisodeData) else "",
+        dataset="+".join(str(p) for p in (data, *more_data)) if not isinstance(data, EpisodeData) else "",
         preset=recipe.name,
     )
     stages: dict[str, TrainResult] = {}

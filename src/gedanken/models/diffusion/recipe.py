@@ -19,7 +19,7 @@ import torch
 
 from gedanken.audit.fidelity import reconstruction_fidelity
 from gedanken.data.batch import Batch
-from gedanken.data.store import EpisodeDataset
+from gedanken.data.combine import read_episodes
 from gedanken.models.checkpoint import save_checkpoint
 from gedanken.models.diffusion import config as presets
 from gedanken.models.diffusion.config import DiffusionConfig
@@ -104,11 +104,10 @@ class _Data:
     palette: tuple[tuple[int, int, int], ...]  # the world's colours (empty for external data)
 
 
-def load_data(path: str | Path) -> _Data:
-    ds = EpisodeDataset.open(path)
-    if len(ds) == 0:
-        raise ValueError(f"dataset {path} holds no episodes")
-    eps = list(ds)
+def load_data(path: str | Path, *more: str | Path) -> _Data:
+    """A dataset in memory; the episodes of ``more`` datasets (same world, frame size, action space and
+    state slots, see :func:`gedanken.data.combine.read_episodes`) follow ``path``'s."""
+    eps = read_episodes(path, more)
     spec = eps[0].meta.action_space
     has_states = all(e.states is not None for e in eps)
     return _Data(
@@ -259,6 +258,7 @@ def train_diffusion(
     progress: bool = True,
     seed: int = 0,
     init: str | Path | None = None,
+    more_data: tuple[str | Path, ...] = (),
 ) -> DiffusionTrainResult:
     """Run both stages on the dataset at ``data_path``; checkpoints under ``out``.
 
@@ -267,10 +267,11 @@ def train_diffusion(
     warmup/cosine schedule of ``recipe.dit_train``), to train a shipped model longer or fine-tune it. The
     recipe's training knobs replace the checkpoint's: ``flow`` (all but its ``target``); a border embedding
     (``dit.edge_embedding``) or more past frames (``dit.prev_frames``) than the checkpoint has are added at
-    zero, fewer past frames keep the checkpoint's.
+    zero, fewer past frames keep the checkpoint's. ``more_data``: datasets whose episodes follow
+    ``data_path``'s (the held-out episodes are the last ones, so they come from the last dataset).
     """
     out = Path(out)
-    data = load_data(data_path)
+    data = load_data(data_path, *more_data)
     cfg = fit_config_to_data(recipe.model, data)
     train_idx, held_idx = _split(len(data.frames), recipe.holdout)
     torch.manual_seed(seed)
@@ -332,7 +333,7 @@ def train_diffusion(
         name=f"diffusion-{data.world}",
         family="diffusion",
         world=data.world,
-        dataset=str(data_path),
+        dataset="+".join(str(p) for p in (data_path, *more_data)),
         preset=recipe.name,
         notes=f"tokenizer PSNR {psnr:.2f} dB on held-out frames"
         + "".join(f"; reconstruction {k} {v:.3g}" for k, v in fidelity.items() if k != "psnr")

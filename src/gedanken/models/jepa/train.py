@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from gedanken.data.batch import Batch
-from gedanken.data.store import EpisodeDataset
+from gedanken.data.combine import read_episodes
 from gedanken.models.checkpoint import config_to_json, save_checkpoint
 from gedanken.models.jepa import config as presets
 from gedanken.models.jepa.config import JepaConfig
@@ -119,36 +119,9 @@ class JepaData:
 
 
 def load_data(path: str | Path, *more: str | Path) -> JepaData:
-    """A dataset in memory; ``more`` datasets of the same world, frame size and action space are appended
-    (e.g. episodes recorded with ``collect --policy plan:<checkpoint>``)."""
-    data = _load_one(path)
-    for extra in more:
-        d = _load_one(extra)
-        same = (d.world, d.action_low, d.action_high, d.frames[0].shape[1:]) == (
-            data.world,
-            data.action_low,
-            data.action_high,
-            data.frames[0].shape[1:],
-        )
-        if not same or (d.states is None) != (data.states is None):
-            raise ValueError(
-                f"{extra} does not match {path}: world {d.world!r} vs {data.world!r}, frames "
-                f"{tuple(d.frames[0].shape[1:])} vs {tuple(data.frames[0].shape[1:])}, actions "
-                f"{d.action_low}..{d.action_high} vs {data.action_low}..{data.action_high}, states "
-                f"{d.states is not None} vs {data.states is not None}"
-            )
-        data.frames += d.frames
-        data.actions += d.actions
-        if data.states is not None and d.states is not None:
-            data.states += d.states
-    return data
-
-
-def _load_one(path: str | Path) -> JepaData:
-    ds = EpisodeDataset.open(path)
-    if len(ds) == 0:
-        raise ValueError(f"dataset {path} holds no episodes")
-    eps = list(ds)
+    """A dataset in memory; ``more`` datasets of the same world, frame size, action space and state slots
+    are appended (e.g. episodes recorded with ``collect --policy plan:<checkpoint>``)."""
+    eps = read_episodes(path, more)
     spec = eps[0].meta.action_space
     if spec.kind == "discrete":
         raise ValueError(
