@@ -40,17 +40,17 @@ def _fits(a: DatasetLayout, b: DatasetLayout) -> bool:
 def read_episodes(path: str | os.PathLike[str], more: Sequence[str | os.PathLike[str]] = ()) -> list[Episode]:
     """Every episode of ``path`` followed by every episode of each of ``more``.
 
-    Raises :class:`ValueError` for an empty dataset, and before returning anything when a dataset of ``more``
-    was recorded from another world, at another frame size, with another action space (kind, width, choices,
+    Raises :class:`ValueError`, before reading any dataset in full, for an empty dataset or a dataset of ``more``
+    recorded from another world, at another frame size, with another action space (kind, width, choices,
     bounds) or another number of object-state slots than ``path``.
     """
-    episodes: list[Episode] = []
+    sets = [(p, EpisodeDataset.open(p)) for p in (path, *more)]
     first: tuple[str, DatasetLayout] | None = None
-    for p in (path, *more):
-        eps = list(EpisodeDataset.open(p))
-        if not eps:
+    for p, ds in sets:  # every layout is checked before any dataset is read in full
+        if len(ds) == 0:
             raise ValueError(f"dataset {p} holds no episodes")
-        here = (eps[0].meta.world, DatasetLayout.from_episode(eps[0]))
+        ep = ds[0]
+        here = (ep.meta.world, DatasetLayout.from_episode(ep))
         if first is None:
             first = here
         elif here[0] != first[0] or not _fits(here[1], first[1]):
@@ -58,5 +58,4 @@ def read_episodes(path: str | os.PathLike[str], more: Sequence[str | os.PathLike
                 f"{p} does not match {path}, so they cannot be trained on together: it has {_describe(*here)}, "
                 f"but {path} has {_describe(*first)}"
             )
-        episodes += eps
-    return episodes
+    return [e for _, ds in sets for e in ds]
