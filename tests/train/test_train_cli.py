@@ -101,6 +101,8 @@ def test_train_rollout_generate_play_smoke(tmp_path):
             "--export",
             str(longer),
             "--self-forcing",
+            "0.25",
+            "--rollout-forcing",
             "0.5",
             "--edge-embedding",
             "2",
@@ -117,7 +119,9 @@ def test_train_rollout_generate_play_smoke(tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in dit)
     card = load_checkpoint(longer).card
     cfg = load_checkpoint(longer).cfg
-    assert cfg.flow.self_forcing == 0.5  # the recipe's training knob, not the checkpoint's
+    assert (
+        cfg.flow.self_forcing == 0.25 and cfg.flow.rollout_forcing == 0.5
+    )  # the recipe's, not the checkpoint's
     assert cfg.dit.edge_embedding == 2  # added at zero, then trained
     assert cfg.flow.change_weight == 3 and cfg.flow.target == model.cfg.flow.target  # the target is kept
     assert card.steps == 3 and f"trained on from {exported}" in card.notes
@@ -146,6 +150,9 @@ def test_unknown_preset_and_model_are_clear_errors(tmp_path):
     assert res.exit_code != 0 and "neither a checkpoint" in res.output
     res = runner.invoke(app, ["train", "diffusion", "--self-forcing", "1.5", "--data", str(tmp_path)])
     assert res.exit_code != 0 and "--self-forcing must be in [0, 1]" in res.output
+    bad = ["--self-forcing", "0.5", "--rollout-forcing", "0.75"]  # the two shares add up to more than 1
+    res = runner.invoke(app, ["train", "diffusion", *bad, "--data", str(tmp_path)])
+    assert res.exit_code != 0 and "--rollout-forcing must be in [0, 1 - --self-forcing]" in res.output
     res = runner.invoke(app, ["train", "diffusion", "--edge-embedding", "-2", "--data", str(tmp_path)])
     assert res.exit_code != 0 and "--edge-embedding must be >= 0" in res.output
     res = runner.invoke(app, ["train", "diffusion", "--prev-frames", "-1", "--data", str(tmp_path)])

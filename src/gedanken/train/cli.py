@@ -108,6 +108,11 @@ def train_diffusion_cmd(
     self_forcing: float = typer.Option(
         0.0, help="Share of DiT batches whose context is the model's own one-step predictions (0 = off)."
     ),
+    rollout_forcing: float = typer.Option(
+        0.0,
+        help="Share of DiT batches whose context is the model's own multi-frame rollout under the true actions "
+        "(0 = off).",
+    ),
     episodes: int = typer.Option(0, help="Episodes to collect when the dataset is absent (0 = preset)."),
     resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
     threads: int = typer.Option(0, help="torch threads (0 = preset)."),
@@ -136,6 +141,10 @@ def train_diffusion_cmd(
         raise typer.BadParameter(f"--prev-frames must be >= 1 (or 0 for the preset), got {prev_frames}")
     if not 0.0 <= self_forcing <= 1.0:
         raise typer.BadParameter(f"--self-forcing must be in [0, 1], got {self_forcing}")
+    if not 0.0 <= rollout_forcing <= 1.0 - self_forcing:
+        raise typer.BadParameter(
+            f"--rollout-forcing must be in [0, 1 - --self-forcing], got {rollout_forcing}"
+        )
     dit, flow = r.model.dit, r.model.flow
     if edge_embedding >= 0:
         dit = dataclasses.replace(dit, edge_embedding=edge_embedding)
@@ -149,6 +158,8 @@ def train_diffusion_cmd(
         flow = dataclasses.replace(flow, change_weight=change_weight)
     if self_forcing:
         flow = dataclasses.replace(flow, self_forcing=self_forcing)
+    if rollout_forcing:
+        flow = dataclasses.replace(flow, rollout_forcing=rollout_forcing)
     r = dataclasses.replace(r, model=dataclasses.replace(r.model, dit=dit, flow=flow))
     if tokenizer_steps:
         r = dataclasses.replace(

@@ -204,6 +204,34 @@ def test_self_forcing_trains_on_the_models_own_context():
     assert torch.isfinite(loss_sf) and m.dit.blocks[0].ada[1].weight.grad is not None
 
 
+def test_rollout_forcing_trains_on_the_models_own_multi_frame_rollout():
+    """rollout_forcing=1: the first k context latents are true, the rest are the model's own rollout (the real
+    sampler, the true actions, re-encoded), frame for frame what ``observe`` + ``rollout`` would make."""
+    flow = FlowConfig(target=Target.RESIDUAL, rollout_forcing=1.0)
+    m = _model(flow=flow, sampler=SamplerConfig(steps=2, reencode=True, context_noise=0.0))
+    for p in m.dit.final.parameters():  # a non-zero output so the rollout drifts from the truth
+        torch.nn.init.normal_(p, std=0.1)
+    m.eval()
+    b = _batch(t=4)
+    lat = m.encode_batch(b)
+    prev = torch.cat([torch.zeros_like(lat.actions[:, :1]), lat.actions[:, :-1]], dim=1)
+    torch.manual_seed(3)
+    win = m._rollout_window(lat, prev)
+    assert win.shape == lat.latents.shape
+    torch.manual_seed(3)
+    k = int(torch.randint(1, min(m.cfg.dit.context, 3) + 1, ()))  # the same draw as inside
+    seed = int(torch.randint(2**31 - 1, ()))
+    torch.testing.assert_close(win[:, :k], lat.latents[:, :k])
+    assert (win[:, k:] - lat.latents[:, k:]).abs().mean() > 1e-3  # drifted
+    ctx = m.observe(b.frames[:, :k], b.actions[:, : k - 1], b.captions)
+    ro = m.rollout(ctx, b.actions[:, k - 1 : 3], seed=seed)
+    torch.testing.assert_close(win[:, k:], m.tokenizer.encode(ro.frames), atol=1e-4, rtol=1e-4)
+    m.train()
+    loss, _ = m.loss(lat)
+    loss.backward()
+    assert torch.isfinite(loss) and m.dit.blocks[0].ada[1].weight.grad is not None
+
+
 def test_set_flow_changes_the_training_knobs_but_not_the_target():
     m = DiffusionWorldModel(tiny_config(heads=HeadsConfig(slots=2), action_dim=2))
     m.set_flow(dataclasses.replace(m.cfg.flow, change_weight=3.0, self_forcing=0.5))

@@ -56,6 +56,7 @@ class FlowConfig:
     target: Target = Target.VELOCITY  # RESIDUAL: predict the clean frame as a change of the previous one
     change_weight: float = 0.0  # RESIDUAL: extra loss weight on latent positions that change between frames
     self_forcing: float = 0.0  # RESIDUAL: share of batches trained on the model's one-step predictions
+    rollout_forcing: float = 0.0  # RESIDUAL: share of batches whose context is the model's own rollout
 
 
 @dataclass(frozen=True)

@@ -153,8 +153,12 @@ class DiffusionWorldModel(nn.Module):
         txt = self.dit.text_embedding(lb.text, keep_txt, b)
         c_ctx = self.dit.condition(ctx_sigma, act, txt)
         x_ctx = x
-        if self.cfg.flow.target is Target.RESIDUAL and float(torch.rand(())) < self.cfg.flow.self_forcing:
-            x_ctx = self._one_step_predictions(x, ctx_sigma, c_ctx, act, txt)
+        if self.cfg.flow.target is Target.RESIDUAL:
+            draw = float(torch.rand(()))
+            if draw < self.cfg.flow.rollout_forcing:
+                x_ctx = self._rollout_window(lb, prev)
+            elif draw < self.cfg.flow.rollout_forcing + self.cfg.flow.self_forcing:
+                x_ctx = self._one_step_predictions(x, ctx_sigma, c_ctx, act, txt)
         xc = self.flow.noise(x_ctx, ctx_sigma, torch.randn_like(x))
         out, hidden = self.dit.forward_train(xc, xn, c_ctx, self.dit.condition(sigma, act, txt))
         base = torch.cat([torch.zeros_like(x[:, :1]), x_ctx[:, :-1]], dim=1)  # each frame's previous latent
@@ -261,6 +265,42 @@ class DiffusionWorldModel(nn.Module):
 
         return velocity, a, keep
 
+    def _advance(
+        self, ctx: DiffusionContext, action: Tensor | None
+    ) -> tuple[DiffusionContext, Tensor, Tensor]:
+        """Sample the next latent under ``action``; the context with it appended, the latent and its frame."""
+        velocity, a, keep = self._velocity(ctx, action)
+        c, h, w = self.tokenizer.latent_shape(self.cfg.height, self.cfg.width)
+        noise = torch.randn((ctx.batch, c, h, w), generator=ctx.generator, device=self.device)
+        lat = self.sampler.sample(velocity, noise)  # (B, C, h, w)
+        frame = self.tokenizer.decode(lat[:, None], self.cfg.height, self.cfg.width)[:, 0]
+        ctx_lat = self.tokenizer.encode(frame[:, None]) if self.sampler.cfg.reencode else lat[:, None]
+        return self._append(ctx, ctx_lat, a, keep), lat, frame
+
+    @torch.no_grad()
+    def _rollout_window(self, lb: LatentBatch, prev: Tensor) -> Tensor:
+        """The window as the model's own rollout makes it (rollout forcing).
+
+        The first ``k`` latents (``k`` drawn from 1 .. W) stay true; each later one is sampled by the rollout
+        sampler from the model's own earlier ones under the true actions ``prev`` (B, T, A) (action into frame
+        j) and kept as the rollout keeps it (re-encoded with ``reencode``). Trained on as context, with the
+        true frames as targets, these teach the model to pull a drifted multi-frame rollout back instead of
+        compounding it; one-step predictions from the true past (``self_forcing``) never drift that far.
+        """
+        x = lb.latents
+        b, t = x.shape[:2]
+        k = int(torch.randint(1, min(self.cfg.dit.context, t - 1) + 1, ()))
+        gen = torch.Generator(device=x.device).manual_seed(int(torch.randint(2**31 - 1, ())))
+        ctx = DiffusionContext(cache=None, t=0, text=lb.text, batch=b, generator=gen)
+        keep = (torch.arange(t, device=x.device) > 0)[None].expand(b, t)
+        ctx = self._append(ctx, x[:, :k], prev[:, :k], keep[:, :k])
+        out = [x[:, :k]]
+        for j in range(k, t):
+            ctx, _, _ = self._advance(ctx, prev[:, j])
+            assert ctx.base is not None
+            out.append(ctx.base[:, None])
+        return torch.cat(out, 1)
+
     @torch.no_grad()
     def step(self, ctx: DiffusionContext, action: Tensor | None) -> tuple[DiffusionContext, Prediction]:
         """One frame under ``action`` (B, A) (None = no action, e.g. text-only generation)."""
@@ -272,13 +312,7 @@ class DiffusionWorldModel(nn.Module):
                 raise ValueError(
                     f"step needs one action per batch element, (B={ctx.batch}, A), got {tuple(action.shape)}"
                 )
-        velocity, a, keep = self._velocity(ctx, action)
-        c, h, w = self.tokenizer.latent_shape(self.cfg.height, self.cfg.width)
-        noise = torch.randn((ctx.batch, c, h, w), generator=ctx.generator, device=self.device)
-        lat = self.sampler.sample(velocity, noise)  # (B, C, h, w)
-        frame = self.tokenizer.decode(lat[:, None], self.cfg.height, self.cfg.width)[:, 0]
-        ctx_lat = self.tokenizer.encode(frame[:, None]) if self.sampler.cfg.reencode else lat[:, None]
-        new = self._append(ctx, ctx_lat, a, keep)
+        new, lat, frame = self._advance(ctx, action)
         out = new.last
         assert out is not None
         return new, Prediction(
