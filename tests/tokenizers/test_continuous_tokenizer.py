@@ -81,6 +81,26 @@ def test_halo_weight_charges_painted_background():
     assert losses[1] > 2 * losses[0]
 
 
+def test_hard_weight_charges_only_the_pixels_reconstructed_in_the_wrong_colour():
+    # A decoder whose output is exactly the input but for one wrongly coloured pixel: the hard weight
+    # multiplies that pixel's cost (and the cycle's), and changes nothing on a perfect reconstruction.
+    f = _frames()
+    x = f.reshape(-1, *f.shape[2:]).permute(0, 3, 1, 2).float() / 255.0
+    for wrong in (False, True):
+        losses = []
+        for hard in (0.0, 8.0):
+            ae = VideoAutoencoder(replace(_PATCH, hard_weight=hard, latent_noise=0.0, latent_penalty=0.0))
+            y = x.clone()
+            if wrong:
+                y[0, 2, 3, 3] = 1.0 - y[0, 2, 3, 3]  # one pixel, one channel: a colour the judge reads apart
+            ae._decode_raw = lambda z, h, w, y=y: y  # type: ignore[method-assign]
+            losses.append(float(ae.loss(_batch(f))[0].detach()))
+        if wrong:
+            assert losses[1] > 5 * losses[0] > 0
+        else:
+            assert losses == [0.0, 0.0]
+
+
 @pytest.mark.parametrize("steps", [1, 3])
 def test_cycle_loss_trains_the_second_round_trip(steps):
     torch.manual_seed(0)
@@ -91,7 +111,9 @@ def test_cycle_loss_trains_the_second_round_trip(steps):
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in ae.encoder.parameters() if p.ndim > 1)
 
 
-@pytest.mark.parametrize("bad", [{"cycle_weight": -1.0}, {"halo_weight": -0.5}, {"cycle_steps": 0}])
+@pytest.mark.parametrize(
+    "bad", [{"cycle_weight": -1.0}, {"halo_weight": -0.5}, {"hard_weight": -1.0}, {"cycle_steps": 0}]
+)
 def test_config_rejects_negative_weights_and_no_cycle_steps(bad):
     with pytest.raises(ValueError, match="cycle_steps >= 1"):
         replace(_PATCH, **bad)

@@ -126,6 +126,37 @@ def test_train_rollout_generate_play_smoke(tmp_path):
     assert cfg.flow.change_weight == 3 and cfg.flow.target == model.cfg.flow.target  # the target is kept
     assert card.steps == 3 and f"trained on from {exported}" in card.notes
 
+    # --init with --tokenizer-steps: the checkpoint's tokenizer is fine-tuned first (its latent scale kept),
+    # with the given hard-pixel weight, then the DiT trains on its new latents
+    tuned = tmp_path / "tuned"
+    args = [
+        "train",
+        "diffusion",
+        "--world",
+        "push",
+        "--preset",
+        "tiny",
+        "--data",
+        str(data),
+        "--device",
+        "cpu",
+    ]
+    args += ["--steps", "2", "--tokenizer-steps", "3", "--tokenizer-lr", "1e-2", "--hard-weight", "4"]
+    res = runner.invoke(
+        app, [*args, "--init", str(exported), "--out", str(tmp_path / "run3"), "--export", str(tuned)]
+    )
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert (tmp_path / "run3" / "tokenizer").is_dir()
+    after = load_checkpoint(tuned)
+    moved = [k for k in tok if not k.endswith(("latent_mean", "latent_std"))]
+    assert any(not torch.equal(before[k], after.state_dict()[k]) for k in moved)
+    assert all(
+        torch.equal(before[k], after.state_dict()[k])
+        for k in tok
+        if k.endswith(("latent_mean", "latent_std"))
+    )
+    assert after.cfg.tokenizer.hard_weight == 4
+
 
 def test_init_from_a_checkpoint_of_other_data_is_refused(tmp_path):
     from gedanken.data.collect import collect
@@ -157,6 +188,8 @@ def test_unknown_preset_and_model_are_clear_errors(tmp_path):
     assert res.exit_code != 0 and "--edge-embedding must be >= 0" in res.output
     res = runner.invoke(app, ["train", "diffusion", "--prev-frames", "-1", "--data", str(tmp_path)])
     assert res.exit_code != 0 and "--prev-frames must be >= 1" in res.output
+    res = runner.invoke(app, ["train", "diffusion", "--hard-weight", "-3", "--data", str(tmp_path)])
+    assert res.exit_code != 0 and "--hard-weight must be >= 0" in res.output
     args = ["train", "diffusion", "--preset", "tiny", "--prev-frames", "2", "--data", str(tmp_path / "d")]
     res = runner.invoke(app, args)
     assert res.exit_code != 0 and "needs the previous-frame embedding" in res.output

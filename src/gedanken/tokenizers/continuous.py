@@ -49,6 +49,9 @@ class AutoencoderConfig:
     foreground_weight: float = 8.0  # extra loss weight on pixels that differ from the frame's background
     halo_weight: float = 0.0  # extra loss weight on background pixels the reconstruction paints (halos)
     cycle_weight: float = 0.0  # weight of the loss on a second round trip D(E(D(E(x)))) (stable re-encoding)
+    hard_weight: float = (
+        0.0  # extra loss weight on pixels reconstructed off by > 0.25 in a channel (rare cases)
+    )
     cycle_steps: int = 1  # > 1: the round trip that is trained starts from 0..cycle_steps-1 detached ones
     architecture: Architecture = Architecture.CONV  # CONV keeps older checkpoints loading unchanged
     patch: int = 4  # PATCH: pixel patch side = spatial compression
@@ -56,10 +59,14 @@ class AutoencoderConfig:
     blocks: int = 2  # PATCH: residual blocks in the encoder and in the decoder
 
     def __post_init__(self) -> None:
-        if min(self.foreground_weight, self.halo_weight, self.cycle_weight) < 0 or self.cycle_steps < 1:
+        if (
+            min(self.foreground_weight, self.halo_weight, self.cycle_weight, self.hard_weight) < 0
+            or self.cycle_steps < 1
+        ):
             raise ValueError(
-                "foreground_weight, halo_weight and cycle_weight must be >= 0 and cycle_steps >= 1, got "
-                f"{self.foreground_weight}, {self.halo_weight}, {self.cycle_weight}, {self.cycle_steps}"
+                "foreground_weight, halo_weight, cycle_weight and hard_weight must be >= 0 and cycle_steps >= 1, "
+                f"got {self.foreground_weight}, {self.halo_weight}, {self.cycle_weight}, {self.hard_weight}, "
+                f"{self.cycle_steps}"
             )
 
 
@@ -175,7 +182,7 @@ class VideoAutoencoder(nn.Module):
             # 1, a missed object pixel 1 + foreground_weight), so the decoder learns to dilate.
             painted = foreground_mask(y.detach(), 0.05, reference=x)
             weight = weight + self.cfg.halo_weight * painted * (1 - fg)
-        rec = ((y - x).pow(2) * weight).mean()
+        rec = ((y - x).pow(2) * self._hard(weight, y, x)).mean()
         pen = z.pow(2).mean()
         mse = (y - x).pow(2).mean()
         psnr = float(-10 * torch.log10(mse.detach().clamp_min(1e-10)))
@@ -194,12 +201,21 @@ class VideoAutoencoder(nn.Module):
                     for _ in range(int(torch.randint(self.cfg.cycle_steps, ()))):
                         y1 = self._decode_raw(self._encode_raw(y1), h, w).clamp(0, 1)
             y2 = self._decode_raw(self._encode_raw(y1), h, w)
-            cyc = ((y2 - x).pow(2) * weight).mean()
+            cyc = ((y2 - x).pow(2) * self._hard(weight, y2, x)).mean()
             loss = loss + self.cfg.cycle_weight * cyc
             logs["cycle"] = float(cyc.detach())
         return loss, logs
 
     @torch.no_grad()
+    def _hard(self, weight: Tensor, y: Tensor, x: Tensor) -> Tensor:
+        """``weight`` plus ``hard_weight`` on the pixels whose colour ``y`` gets wrong (> 0.25 in a channel): the
+        rare cases (a small object over another object's colour, differing in one channel) that a mean over
+        mostly easy frames ignores, and that re-encoding a generated frame compounds."""
+        if self.cfg.hard_weight <= 0:
+            return weight
+        wrong = ((y.detach() - x).abs().amax(dim=1, keepdim=True) > 0.25).to(x.dtype)
+        return weight + self.cfg.hard_weight * wrong
+
     def calibrate(self, frames: Tensor) -> None:
         """Set the latent normalisation from sample frames (B, T, H, W, 3) uint8."""
         b, t, h, w, _ = frames.shape

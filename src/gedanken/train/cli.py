@@ -88,12 +88,24 @@ def train_diffusion_cmd(
     out: Path = typer.Option(None, help="Run directory (default: runs/diffusion_<world>)."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
     steps: int = typer.Option(0, help="Override the DiT's training steps (0 = preset)."),
-    tokenizer_steps: int = typer.Option(0, help="Override the tokenizer's training steps (0 = preset)."),
+    tokenizer_steps: int = typer.Option(
+        0,
+        help="Override the tokenizer's training steps (0 = preset); with --init, fine-tune the checkpoint's "
+        "tokenizer this many steps before its DiT trains on (0 = keep it).",
+    ),
+    tokenizer_lr: float = typer.Option(
+        0.0,
+        help="Override the tokenizer's peak learning rate (0 = preset: 2e-3, or 3e-4 for an --init fine-tune).",
+    ),
+    hard_weight: float = typer.Option(
+        -1.0,
+        help="Extra tokenizer loss weight on pixels it reconstructs in the wrong colour (-1 = preset).",
+    ),
     lr: float = typer.Option(0.0, help="Override the DiT's peak learning rate (0 = preset)."),
     init: Path = typer.Option(
         None,
-        help="Start from this diffusion checkpoint (directory or shipped name): keep its tokenizer and "
-        "train its DiT on, e.g. to train a shipped model longer.",
+        help="Start from this diffusion checkpoint (directory or shipped name): keep its tokenizer (unless "
+        "--tokenizer-steps) and train its DiT on, e.g. to train a shipped model longer.",
     ),
     edge_embedding: int = typer.Option(
         -1, help="Border-distance levels the DiT embeds (0 = none, -1 = preset); with --init, added at zero."
@@ -161,10 +173,23 @@ def train_diffusion_cmd(
     if rollout_forcing:
         flow = dataclasses.replace(flow, rollout_forcing=rollout_forcing)
     r = dataclasses.replace(r, model=dataclasses.replace(r.model, dit=dit, flow=flow))
-    if tokenizer_steps:
-        r = dataclasses.replace(
-            r, tokenizer_train=dataclasses.replace(r.tokenizer_train, steps=tokenizer_steps)
+    if tokenizer_steps < 0 or tokenizer_lr < 0:
+        raise typer.BadParameter(
+            f"--tokenizer-steps and --tokenizer-lr must be >= 0, got {tokenizer_steps}, {tokenizer_lr}"
         )
+    if hard_weight < -1:
+        raise typer.BadParameter(f"--hard-weight must be >= 0 (or -1 for the preset), got {hard_weight}")
+    if hard_weight >= 0:
+        tok_cfg = dataclasses.replace(r.model.tokenizer, hard_weight=hard_weight)
+        r = dataclasses.replace(r, model=dataclasses.replace(r.model, tokenizer=tok_cfg))
+    if init is not None:
+        r = dataclasses.replace(r, tokenizer_finetune_steps=tokenizer_steps)
+        if tokenizer_lr:
+            r = dataclasses.replace(r, tokenizer_finetune_lr=tokenizer_lr)
+    elif tokenizer_steps or tokenizer_lr:
+        tt = r.tokenizer_train
+        tt = dataclasses.replace(tt, steps=tokenizer_steps or tt.steps, lr=tokenizer_lr or tt.lr)
+        r = dataclasses.replace(r, tokenizer_train=tt)
     if threads:
         r = dataclasses.replace(
             r,

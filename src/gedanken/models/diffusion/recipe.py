@@ -41,6 +41,8 @@ class DiffusionRecipe:
     episodes: int = 200  # episodes to collect when the dataset does not exist yet
     episode_steps: int = 64  # steps per collected episode
     holdout: float = 0.05  # share of episodes (at least 1) kept out of training for the quick evals
+    tokenizer_finetune_steps: int = 0  # with init: fine-tune its tokenizer this many steps before the DiT
+    tokenizer_finetune_lr: float = 3e-4  # peak learning rate of that fine-tune
 
 
 def tiny() -> DiffusionRecipe:
@@ -267,7 +269,9 @@ def train_diffusion(
     warmup/cosine schedule of ``recipe.dit_train``), to train a shipped model longer or fine-tune it. The
     recipe's training knobs replace the checkpoint's: ``flow`` (all but its ``target``); a border embedding
     (``dit.edge_embedding``) or more past frames (``dit.prev_frames``) than the checkpoint has are added at
-    zero, fewer past frames keep the checkpoint's. ``more_data``: datasets whose episodes follow
+    zero, fewer past frames keep the checkpoint's. With ``recipe.tokenizer_finetune_steps`` the checkpoint's
+    tokenizer is first trained on that many steps (its latent scale kept; the recipe's ``hard_weight``), and the
+    DiT then trains on its new latents. ``more_data``: datasets whose episodes follow
     ``data_path``'s (the held-out episodes are the last ones, so they come from the last dataset).
     """
     out = Path(out)
@@ -284,9 +288,17 @@ def train_diffusion(
     tok = model.tokenizer
     held_frames = torch.cat([data.frames[i][:: max(1, len(data.frames[i]) // 8)] for i in held_idx])[None]
     tok_res = None
-    if init is None:
+    tune = init is not None and recipe.tokenizer_finetune_steps > 0
+    if init is None or tune:
         # ------------------------------------------------------------------------------ stage 1: tokenizer
-        tc = _stage(recipe.tokenizer_train, out / "tokenizer", device, resume, progress, seed)
+        train = recipe.tokenizer_train
+        if tune:  # the checkpoint's tokenizer, trained on with the recipe's losses; its latent scale is kept
+            train = replace(train, steps=recipe.tokenizer_finetune_steps, lr=recipe.tokenizer_finetune_lr)
+            tok.cfg = replace(tok.cfg, hard_weight=recipe.model.tokenizer.hard_weight)
+            model.cfg = cfg = replace(cfg, tokenizer=tok.cfg)
+            for p in tok.parameters():
+                p.requires_grad_(True)
+        tc = _stage(train, out / "tokenizer", device, resume, progress, seed)
         tok_res = fit(
             tok,
             _frame_batches(data, train_idx, tc.batch_size, seed),
@@ -298,11 +310,12 @@ def train_diffusion(
             family="tokenizer",
             model_config=cfg.tokenizer,
         )
-        rng = np.random.default_rng(seed)
-        sample = torch.stack(
-            [data.frames[i][rng.integers(len(data.frames[i]))] for i in rng.choice(train_idx, 256)]
-        )
-        tok.calibrate(sample[None].to(next(tok.parameters()).device))
+        if not tune:
+            rng = np.random.default_rng(seed)
+            sample = torch.stack(
+                [data.frames[i][rng.integers(len(data.frames[i]))] for i in rng.choice(train_idx, 256)]
+            )
+            tok.calibrate(sample[None].to(next(tok.parameters()).device))
     dev = next(tok.parameters()).device
     with torch.no_grad():
         rec = tok.decode(tok.encode(held_frames.to(dev)), cfg.height, cfg.width).cpu()
