@@ -9,6 +9,10 @@ from gedanken.models import load_checkpoint
 
 
 @pytest.mark.slow
+def _tiny_push(data):
+    return ["train", "diffusion", "--world", "push", "--preset", "tiny", "--data", str(data)]
+
+
 def test_train_rollout_generate_play_smoke(tmp_path):
     runner = CliRunner()
     data, out, exported = tmp_path / "data", tmp_path / "run", tmp_path / "model"
@@ -18,14 +22,7 @@ def test_train_rollout_generate_play_smoke(tmp_path):
     res = runner.invoke(
         app,
         [
-            "train",
-            "diffusion",
-            "--world",
-            "push",
-            "--preset",
-            "tiny",
-            "--data",
-            str(data),
+            *_tiny_push(data),
             "--add-data",
             str(tmp_path / "walls"),
             "--out",
@@ -90,7 +87,7 @@ def test_train_rollout_generate_play_smoke(tmp_path):
 
     # --init: train the exported model on; the tokenizer (and its latent scale) is kept, the DiT moves
     longer = tmp_path / "longer"
-    args = ["train", "diffusion", "--world", "push", "--preset", "tiny", "--data", str(data)]
+    args = _tiny_push(data)
     args += ["--device", "cpu", "--steps", "3", "--lr", "5e-3", "--out", str(tmp_path / "run2")]
     res = runner.invoke(
         app,
@@ -129,18 +126,7 @@ def test_train_rollout_generate_play_smoke(tmp_path):
     # --init with --tokenizer-steps: the checkpoint's tokenizer is fine-tuned first (its latent scale kept),
     # with the given hard-pixel weight, then the DiT trains on its new latents
     tuned = tmp_path / "tuned"
-    args = [
-        "train",
-        "diffusion",
-        "--world",
-        "push",
-        "--preset",
-        "tiny",
-        "--data",
-        str(data),
-        "--device",
-        "cpu",
-    ]
+    args = [*_tiny_push(data), "--device", "cpu"]
     args += ["--steps", "2", "--tokenizer-steps", "3", "--tokenizer-lr", "1e-2", "--hard-weight", "4"]
     res = runner.invoke(
         app, [*args, "--init", str(exported), "--out", str(tmp_path / "run3"), "--export", str(tuned)]
