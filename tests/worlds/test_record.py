@@ -139,3 +139,27 @@ def test_poke_walls_draws_targets_up_to_the_walls():
         t = np.stack(targets)
         edge[name] = float(np.minimum(t, 64.0 - t).min())
     assert edge["poke"] >= 6.0 and 0.0 <= edge["poke_walls"] < 2.0 and -8.0 <= edge["poke_into_walls"] < -6.0
+
+
+def _pusher_over_goal(frames):
+    """Share of frames in which a pusher pixel (red) lies inside the goal square's (magenta) bounding box."""
+    red, mag = (frames == [255, 0, 0]).all(-1), (frames == [255, 0, 255]).all(-1)
+    ys, xs = np.where(mag.any(0))
+    return float(red[:, ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].any((1, 2)).mean())
+
+
+def test_cross_goal_drives_the_pusher_over_the_goal_far_more_than_the_default_policy():
+    share = {}
+    for name in ("mixed", "cross_goal"):
+        eps = [record_episode("push", "train", seed, 64, policy=name) for seed in range(6)]
+        share[name] = float(np.mean([_pusher_over_goal(e.frames) for e in eps]))
+    assert share["cross_goal"] > 0.3 and share["cross_goal"] > 3 * share["mixed"], share
+
+
+@pytest.mark.parametrize("name", ["push_discrete", "bounce"])
+def test_cross_goal_gives_valid_actions_with_discrete_actions_or_without_a_goal(name):
+    env = make_world(name)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    pol = make_policy("cross_goal")
+    assert all(env.action_space.contains(pol(env, rng)) for _ in range(40)), name

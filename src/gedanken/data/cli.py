@@ -55,7 +55,7 @@ def collect_command(
     seed: int = typer.Option(0, help="Base seed: episode i uses seed + i."),
     policy: str | None = typer.Option(
         None,
-        help="Behaviour policy (worlds: mixed|poke|poke_walls|poke_into_walls|random|noisy_expert|expert|noop; "
+        help="Behaviour policy (worlds: mixed|poke|poke_walls|poke_into_walls|cross_goal|random|noisy_expert|expert|noop; "
         "Push also plan:<checkpoint>, "
         "MPC on that model toward the goal, with noise).",
     ),

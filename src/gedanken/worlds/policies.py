@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from gedanken.worlds.base import PhysicsWorld
-from gedanken.worlds.state import WORLD_SIZE
+from gedanken.worlds.state import WORLD_SIZE, W, X, Y
 
 
 def noop_action(env: PhysicsWorld) -> np.ndarray | int:
@@ -157,8 +157,54 @@ class PokePolicy:
         return _add_noise(env, a, self._noise, rng)
 
 
+@dataclass
+class CrossGoalPolicy:
+    """The pusher driven to waypoints, most of them on or just around the goal square, so it crosses the goal.
+
+    The other policies put the Push pusher over the goal in 4-8 % of frames, where the diffusion models lose it
+    (drawn over the goal, it differs from it in one colour channel; docs/diffusion.md "Session 14"). Each
+    segment of ``segment`` steps heads for a new waypoint: with probability ``p_goal`` inside the goal square
+    grown by ``margin`` on every side, else anywhere. Worlds without a goal slot get random actions.
+    """
+
+    segment: int = 12  # steps per waypoint
+    p_goal: float = 0.7  # share of waypoints on or around the goal
+    margin: float = 4.0  # world units the goal square is grown by for the waypoints
+    noise: float = 0.2  # noise added to each action (as the noisy expert adds it)
+    _t: int = field(default=0, repr=False)
+    _target: np.ndarray | None = field(default=None, repr=False)
+    _random: RandomPolicy = field(default_factory=RandomPolicy, repr=False)
+
+    def reset(self) -> None:
+        self._t, self._target = 0, None
+        self._random.reset()
+
+    def __call__(self, env: PhysicsWorld, rng: np.random.Generator) -> np.ndarray | int:
+        kinds = tuple(getattr(env, "slot_kinds", ()))
+        if "goal" not in kinds or "pusher" not in kinds:
+            return self._random(env, rng)
+        s = env.state_array().astype(np.float64)
+        goal, pusher = s[kinds.index("goal")], s[kinds.index("pusher")]
+        if self._t % self.segment == 0:
+            if rng.random() < self.p_goal:
+                half = goal[W] / 2 + self.margin
+                self._target = goal[[X, Y]] + rng.uniform(-half, half, size=2)
+            else:
+                self._target = rng.uniform(0.0, WORLD_SIZE, size=2)
+        self._t += 1
+        assert self._target is not None
+        d = self._target - pusher[[X, Y]]
+        v = d / max(float(np.hypot(*d)), 4.0)  # full speed far away, slowing within 4 units
+        if isinstance(env.action_space, gym.spaces.Discrete):  # the Push discrete directions, as its expert
+            if np.hypot(*v) < 0.2:
+                return 0
+            return (1 if v[1] > 0 else 2) if abs(v[1]) >= abs(v[0]) else (4 if v[0] > 0 else 3)
+        return _add_noise(env, v.astype(np.float32), self.noise, rng)
+
+
 POLICIES: dict[
-    str, Callable[[], NoOpPolicy | RandomPolicy | NoisyExpertPolicy | MixedPolicy | PokePolicy]
+    str,
+    Callable[[], NoOpPolicy | RandomPolicy | NoisyExpertPolicy | MixedPolicy | PokePolicy | CrossGoalPolicy],
 ] = {
     "mixed": MixedPolicy,
     "poke": PokePolicy,
@@ -166,6 +212,7 @@ POLICIES: dict[
     # (where the planners' learned models err, docs/planning.md "Predictor seeds, ensembles and wall data").
     "poke_walls": lambda: PokePolicy(margin=0.0),
     "poke_into_walls": lambda: PokePolicy(margin=-8.0),
+    "cross_goal": CrossGoalPolicy,
     "random": RandomPolicy,
     "expert": lambda: NoisyExpertPolicy(noise=0.0),
     "noisy_expert": NoisyExpertPolicy,
@@ -176,7 +223,9 @@ POLICIES: dict[
 PLANNER_PREFIX = "plan:"  # ``plan:<checkpoint>``: a planner on that model (gedanken.planning.policy)
 
 
-def make_policy(name: str) -> NoOpPolicy | RandomPolicy | NoisyExpertPolicy | MixedPolicy | PokePolicy:
+def make_policy(
+    name: str,
+) -> NoOpPolicy | RandomPolicy | NoisyExpertPolicy | MixedPolicy | PokePolicy | CrossGoalPolicy:
     """A fresh policy by name (see ``POLICIES``), or ``plan:<checkpoint>`` (a planner, gedanken.planning.policy)."""
     if name.startswith(PLANNER_PREFIX):
         from gedanken.planning.policy import make_planner_policy
