@@ -89,6 +89,9 @@ def main() -> None:
         )
     )
     if torch.distributed.is_initialized():
+        # every rank done with gloo before any tears it down: a rank that destroys its group while the other
+        # still has DDP's last messages in flight aborts in gloo's threads (SIGABRT, seen once in ~10 CI runs)
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 
