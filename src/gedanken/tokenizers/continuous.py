@@ -49,9 +49,7 @@ class AutoencoderConfig:
     foreground_weight: float = 8.0  # extra loss weight on pixels that differ from the frame's background
     halo_weight: float = 0.0  # extra loss weight on background pixels the reconstruction paints (halos)
     cycle_weight: float = 0.0  # weight of the loss on a second round trip D(E(D(E(x)))) (stable re-encoding)
-    hard_weight: float = (
-        0.0  # extra loss weight on pixels reconstructed off by > 0.25 in a channel (rare cases)
-    )
+    hard_weight: float = 0.0  # extra loss weight on pixels reconstructed > 0.25 off in a channel
     cycle_steps: int = 1  # > 1: the round trip that is trained starts from 0..cycle_steps-1 detached ones
     architecture: Architecture = Architecture.CONV  # CONV keeps older checkpoints loading unchanged
     patch: int = 4  # PATCH: pixel patch side = spatial compression

@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from gedanken.worlds.base import PhysicsWorld
+from gedanken.worlds.push import discrete_action
 from gedanken.worlds.state import WORLD_SIZE, W, X, Y
 
 
@@ -196,9 +197,7 @@ class CrossGoalPolicy:
         d = self._target - pusher[[X, Y]]
         v = d / max(float(np.hypot(*d)), 4.0)  # full speed far away, slowing within 4 units
         if isinstance(env.action_space, gym.spaces.Discrete):  # the Push discrete directions, as its expert
-            if np.hypot(*v) < 0.2:
-                return 0
-            return (1 if v[1] > 0 else 2) if abs(v[1]) >= abs(v[0]) else (4 if v[0] > 0 else 3)
+            return discrete_action(v)
         return _add_noise(env, v.astype(np.float32), self.noise, rng)
 
 

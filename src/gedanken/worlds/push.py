@@ -253,10 +253,15 @@ class Push(PhysicsWorld):
             b_i = min(todo, key=lambda i: (float(np.hypot(*(s[i, [X, Y]] - p))), i))
             v = _push_direction(p, s[b_i, [X, Y]], goal, s[b_i, W] * 0.7072)
         if self.discrete:
-            if np.hypot(*v) < 0.2:
-                return 0
-            return (1 if v[1] > 0 else 2) if abs(v[1]) >= abs(v[0]) else (4 if v[0] > 0 else 3)
+            return discrete_action(v)
         return np.clip(v, -1.0, 1.0).astype(np.float32)
+
+
+def discrete_action(v: np.ndarray) -> int:
+    """The ``DISCRETE_DIRS`` index nearest a pusher velocity ``v`` (norm <= 1): none below 0.2, else its main axis."""
+    if np.hypot(*v) < 0.2:
+        return 0
+    return (1 if v[1] > 0 else 2) if abs(v[1]) >= abs(v[0]) else (4 if v[0] > 0 else 3)
 
 
 def _push_direction(p: np.ndarray, b: np.ndarray, goal: np.ndarray, block_r: float) -> np.ndarray:
