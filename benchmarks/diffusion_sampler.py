@@ -8,11 +8,14 @@
         --export runs/x/model_shift6
 
 Each setting is a comma-separated list of ``SamplerConfig`` fields (``steps``, ``shift``, ``context_noise``,
-``action_guidance``, ``reencode``) on top of the checkpoint's own sampler. Every setting rolls out the same
-``test`` episodes with the same seed, exactly as the audit does (same judge, same identity verdicts), and
-reports identity persistence (share of frames whose every identity is right), survival (share of episodes
-with no break yet) at horizons 4 / 16 / 64, and the mean position error over visible objects. The network is
-never changed: only how the flow is integrated. Run the full audit on the exported copy before trusting it.
+``action_guidance``, ``reencode``, ``snap``, ``snap_background``) on top of the checkpoint's own sampler. A
+checkpoint trained before checkpoints recorded the data's colours gets the world's palette (for ``snap``;
+``--export`` keeps it). Every setting rolls out the same ``test`` episodes with the same seed, exactly as the
+audit does (same judge, same identity verdicts), and reports identity persistence (share of frames whose every
+identity is right), survival (share of episodes with no break yet) at horizons 4 / 16 / 64, the mean position
+error over visible objects, and the judged object area over the true one (geometric mean over all frames, and at
+the last frame): a setting that keeps identities by letting blobs grow shows there. The network is never
+changed: only how the flow is integrated. Run the full audit on the exported copy before trusting it.
 """
 
 from __future__ import annotations
@@ -67,11 +70,16 @@ def main() -> None:
     model = load(ap, args.model, args.world)
     if not isinstance(model, DiffusionWorldModel):
         ap.error(f"{args.model}: not a diffusion model")
+    cfg, truth, tj = held_out(args.world, args.episodes, args.horizon)
+    if not model.cfg.palette and truth.palette:  # trained before checkpoints recorded the data's colours
+        model.cfg = replace(model.cfg, palette=tuple(tuple(int(c) for c in p) for p in truth.palette))
+        print(f"{args.model}: no palette recorded; using {args.world}'s {len(truth.palette)} colours")
     try:
         samplers = [parse_setting(s, model.cfg.sampler) for s in args.settings]
+        for sampler in samplers:
+            model._check_sampler(sampler)  # type: ignore[arg-type]
     except (ValueError, TypeError) as e:
         ap.error(str(e))
-    cfg, truth, tj = held_out(args.world, args.episodes, args.horizon)
     t = object_view(tj.judged, truth.fps)
     rows = []
     for text, sampler in zip(args.settings, samplers, strict=True):
@@ -84,12 +92,17 @@ def main() -> None:
         survival = np.cumprod(ok, axis=1).mean(0)
         both = p.vis[:, 1:] & t.vis[:, 1:]
         err = np.linalg.norm(p.xy[:, 1:] - t.xy[:, 1:], axis=-1)[both]
+        log_area = np.log2(np.maximum(pj.area, 1) / np.maximum(tj.judged.area, 1))[:, 1:]  # (B, Hz, K)
         row = {
             "setting": text,
             "sampler": {f.name: getattr(sampler, f.name) for f in fields(sampler)},  # type: ignore[arg-type]
             "identity_persistence": float(ok.mean()),
             "survival": {h: float(survival[h - 1]) for h in (4, 16, args.horizon) if h <= len(survival)},
             "pos_err_visible_px": float(err.mean()) if err.size else float("nan"),
+            "area_ratio": float(2 ** log_area[both].mean()) if both.any() else float("nan"),
+            "area_ratio_last": float(2 ** log_area[:, -1][both[:, -1]].mean())
+            if both[:, -1].any()
+            else float("nan"),
             "seconds": round(time.perf_counter() - t0, 1),
         }
         rows.append(row)

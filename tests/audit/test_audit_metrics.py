@@ -13,6 +13,7 @@ from gedanken.audit.judge import judge_frames
 from gedanken.audit.objects import object_metrics, object_view
 from gedanken.audit.physics import PhysicsTruth, physics_metrics
 from gedanken.audit.pixels import PSNR_CAP, psnr, ssim
+from gedanken.worlds.state import H, W
 
 CFG = AuditConfig()
 
@@ -183,3 +184,19 @@ def test_constructed_truth_runs_end_to_end(cfg) -> None:
     # copy-last lags by 1.5 units per frame on ball 0 and 1 on ball 1: mean error (1.25 h) at step h.
     assert np.allclose(m.curves["pos_err"], 1.25 * np.arange(1, 10), atol=0.3)
     assert m.scalars["valid_horizon"] == 1  # 1.25 at step 1 is valid, 2.5 at step 2 is not (threshold 2)
+
+
+def test_a_growing_object_shows_in_size_not_in_identity() -> None:
+    true = _tracks(_line(10, (20, 30), (1, 0)), _line(10, (45, 40), (0, -1)))
+    ts = ball_states(true)
+    ps = ts.copy()
+    ps[5:, 0, W] = ps[5:, 0, H] = 12.0  # ball 0 doubles its diameter from extended index 5 on
+    tj, pj = judge_frames(render_states(ts[None]), PALETTE), judge_frames(render_states(ps[None]), PALETTE)
+    present = ts[None, ..., 0] > 0
+    m = object_metrics(pj, tj, present, present.any(1), CFG, 15.0)
+    assert m.scalars["identity_persistence"] == 1.0
+    assert m.curves["area_ratio"][:4] == pytest.approx(1.0)
+    assert 1.5 < m.curves["area_ratio"][5] < 2.5  # ball 0 about 4x its area, ball 1 unchanged: geometric mean
+    assert m.scalars["size_err"] > 0.5 and m.scalars["area_ratio"] > 1.2
+    same = object_metrics(tj, tj, present, present.any(1), CFG, 15.0)
+    assert same.scalars["size_err"] == 0.0 and same.scalars["area_ratio"] == 1.0

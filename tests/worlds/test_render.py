@@ -70,3 +70,18 @@ def test_bad_inputs_are_named():
         rasterize(_state([(1, 1, 3, 3, 0)]), ["triangle"])
     with pytest.raises(ValueError, match="palette"):
         render_state(empty_state(3), ["box"] * 3, palette_for(1))
+
+
+def test_flat_palette_finds_drawn_colours_and_refuses_smooth_frames():
+    from gedanken.worlds.palette import flat_palette
+
+    rng = np.random.default_rng(0)
+    frames = np.zeros((8, 64, 64, 3), np.uint8)
+    frames[:, 2:6, 2:6] = (255, 0, 0)
+    frames[:, 9:11, 9:11] = (0, 0, 255)
+    assert flat_palette(frames) == ((0, 0, 0), (255, 0, 0), (0, 0, 255))
+    smooth = rng.integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)  # camera-like: colours everywhere
+    assert flat_palette(smooth) == ()
+    assert flat_palette(np.zeros((0, 4, 4, 3), np.uint8)) == ()
+    frames[0, 0, 0] = (7, 7, 7)  # one stray pixel (below min_share) is dropped, not a colour
+    assert (7, 7, 7) not in flat_palette(frames)

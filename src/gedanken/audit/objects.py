@@ -150,6 +150,11 @@ def object_metrics(
     m.curves["valid_share"] = np.cumprod(valid, axis=1).mean(0)
     m.curves["vanished"] = masked_mean(ident.vanish, true.visible, axis=(0, 2))[1:]
     m.curves["wrong_colour"] = (pred.wrong_px[:, 1:] / n_px).mean(0)
+    # Size: log2 of judged area, prediction over truth, for every object seen in both (blur that the judge
+    # still takes for the object, or a blob that grows frame after frame, shows here and nowhere else).
+    seen_both = pred.visible & true.visible
+    log_area = np.log2(np.maximum(pred.area, 1.0) / np.maximum(true.area, 1.0))
+    m.curves["area_ratio"] = np.exp2(masked_mean(log_area, seen_both, axis=(0, 2))[1:])
 
     m.scalars["pos_err"] = scalar_mean(pos_err[:, 1:], both[:, 1:])
     m.scalars["pos_err_px"] = m.scalars["pos_err"] * ppu
@@ -168,4 +173,6 @@ def object_metrics(
     m.scalars["occluded_frames"] = float(occluded[:, 1:].sum())
     m.scalars["occluded_correct"] = scalar_mean(~pred.visible[:, 1:], occluded[:, 1:])
     m.scalars["wrong_colour"] = float((pred.wrong_px[:, 1:] / n_px).mean())
+    m.scalars["area_ratio"] = float(np.exp2(scalar_mean(log_area[:, 1:], seen_both[:, 1:])))
+    m.scalars["size_err"] = scalar_mean(np.abs(log_area[:, 1:]), seen_both[:, 1:])
     return m

@@ -34,6 +34,7 @@ PLOTS: tuple[tuple[str, str, str], ...] = (
     ("identity_survival", "identity persistence (episodes with no break yet)", "share"),
     ("vel_err", "velocity error vs horizon", "world units / s"),
     ("interpenetration", "interpenetration rate", "share of frames"),
+    ("area_ratio", "object size (judged area / true area)", "ratio"),
     ("psnr", "PSNR vs horizon", "dB"),
     ("ssim", "SSIM vs horizon", ""),
     ("delta_psnr", "delta-PSNR (true minus random actions)", "dB"),

@@ -61,6 +61,10 @@ METRICS: dict[str, MetricInfo] = {
     "psnr": MetricInfo("PSNR", "higher", "peak signal-to-noise ratio, dB (exact frames capped)"),
     "ssim": MetricInfo("SSIM", "higher", "structural similarity on luma"),
     "wrong_colour": MetricInfo("wrong colour", "lower", "share of pixels far from every palette colour"),
+    "size_err": MetricInfo(
+        "size err", "lower", "mean |log2 judged area / true area| of objects seen in both"
+    ),
+    "area_ratio": MetricInfo("area ratio", "", "judged area / true area, geometric mean (1 = sizes kept)"),
 }
 
 LEADERBOARD: tuple[str, ...] = (
@@ -69,6 +73,7 @@ LEADERBOARD: tuple[str, ...] = (
     "identity_persistence",
     "first_break",
     "interpenetration",
+    "size_err",
     "contact_f1",
     "gravity_err",
     "ctrl_ratio",

@@ -58,3 +58,24 @@ def min_palette_distance(palette: np.ndarray) -> float:
     d = np.sqrt(((p[:, None, :] - p[None, :, :]) ** 2).sum(-1))
     d[np.diag_indices(len(p))] = np.inf
     return float(d.min())
+
+
+def flat_palette(
+    frames: np.ndarray, *, max_colours: int = 32, min_share: float = 1e-4, coverage: float = 0.999
+) -> tuple[tuple[int, int, int], ...]:
+    """The colours of flat-coloured frames ``(..., H, W, 3)`` uint8, most frequent first; ``()`` if not flat.
+
+    Flat means that at most ``max_colours`` colours, each on at least ``min_share`` of the pixels, cover
+    ``coverage`` of all pixels: drawn worlds and most console games, not camera video or anti-aliased
+    renders (whose colours leave any small palette).
+    """
+    px = np.asarray(frames, dtype=np.uint8).reshape(-1, 3).astype(np.int64)
+    if len(px) == 0:
+        return ()
+    keys, counts = np.unique((px[:, 0] << 16) | (px[:, 1] << 8) | px[:, 2], return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    keys, share = keys[order], counts[order] / len(px)
+    kept = keys[share >= min_share][:max_colours]
+    if share[: len(kept)].sum() < coverage:
+        return ()
+    return tuple((int(k >> 16), int((k >> 8) & 255), int(k & 255)) for k in kept)

@@ -118,6 +118,7 @@ def _saved_push_model(tmp_path, **dit):  # noqa: ANN001, ANN202
 
     collect("push", tmp_path / "push", 1, steps=8, seed=0, workers=1)
     cfg = fit_config_to_data(tiny().model, load_data(tmp_path / "push"))
+    assert cfg.palette[:2] == ((0, 0, 0), (255, 0, 0))  # the world's colours, background first
     cfg = replace(cfg, dit=replace(cfg.dit, **dit))
     torch.manual_seed(0)
     old = DiffusionWorldModel(cfg).eval()

@@ -167,6 +167,44 @@ def test_reencode_puts_the_decoded_frame_into_the_context():
     torch.testing.assert_close(new.prev, pred.latent)
 
 
+def test_snap_puts_the_palette_projection_of_the_frame_into_the_context():
+    from gedanken.models.diffusion.sampling import snap_to_palette
+
+    palette = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255))
+    m = _model(palette=palette).eval()
+    b = _batch(n=1, t=3)
+    ctx = m.observe(b.frames[:, :2], b.actions[:, :2])
+    m.set_sampler(SamplerConfig(steps=2, context_noise=0.0, reencode=True, snap=True))
+    new, pred = m.step(ctx, b.actions[:, 1])
+    snapped = snap_to_palette(pred.frame, torch.tensor(palette), 0.85)
+    assert not torch.equal(snapped, pred.frame)  # an untrained model's frame is not flat: the snap changes it
+    torch.testing.assert_close(new.prev, m.tokenizer.encode(snapped[:, None])[:, 0])
+    colours = {tuple(c) for c in snapped.reshape(-1, 3).tolist()}
+    assert colours <= set(palette)
+
+
+def test_snap_needs_reencode_and_a_palette():
+    with pytest.raises(ValueError, match="palette"):
+        _model(sampler=SamplerConfig(reencode=True, snap=True))
+    m = _model(palette=((0, 0, 0), (255, 255, 255)))
+    with pytest.raises(ValueError, match="reencode"):
+        m.set_sampler(SamplerConfig(reencode=False, snap=True))
+
+
+def test_snap_to_palette_takes_the_nearest_colour():
+    from gedanken.models.diffusion.sampling import snap_to_palette
+
+    frames = torch.tensor([[[[200, 30, 20], [10, 10, 10]], [[180, 0, 190], [0, 0, 250]]]], dtype=torch.uint8)
+    pal = torch.tensor([[0, 0, 0], [255, 0, 0], [255, 0, 255], [0, 0, 255]])
+    out = snap_to_palette(frames, pal)
+    assert out.dtype == torch.uint8 and out.shape == frames.shape
+    assert out[0, 0, 0].tolist() == [255, 0, 0] and out[0, 0, 1].tolist() == [0, 0, 0]
+    assert out[0, 1, 0].tolist() == [255, 0, 255] and out[0, 1, 1].tolist() == [0, 0, 255]
+    rim = torch.tensor([[[[135, 0, 0]]]], dtype=torch.uint8)  # a red rim pixel, nearer red than black
+    assert snap_to_palette(rim, pal)[0, 0, 0].tolist() == [255, 0, 0]
+    assert snap_to_palette(rim, pal, background=0.85)[0, 0, 0].tolist() == [0, 0, 0]  # dropped, not grown
+
+
 def test_context_keeps_the_older_frames_nearest_first():
     from gedanken.models.diffusion import DiTConfig
 

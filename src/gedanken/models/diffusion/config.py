@@ -69,6 +69,10 @@ class SamplerConfig:
     action_guidance: float = 1.0  # classifier-free guidance scale on actions (1 = off, no extra pass)
     text_guidance: float = 1.0  # classifier-free guidance scale on text (1 = off)
     reencode: bool = False  # context gets the generated frame's pixels encoded again (tokenizer manifold)
+    snap: bool = (
+        False  # with reencode: each pixel of that frame first takes the nearest colour of the palette
+    )
+    snap_background: float = 0.85  # scales the distance to the background colour (< 1: rims are not grown)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class DiffusionConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     heads: HeadsConfig = field(default_factory=HeadsConfig)
     world: str = ""  # the world (or dataset) it was trained on, for cards and reports
+    palette: tuple[tuple[int, int, int], ...] = ()  # the data's flat colours (empty: not flat-coloured)
 
 
 def tiny(**overrides: object) -> DiffusionConfig:

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from gedanken.data.batch import Batch
 from gedanken.models.diffusion.config import DiffusionConfig, FlowConfig, SamplerConfig, Target
 from gedanken.models.diffusion.dit import DiT
-from gedanken.models.diffusion.sampling import FlowMatching, FlowSampler
+from gedanken.models.diffusion.sampling import FlowMatching, FlowSampler, snap_to_palette
 from gedanken.models.diffusion.text import TextEncoder, make_text_encoder
 from gedanken.models.heads import HeadOutputs, WorldHeads
 from gedanken.models.protocol import Prediction, Rollout
@@ -78,6 +78,7 @@ class DiffusionWorldModel(nn.Module):
         )
         self.heads = WorldHeads(cfg.heads, cfg.dit.width)
         self.flow = FlowMatching(cfg.flow)
+        self._check_sampler(cfg.sampler)
         self.sampler = FlowSampler(cfg.sampler)
         self.text_encoder: TextEncoder | None = make_text_encoder(cfg.text, cfg.text_dim)
 
@@ -98,7 +99,15 @@ class DiffusionWorldModel(nn.Module):
 
     def set_sampler(self, cfg: SamplerConfig) -> None:
         """Change steps / guidance / context noise for inference (the network is unchanged)."""
+        self._check_sampler(cfg)
         self.sampler = FlowSampler(cfg)
+
+    def _check_sampler(self, cfg: SamplerConfig) -> None:
+        if cfg.snap and not (cfg.reencode and self.cfg.palette):
+            raise ValueError(
+                "sampler.snap projects the re-encoded context onto the model's palette: it needs "
+                f"reencode=True (got {cfg.reencode}) and a palette (this model has {len(self.cfg.palette)} colours)"
+            )
 
     def freeze_tokenizer(self) -> None:
         for p in self.tokenizer.parameters():
@@ -274,7 +283,16 @@ class DiffusionWorldModel(nn.Module):
         noise = torch.randn((ctx.batch, c, h, w), generator=ctx.generator, device=self.device)
         lat = self.sampler.sample(velocity, noise)  # (B, C, h, w)
         frame = self.tokenizer.decode(lat[:, None], self.cfg.height, self.cfg.width)[:, 0]
-        ctx_lat = self.tokenizer.encode(frame[:, None]) if self.sampler.cfg.reencode else lat[:, None]
+        if self.sampler.cfg.reencode:
+            sc = self.sampler.cfg
+            seen = (
+                snap_to_palette(frame, torch.tensor(self.cfg.palette), sc.snap_background)
+                if sc.snap
+                else frame
+            )
+            ctx_lat = self.tokenizer.encode(seen[:, None])
+        else:
+            ctx_lat = lat[:, None]
         return self._append(ctx, ctx_lat, a, keep), lat, frame
 
     @torch.no_grad()

@@ -26,6 +26,7 @@ from gedanken.models.diffusion.config import DiffusionConfig
 from gedanken.models.diffusion.model import DiffusionWorldModel, LatentBatch
 from gedanken.models.protocol import ModelCard
 from gedanken.train.trainer import TrainConfig, TrainResult, fit
+from gedanken.worlds.palette import flat_palette
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,14 @@ def load_data(path: str | Path, *more: str | Path) -> _Data:
     )
 
 
+def data_palette(data: _Data) -> tuple[tuple[int, int, int], ...]:
+    """The world's declared colours, or for external data the flat palette of about 256 of its frames."""
+    if data.palette:
+        return data.palette
+    eps = data.frames[:: max(1, len(data.frames) // 64)]
+    return flat_palette(torch.cat([f[:: max(1, len(f) // 4)] for f in eps]).numpy())
+
+
 def fit_config_to_data(cfg: DiffusionConfig, data: _Data) -> DiffusionConfig:
     h, w = data.frames[0].shape[1:3]
     slots = data.states[0].shape[1] if data.states is not None else 0
@@ -137,6 +146,7 @@ def fit_config_to_data(cfg: DiffusionConfig, data: _Data) -> DiffusionConfig:
         action_classes=data.action_classes,
         heads=replace(cfg.heads, slots=slots) if cfg.heads.slots == 0 else cfg.heads,
         world=data.world,
+        palette=data_palette(data),
     )
 
 
@@ -282,6 +292,8 @@ def train_diffusion(
     if init is not None:
         model = _initial_model(init, cfg)
         model.set_flow(replace(cfg.flow, target=model.cfg.flow.target))  # the recipe's training knobs
+        if not model.cfg.palette:  # a checkpoint from before palettes were recorded
+            model.cfg = replace(model.cfg, palette=cfg.palette)
         cfg = model.cfg
     else:
         model = DiffusionWorldModel(cfg)

@@ -1,7 +1,8 @@
 """Noise schedule (flow matching) and sampler, kept apart from the network.
 
 :class:`FlowMatching` draws training noise levels and builds targets; :class:`FlowSampler` walks the
-few-step Euler schedule of diffusers' ``FlowMatchEulerDiscreteScheduler`` given any velocity function.
+few-step Euler schedule of diffusers' ``FlowMatchEulerDiscreteScheduler`` given any velocity function;
+:func:`snap_to_palette` projects a generated frame onto the data's colours before it becomes context.
 """
 
 from __future__ import annotations
@@ -66,6 +67,22 @@ class FlowMatching:
 
 
 VelocityFn = Callable[[Tensor, float], Tensor]
+
+
+def snap_to_palette(frames: Tensor, palette: Tensor, background: float = 1.0) -> Tensor:
+    """Each pixel of uint8 frames ``(..., 3)`` replaced by the nearest (RGB distance) of ``palette`` ``(P, 3)``.
+
+    On flat-coloured data this is the projection of a generated frame onto the frames the data can hold: a
+    pixel that the sampler left between two colours (an object fading into the background, a blend of two
+    touching objects) takes one of them, so the fade does not carry into the next frame's context.
+    ``background`` < 1 scales the distance to ``palette[0]`` (the background), so that a pixel halfway
+    between an object and the background is dropped rather than added to the object: a blurred rim, snapped
+    to the object frame after frame, would grow it.
+    """
+    pal = palette.to(device=frames.device, dtype=torch.float32)
+    d = torch.cdist(frames.reshape(-1, 3).float(), pal)  # (N, P)
+    d[:, 0] *= background
+    return pal.to(torch.uint8)[d.argmin(-1)].view(frames.shape)
 
 
 class FlowSampler:
