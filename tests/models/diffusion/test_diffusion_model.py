@@ -191,6 +191,34 @@ def test_snap_needs_reencode_and_a_palette():
         m.set_sampler(SamplerConfig(reencode=False, snap=True))
 
 
+def test_candidates_keep_the_sample_whose_colour_areas_change_least():
+    from gedanken.models.diffusion.sampling import colour_areas, snap_to_palette
+
+    palette = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255))
+    m = _model(palette=palette).eval()
+    for p in m.dit.parameters():  # an untrained DiT outputs nothing (AdaLN-Zero): make samples differ
+        torch.nn.init.normal_(p, std=0.2)
+    pal = torch.tensor(palette)
+    b = _batch(n=3, t=3)
+    last = colour_areas(snap_to_palette(b.frames[:, 1], pal, 0.85), pal)
+
+    def distance(n: int) -> torch.Tensor:
+        m.set_sampler(SamplerConfig(steps=2, context_noise=0.0, reencode=True, snap=True, candidates=n))
+        ctx = m.observe(b.frames[:, :2], b.actions[:, :2])  # the same generator state every time
+        new, pred = m.step(ctx, b.actions[:, 1])
+        areas = colour_areas(snap_to_palette(pred.frame, pal, 0.85), pal)
+        if n > 1:
+            torch.testing.assert_close(ctx.areas, last)
+            torch.testing.assert_close(new.areas, areas)
+        return (areas - last).abs().sum(1)  # (B,)
+
+    one, four = distance(1), distance(4)
+    assert (four <= one + 1e-6).all()  # candidate 0 is the one-sample draw, so the pick is never worse
+    assert (four < one).any()  # an untrained model's samples differ: the pick is a different one somewhere
+    with pytest.raises(ValueError, match="candidates"):
+        _model(sampler=SamplerConfig(candidates=2))  # no palette to compare areas on
+
+
 def test_snap_to_palette_takes_the_nearest_colour():
     from gedanken.models.diffusion.sampling import snap_to_palette
 

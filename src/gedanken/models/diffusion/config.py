@@ -73,6 +73,7 @@ class SamplerConfig:
         False  # with reencode: each pixel of that frame first takes the nearest colour of the palette
     )
     snap_background: float = 0.85  # scales the distance to the background colour (< 1: rims are not grown)
+    candidates: int = 1  # > 1: that many samples per frame; keeps the one whose colour areas change least
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from gedanken.data.batch import Batch
 from gedanken.models.diffusion.config import DiffusionConfig, FlowConfig, SamplerConfig, Target
 from gedanken.models.diffusion.dit import DiT
-from gedanken.models.diffusion.sampling import FlowMatching, FlowSampler, snap_to_palette
+from gedanken.models.diffusion.sampling import FlowMatching, FlowSampler, colour_areas, snap_to_palette
 from gedanken.models.diffusion.text import TextEncoder, make_text_encoder
 from gedanken.models.heads import HeadOutputs, WorldHeads
 from gedanken.models.protocol import Prediction, Rollout
@@ -61,6 +61,7 @@ class DiffusionContext:
     prev: Tensor | None = None  # (B, C, h, w) latent of the last context frame, as the DiT saw it (noised)
     older: Tensor | None = None  # (B, P, C, h, w) the context frames before prev, nearest first
     base: Tensor | None = None  # (B, C, h, w) the same latent before the context noise (RESIDUAL's base)
+    areas: Tensor | None = None  # (B, P - 1) palette colour areas of the last frame (sampler.candidates > 1)
 
 
 class DiffusionWorldModel(nn.Module):
@@ -107,6 +108,11 @@ class DiffusionWorldModel(nn.Module):
             raise ValueError(
                 "sampler.snap projects the re-encoded context onto the model's palette: it needs "
                 f"reencode=True (got {cfg.reencode}) and a palette (this model has {len(self.cfg.palette)} colours)"
+            )
+        if cfg.candidates < 1 or (cfg.candidates > 1 and not self.cfg.palette):
+            raise ValueError(
+                f"sampler.candidates must be >= 1 and, above 1, needs a palette to compare colour areas (got "
+                f"{cfg.candidates} candidates, {len(self.cfg.palette)} colours)"
             )
 
     def freeze_tokenizer(self) -> None:
@@ -222,7 +228,12 @@ class DiffusionWorldModel(nn.Module):
             if a.shape[1] < k - 1:
                 raise ValueError(f"need at least {k - 1} actions for {k} context frames, got {a.shape[1]}")
             prev[:, 1:], keep[:, 1:] = a[:, : k - 1], True
-        return self._append(ctx, lat, prev, keep)
+        ctx = self._append(ctx, lat, prev, keep)
+        if self.sampler.cfg.candidates > 1:
+            pal = torch.tensor(self.cfg.palette)
+            last = snap_to_palette(frames[:, -1].to(self.device), pal, self.sampler.cfg.snap_background)
+            ctx = replace(ctx, areas=colour_areas(last, pal))
+        return ctx
 
     def _append(self, ctx: DiffusionContext, lat: Tensor, prev: Tensor, keep: Tensor) -> DiffusionContext:
         """Add clean latents (B, k, C, h, w) (led to by ``prev`` actions (B, k, A)) to the context."""
@@ -277,23 +288,51 @@ class DiffusionWorldModel(nn.Module):
     def _advance(
         self, ctx: DiffusionContext, action: Tensor | None
     ) -> tuple[DiffusionContext, Tensor, Tensor]:
-        """Sample the next latent under ``action``; the context with it appended, the latent and its frame."""
-        velocity, a, keep = self._velocity(ctx, action)
+        """Sample the next latent under ``action``; the context with it appended, the latent and its frame.
+
+        With ``sampler.candidates = N > 1`` (and the colour areas of the last frame known) it samples N frames
+        and keeps, per batch element, the one whose palette colour areas differ least from the last frame's:
+        objects keep their size and do not fade out or split off. While the last frame's areas are unknown
+        (the first step of a rollout forcing window) it samples one."""
+        sc, pal, b = self.sampler.cfg, torch.tensor(self.cfg.palette), ctx.batch
+        n = sc.candidates if ctx.areas is not None else 1
+        big = ctx if n == 1 else self._tiled(ctx, n)  # the candidates side by side, candidate-major
+        velocity, a, keep = self._velocity(big, None if action is None else action.repeat(n, 1))
         c, h, w = self.tokenizer.latent_shape(self.cfg.height, self.cfg.width)
-        noise = torch.randn((ctx.batch, c, h, w), generator=ctx.generator, device=self.device)
-        lat = self.sampler.sample(velocity, noise)  # (B, C, h, w)
+        noise = torch.randn((n * b, c, h, w), generator=ctx.generator, device=self.device)
+        lat = self.sampler.sample(velocity, noise)  # (N B, C, h, w)
         frame = self.tokenizer.decode(lat[:, None], self.cfg.height, self.cfg.width)[:, 0]
-        if self.sampler.cfg.reencode:
-            sc = self.sampler.cfg
-            seen = (
-                snap_to_palette(frame, torch.tensor(self.cfg.palette), sc.snap_background)
-                if sc.snap
-                else frame
-            )
-            ctx_lat = self.tokenizer.encode(seen[:, None])
+        snap = snap_to_palette(frame, pal, sc.snap_background) if sc.snap or sc.candidates > 1 else frame
+        areas = colour_areas(snap, pal) if sc.candidates > 1 else None
+        a, keep = a[:b], keep[:b]
+        if n > 1:
+            assert ctx.areas is not None and areas is not None
+            pick = (areas.view(n, b, -1) - ctx.areas).abs().sum(-1).argmin(0)  # (B,) first on ties
+            rows = pick * b + torch.arange(b, device=pick.device)
+            lat, frame, snap, areas = lat[rows], frame[rows], snap[rows], areas[rows]
+        if sc.reencode:
+            ctx_lat = self.tokenizer.encode((snap if sc.snap else frame)[:, None])
         else:
             ctx_lat = lat[:, None]
-        return self._append(ctx, ctx_lat, a, keep), lat, frame
+        return replace(self._append(ctx, ctx_lat, a, keep), areas=areas), lat, frame
+
+    @staticmethod
+    def _tiled(ctx: DiffusionContext, n: int) -> DiffusionContext:
+        """``ctx`` repeated ``n`` times along the batch (candidate-major), to sample n candidates in one pass."""
+
+        def rep(x: Tensor | None) -> Tensor | None:
+            return None if x is None else x.repeat(n, *([1] * (x.ndim - 1)))
+
+        cache = None if ctx.cache is None else [KV(rep(kv.k), rep(kv.v)) for kv in ctx.cache]  # type: ignore[arg-type]
+        return replace(
+            ctx,
+            cache=cache,
+            text=rep(ctx.text),
+            batch=n * ctx.batch,
+            prev=rep(ctx.prev),
+            older=rep(ctx.older),
+            base=rep(ctx.base),
+        )
 
     @torch.no_grad()
     def _rollout_window(self, lb: LatentBatch, prev: Tensor) -> Tensor:

@@ -85,6 +85,12 @@ def snap_to_palette(frames: Tensor, palette: Tensor, background: float = 1.0) ->
     return pal.to(torch.uint8)[d.argmin(-1)].view(frames.shape)
 
 
+def colour_areas(snapped: Tensor, palette: Tensor) -> Tensor:
+    """Pixels of each non-background palette colour ``(B, P - 1)`` in palette-projected frames ``(B, H, W, 3)``."""
+    pal = palette.to(device=snapped.device, dtype=torch.uint8)
+    return torch.stack([(snapped == c).all(-1).sum((1, 2)) for c in pal[1:]], 1).float()
+
+
 class FlowSampler:
     """Few-step Euler sampling on diffusers' flow-matching schedule."""
 
