@@ -63,6 +63,7 @@ def main() -> None:
 
     from gedanken.audit.evaluate import _judge_output, rollout
     from gedanken.audit.objects import identity_check, object_view
+    from gedanken.models import CHECKPOINT_ROOT
     from gedanken.models.checkpoint import save_checkpoint
     from gedanken.models.diffusion import DiffusionWorldModel
 
@@ -115,7 +116,11 @@ def main() -> None:
     if args.export:
         model.cfg = replace(model.cfg, sampler=samplers[0])
         card = replace(model.card, notes=(model.card.notes + f"; sampler {args.settings[0]}").lstrip("; "))
-        save_checkpoint(args.export, model, family="diffusion", model_config=model.cfg, card=card)
+        source = Path(args.model) if Path(args.model).is_dir() else CHECKPOINT_ROOT / args.model
+        step = json.loads((source / "checkpoint.json").read_text()).get(
+            "step", 0
+        )  # kept: only the sampler changes
+        save_checkpoint(args.export, model, family="diffusion", model_config=model.cfg, card=card, step=step)
         print(f"wrote {args.export}")
 
 

@@ -69,9 +69,7 @@ class SamplerConfig:
     action_guidance: float = 1.0  # classifier-free guidance scale on actions (1 = off, no extra pass)
     text_guidance: float = 1.0  # classifier-free guidance scale on text (1 = off)
     reencode: bool = False  # context gets the generated frame's pixels encoded again (tokenizer manifold)
-    snap: bool = (
-        False  # with reencode: each pixel of that frame first takes the nearest colour of the palette
-    )
+    snap: bool = False  # with reencode: each pixel of that frame first takes the palette's nearest colour
     snap_background: float = 0.85  # scales the distance to the background colour (< 1: rims are not grown)
     candidates: int = 1  # > 1: that many samples per frame; keeps the one whose colour areas change least
 
