@@ -219,6 +219,40 @@ def test_candidates_keep_the_sample_whose_colour_areas_change_least():
         _model(sampler=SamplerConfig(candidates=2))  # no palette to compare areas on
 
 
+def test_a_colour_far_from_where_it_was_is_not_snapped_to():
+    from gedanken.models.diffusion.sampling import nearby_colours, snap_to_palette
+
+    pal = torch.tensor([[0, 0, 0], [255, 0, 0], [0, 0, 255], [255, 0, 255]])
+    previous = torch.zeros(1, 16, 16, 3, dtype=torch.uint8)
+    previous[0, 2:4, 2:4] = torch.tensor([255, 0, 0])  # red object at the top left
+    previous[0, 12:14, 12:14] = torch.tensor([255, 0, 255])  # magenta object at the bottom right
+    allowed = nearby_colours(previous, pal, radius=2)  # (1, 16, 16, 4)
+    assert allowed[0, 3, 5].tolist() == [True, True, False, False]  # 2 px right of red: black or red
+    assert allowed[0, 8, 8].tolist() == [True, False, False, False]  # far from everything: background only
+    frame = torch.zeros(1, 16, 16, 3, dtype=torch.uint8)
+    frame[0, 3, 4] = torch.tensor([200, 0, 200])  # a red-blue blend next to the red object
+    frame[0, 13, 11] = torch.tensor([200, 0, 200])  # the same colour next to the magenta object
+    out = snap_to_palette(frame, pal, allowed=allowed)
+    assert out[0, 3, 4].tolist() == [255, 0, 0] and out[0, 13, 11].tolist() == [255, 0, 255]
+    assert snap_to_palette(frame, pal)[0, 3, 4].tolist() == [255, 0, 255]  # unrestricted: a stray magenta
+    with pytest.raises(ValueError, match="snap_radius"):
+        _model(palette=((0, 0, 0), (255, 0, 0)), sampler=SamplerConfig(reencode=True, snap_radius=2))
+
+
+def test_snap_radius_keeps_the_projected_frame_in_the_context():
+    palette = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255))
+    m = _model(palette=palette).eval()
+    m.set_sampler(SamplerConfig(steps=2, context_noise=0.0, reencode=True, snap=True, snap_radius=2))
+    b = _batch(n=1, t=3)
+    ctx = m.observe(b.frames[:, :2], b.actions[:, :2])
+    assert ctx.seen is not None and ctx.seen.shape == b.frames[:, 1].shape
+    new, _ = m.step(ctx, b.actions[:, 1])
+    torch.testing.assert_close(
+        new.prev, m.tokenizer.encode(new.seen[:, None])[:, 0]
+    )  # the context is the projection
+    assert {tuple(c) for c in new.seen.reshape(-1, 3).tolist()} <= set(palette)
+
+
 def test_snap_to_palette_takes_the_nearest_colour():
     from gedanken.models.diffusion.sampling import snap_to_palette
 

@@ -72,6 +72,7 @@ class SamplerConfig:
     snap: bool = False  # with reencode: each pixel of that frame first takes the palette's nearest colour
     snap_background: float = 0.85  # scales the distance to the background colour (< 1: rims are not grown)
     candidates: int = 1  # > 1: that many samples per frame; keeps the one whose colour areas change least
+    snap_radius: int = 0  # > 0: with snap, a colour may only appear within that many pixels of where it was
 
 
 @dataclass(frozen=True)

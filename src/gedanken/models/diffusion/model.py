@@ -17,7 +17,13 @@ from torch import Tensor, nn
 from gedanken.data.batch import Batch
 from gedanken.models.diffusion.config import DiffusionConfig, FlowConfig, SamplerConfig, Target
 from gedanken.models.diffusion.dit import DiT
-from gedanken.models.diffusion.sampling import FlowMatching, FlowSampler, colour_areas, snap_to_palette
+from gedanken.models.diffusion.sampling import (
+    FlowMatching,
+    FlowSampler,
+    colour_areas,
+    nearby_colours,
+    snap_to_palette,
+)
 from gedanken.models.diffusion.text import TextEncoder, make_text_encoder
 from gedanken.models.heads import HeadOutputs, WorldHeads
 from gedanken.models.protocol import Prediction, Rollout
@@ -62,6 +68,7 @@ class DiffusionContext:
     older: Tensor | None = None  # (B, P, C, h, w) the context frames before prev, nearest first
     base: Tensor | None = None  # (B, C, h, w) the same latent before the context noise (RESIDUAL's base)
     areas: Tensor | None = None  # (B, P - 1) palette colour areas of the last frame (sampler.candidates > 1)
+    seen: Tensor | None = None  # (B, H, W, 3) the last frame projected onto the palette (sampler.snap_radius)
 
 
 class DiffusionWorldModel(nn.Module):
@@ -109,6 +116,8 @@ class DiffusionWorldModel(nn.Module):
                 "sampler.snap projects the re-encoded context onto the model's palette: it needs "
                 f"reencode=True (got {cfg.reencode}) and a palette (this model has {len(self.cfg.palette)} colours)"
             )
+        if cfg.snap_radius < 0 or (cfg.snap_radius > 0 and not cfg.snap):
+            raise ValueError(f"sampler.snap_radius must be >= 0 and needs snap=True, got {cfg.snap_radius}")
         if cfg.candidates < 1 or (cfg.candidates > 1 and not self.cfg.palette):
             raise ValueError(
                 f"sampler.candidates must be >= 1 and, above 1, needs a palette to compare colour areas (got "
@@ -229,10 +238,12 @@ class DiffusionWorldModel(nn.Module):
                 raise ValueError(f"need at least {k - 1} actions for {k} context frames, got {a.shape[1]}")
             prev[:, 1:], keep[:, 1:] = a[:, : k - 1], True
         ctx = self._append(ctx, lat, prev, keep)
-        if self.sampler.cfg.candidates > 1:
+        sc = self.sampler.cfg
+        if sc.candidates > 1 or sc.snap_radius > 0:
             pal = torch.tensor(self.cfg.palette)
-            last = snap_to_palette(frames[:, -1].to(self.device), pal, self.sampler.cfg.snap_background)
-            ctx = replace(ctx, areas=colour_areas(last, pal))
+            last = snap_to_palette(frames[:, -1].to(self.device), pal, sc.snap_background)
+            areas = colour_areas(last, pal) if sc.candidates > 1 else None
+            ctx = replace(ctx, areas=areas, seen=last if sc.snap_radius > 0 else None)
         return ctx
 
     def _append(self, ctx: DiffusionContext, lat: Tensor, prev: Tensor, keep: Tensor) -> DiffusionContext:
@@ -293,7 +304,8 @@ class DiffusionWorldModel(nn.Module):
         With ``sampler.candidates = N > 1`` (and the colour areas of the last frame known) it samples N frames
         and keeps, per batch element, the one whose palette colour areas differ least from the last frame's:
         objects keep their size and do not fade out or split off. While the last frame's areas are unknown
-        (the first step of a rollout forcing window) it samples one."""
+        (the first step of a rollout forcing window) it samples one. With ``sampler.snap_radius`` the projection
+        only allows colours that the last projected frame shows nearby."""
         sc, pal, b = self.sampler.cfg, torch.tensor(self.cfg.palette), ctx.batch
         n = sc.candidates if ctx.areas is not None else 1
         big = ctx if n == 1 else self._tiled(ctx, n)  # the candidates side by side, candidate-major
@@ -302,7 +314,14 @@ class DiffusionWorldModel(nn.Module):
         noise = torch.randn((n * b, c, h, w), generator=ctx.generator, device=self.device)
         lat = self.sampler.sample(velocity, noise)  # (N B, C, h, w)
         frame = self.tokenizer.decode(lat[:, None], self.cfg.height, self.cfg.width)[:, 0]
-        snap = snap_to_palette(frame, pal, sc.snap_background) if sc.snap or sc.candidates > 1 else frame
+        allowed = None
+        if sc.snap_radius > 0 and ctx.seen is not None:
+            allowed = nearby_colours(ctx.seen, pal, sc.snap_radius).repeat(n, 1, 1, 1)
+        snap = (
+            snap_to_palette(frame, pal, sc.snap_background, allowed)
+            if sc.snap or sc.candidates > 1
+            else frame
+        )
         areas = colour_areas(snap, pal) if sc.candidates > 1 else None
         a, keep = a[:b], keep[:b]
         if n > 1:
@@ -314,7 +333,8 @@ class DiffusionWorldModel(nn.Module):
             ctx_lat = self.tokenizer.encode((snap if sc.snap else frame)[:, None])
         else:
             ctx_lat = lat[:, None]
-        return replace(self._append(ctx, ctx_lat, a, keep), areas=areas), lat, frame
+        seen = snap if sc.snap_radius > 0 else None
+        return replace(self._append(ctx, ctx_lat, a, keep), areas=areas, seen=seen), lat, frame
 
     @staticmethod
     def _tiled(ctx: DiffusionContext, n: int) -> DiffusionContext:

@@ -69,7 +69,9 @@ class FlowMatching:
 VelocityFn = Callable[[Tensor, float], Tensor]
 
 
-def snap_to_palette(frames: Tensor, palette: Tensor, background: float = 1.0) -> Tensor:
+def snap_to_palette(
+    frames: Tensor, palette: Tensor, background: float = 1.0, allowed: Tensor | None = None
+) -> Tensor:
     """Each pixel of uint8 frames ``(..., 3)`` replaced by the nearest (RGB distance) of ``palette`` ``(P, 3)``.
 
     On flat-coloured data this is the projection of a generated frame onto the frames the data can hold: a
@@ -77,12 +79,26 @@ def snap_to_palette(frames: Tensor, palette: Tensor, background: float = 1.0) ->
     touching objects) takes one of them, so the fade does not carry into the next frame's context.
     ``background`` < 1 scales the distance to ``palette[0]`` (the background), so that a pixel halfway
     between an object and the background is dropped rather than added to the object: a blurred rim, snapped
-    to the object frame after frame, would grow it.
+    to the object frame after frame, would grow it. ``allowed`` ``(..., P)`` bool (see :func:`nearby_colours`)
+    limits each pixel to some colours.
     """
     pal = palette.to(device=frames.device, dtype=torch.float32)
     d = torch.cdist(frames.reshape(-1, 3).float(), pal)  # (N, P)
     d[:, 0] *= background
+    if allowed is not None:
+        d = d.masked_fill(~allowed.reshape(-1, len(pal)), float("inf"))
     return pal.to(torch.uint8)[d.argmin(-1)].view(frames.shape)
+
+
+def nearby_colours(previous: Tensor, palette: Tensor, radius: int) -> Tensor:
+    """``(B, H, W, P)`` bool: the palette colours that palette-projected frames ``(B, H, W, 3)`` show within
+    ``radius`` pixels (a square) of each pixel; the background is always allowed. Objects move a few pixels
+    per frame, so a colour far from where it was is a blend of two others (red and blue make magenta)."""
+    pal = palette.to(device=previous.device, dtype=torch.uint8)
+    present = torch.stack([(previous == c).all(-1) for c in pal], 1).float()  # (B, P, H, W)
+    near = F.max_pool2d(present, 2 * radius + 1, stride=1, padding=radius) > 0
+    near[:, 0] = True
+    return near.permute(0, 2, 3, 1)
 
 
 def colour_areas(snapped: Tensor, palette: Tensor) -> Tensor:
