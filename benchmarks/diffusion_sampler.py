@@ -78,7 +78,7 @@ def main() -> None:
     try:
         samplers = [parse_setting(s, model.cfg.sampler) for s in args.settings]
         for sampler in samplers:
-            model._check_sampler(sampler)  # type: ignore[arg-type]
+            model.check_sampler(sampler)  # type: ignore[arg-type]
     except (ValueError, TypeError) as e:
         ap.error(str(e))
     t = object_view(tj.judged, truth.fps)
@@ -117,9 +117,8 @@ def main() -> None:
         model.cfg = replace(model.cfg, sampler=samplers[0])
         card = replace(model.card, notes=(model.card.notes + f"; sampler {args.settings[0]}").lstrip("; "))
         source = Path(args.model) if Path(args.model).is_dir() else CHECKPOINT_ROOT / args.model
-        step = json.loads((source / "checkpoint.json").read_text()).get(
-            "step", 0
-        )  # kept: only the sampler changes
+        # the step is kept: only the sampler changes
+        step = json.loads((source / "checkpoint.json").read_text()).get("step", 0)
         save_checkpoint(args.export, model, family="diffusion", model_config=model.cfg, card=card, step=step)
         print(f"wrote {args.export}")
 

@@ -86,7 +86,7 @@ class DiffusionWorldModel(nn.Module):
         )
         self.heads = WorldHeads(cfg.heads, cfg.dit.width)
         self.flow = FlowMatching(cfg.flow)
-        self._check_sampler(cfg.sampler)
+        self.check_sampler(cfg.sampler)
         self.sampler = FlowSampler(cfg.sampler)
         self.text_encoder: TextEncoder | None = make_text_encoder(cfg.text, cfg.text_dim)
 
@@ -107,10 +107,11 @@ class DiffusionWorldModel(nn.Module):
 
     def set_sampler(self, cfg: SamplerConfig) -> None:
         """Change steps / guidance / context noise for inference (the network is unchanged)."""
-        self._check_sampler(cfg)
+        self.check_sampler(cfg)
         self.sampler = FlowSampler(cfg)
 
-    def _check_sampler(self, cfg: SamplerConfig) -> None:
+    def check_sampler(self, cfg: SamplerConfig) -> None:
+        """Raise ``ValueError`` if this model cannot sample with ``cfg`` (snap without a palette, ...)."""
         if cfg.snap and not (cfg.reencode and self.cfg.palette):
             raise ValueError(
                 "sampler.snap projects the re-encoded context onto the model's palette: it needs "
