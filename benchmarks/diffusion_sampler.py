@@ -8,7 +8,8 @@
         --export runs/x/model_shift6
 
 Each setting is a comma-separated list of ``SamplerConfig`` fields (``steps``, ``shift``, ``context_noise``,
-``action_guidance``, ``reencode``, ``snap``, ``snap_background``) on top of the checkpoint's own sampler. A
+``action_guidance``, ``reencode``, ``snap``, ``snap_background``, ``snap_radius``, ``candidates``, ``keep_area``)
+on top of the checkpoint's own sampler. A
 checkpoint trained before checkpoints recorded the data's colours gets the world's palette (for ``snap``;
 ``--export`` keeps it). Every setting rolls out the same ``test`` episodes with the same seed, exactly as the
 audit does (same judge, same identity verdicts), and reports identity persistence (share of frames whose every

@@ -8,7 +8,12 @@ For every horizon step ``h`` the model observes the true frames ``h - ctx .. h -
 predicts frame ``h`` under the true action: a one-step prediction that never sees its own output. The free
 rollout is the audit's own (same episodes, seed, judge and identity verdicts). Identity persistence of the
 one-step frames is what the network gets right from a clean past; the gap to the rollout is what drift costs.
-Also lists, per episode, the one-step frames that break and the rollout's first break.
+Also lists, per episode, the one-step frames that break and the rollout's first break, and compares the physics
+of both (``physics``): the mean vertical acceleration of objects in free flight (no simulator contact at the
+three frames it spans, the predicted object at least 4 world units from every wall; gravity pulls it to
+``-g``), the mean speed ``|dy|`` per frame, and the rebound off walls and floor (frames where the true vertical
+motion reverses at a static contact: the motion away from the wall one frame later, and how often its sign
+is right). One-step predictions are measured against the true past, the rollout against its own.
 """
 
 from __future__ import annotations
@@ -19,6 +24,51 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+OPEN = 4.0  # world units an object must keep from every wall to count as in free flight
+
+
+def vertical_physics(
+    yp: np.ndarray,
+    yt: np.ndarray,
+    vis: np.ndarray,
+    contacts: np.ndarray,
+    solid: np.ndarray,
+    xy_pred: np.ndarray,
+    radius: np.ndarray,
+    fps: float,
+    one_step: bool,
+) -> dict:
+    """Free-flight acceleration, speed and rebound of predicted heights ``yp`` against true ``yt`` (B, E, K),
+    world units with y up; ``vis`` (B, E, K) both visible; ``contacts`` the simulator's bitmask (bit 0: static);
+    ``xy_pred`` (B, E, K, 2); with ``one_step`` the prediction at ``e`` continues the true ``e - 1``, ``e - 2``."""
+    from gedanken.worlds.state import WORLD_SIZE
+
+    past1 = yt[:, 1:-1] if one_step else yp[:, 1:-1]
+    past2 = yt[:, :-2] if one_step else yp[:, :-2]
+    r = radius[:, None, :] + OPEN
+    inside = (xy_pred > r[..., None]).all(-1) & (xy_pred < WORLD_SIZE - r[..., None]).all(-1)  # (B, E, K)
+    free = (contacts == 0) & vis & solid[:, None, :] & inside  # (B, E, K)
+    three = free[:, 2:] & free[:, 1:-1] & free[:, :-2]
+    acc_t = (yt[:, 2:] - 2 * yt[:, 1:-1] + yt[:, :-2])[three] * fps**2
+    acc_p = (yp[:, 2:] - 2 * past1 + past2)[three] * fps**2
+    dt = np.diff(yt, axis=1)  # (B, E-1, K)
+    dp = yp[:, 1:] - (yt[:, :-1] if one_step else yp[:, :-1])
+    ok = vis[:, 1:] & vis[:, :-1] & solid[:, None, :]
+    static = (contacts[:, 1:-1] & 1) > 0  # touching a wall or the floor at the frame before the rebound
+    rev = (dt[:, 1:] * dt[:, :-1] < 0) & (np.abs(dt[:, :-1]) > 0.5) & static & ok[:, 1:] & ok[:, :-1]
+    away = -np.sign(dt[:, :-1][rev])  # direction away from the wall
+    return {
+        "free_flight_frames": int(three.sum()),
+        "free_flight_accel_true": float(acc_t.mean()) if acc_t.size else float("nan"),
+        "free_flight_accel_pred": float(acc_p.mean()) if acc_p.size else float("nan"),
+        "speed_true": float(np.abs(dt[ok]).mean() * fps) if ok.any() else float("nan"),
+        "speed_pred": float(np.abs(dp[ok]).mean() * fps) if ok.any() else float("nan"),
+        "rebounds": int(rev.sum()),
+        "rebound_true": float((dt[:, 1:][rev] * away).mean() * fps) if rev.any() else float("nan"),
+        "rebound_pred": float((dp[:, 1:][rev] * away).mean() * fps) if rev.any() else float("nan"),
+        "rebound_sign_right": float((np.sign(dp[:, 1:][rev]) == away).mean()) if rev.any() else float("nan"),
+    }
 
 
 def main() -> None:
@@ -59,13 +109,27 @@ def main() -> None:
         _, p = model.step(ctx, torch.from_numpy(into[:, j - 1]))
         preds.append(p.frame.cpu().numpy())
     t = object_view(tj.judged, truth.fps)
-    rows = {}
+    rows: dict[str, dict] = {}
+    physics = {}
     for name, out in [
         ("one_step", ModelOutput(frames=np.stack(preds, 1), states=None)),
         ("rollout", rollout(model, truth, truth.actions, 0, cfg.batch_size)),
     ]:
         pj = _judge_output(out, truth, cfg)
-        ic = identity_check(pj, tj.judged, object_view(pj, truth.fps), t, cfg, tj.full_area)
+        pv = object_view(pj, truth.fps)
+        ic = identity_check(pj, tj.judged, pv, t, cfg, tj.full_area)
+        both = pv.vis & t.vis
+        physics[name] = vertical_physics(
+            pv.xy[..., 1],
+            t.xy[..., 1],
+            both,
+            tj.physics.contacts,
+            tj.physics.solid,
+            pv.xy,
+            tj.physics.radius,
+            truth.fps,
+            name == "one_step",
+        )
         rows[name] = {
             "ok": ic.ok[:, 1:].all(-1),
             "identity_persistence": float(ic.ok[:, 1:].all(-1).mean()),
@@ -93,12 +157,19 @@ def main() -> None:
         "horizon": args.horizon,
         "context": args.context,
         **rows,
+        "physics": physics,
         "broken_episodes": episodes,
         "seconds": round(time.perf_counter() - t0, 1),
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     for name in rows:
-        print(f"{name}: identity persistence {rows[name]['identity_persistence']:.4f}")
+        ph = physics[name]
+        print(
+            f"{name}: identity persistence {rows[name]['identity_persistence']:.4f}; free-flight acceleration "
+            f"{ph['free_flight_accel_pred']:.1f} (true {ph['free_flight_accel_true']:.1f}), speed "
+            f"{ph['speed_pred']:.1f} ({ph['speed_true']:.1f}), rebound {ph['rebound_pred']:.1f} "
+            f"({ph['rebound_true']:.1f}, sign right {ph['rebound_sign_right']:.2f})"
+        )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

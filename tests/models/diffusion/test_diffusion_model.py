@@ -339,3 +339,53 @@ def test_set_flow_changes_the_training_knobs_but_not_the_target():
     other = Target.RESIDUAL if m.cfg.flow.target is Target.VELOCITY else Target.VELOCITY
     with pytest.raises(ValueError, match="flow target is part of the network"):
         m.set_flow(FlowConfig(target=other))
+
+
+def test_hold_areas_redraws_a_fading_object_from_its_faint_pixels_and_trims_a_grown_one():
+    from gedanken.models.diffusion.sampling import hold_areas, snap_to_palette
+
+    pal = torch.tensor([[0, 0, 0], [255, 0, 0], [0, 0, 255]])
+    frame = torch.zeros(1, 12, 12, 3, dtype=torch.uint8)
+    frame[0, 4:6, 4:6] = torch.tensor([200, 0, 0])  # what is left of a 3x3 red object: 4 pixels
+    frame[0, 4:7, 6] = torch.tensor([90, 0, 0])  # its faded column, nearer black than red
+    frame[0, 6, 4:6] = torch.tensor([60, 0, 0])  # its faded row, fainter still
+    frame[0, 0:3, 9:12] = torch.tensor([0, 0, 230])  # a blue object grown to 15 pixels ...
+    frame[0, 3:5, 9:12] = torch.tensor([0, 0, 150])  # ... by a paler rim
+    frame[0, 1, 1] = torch.tensor([40, 0, 0])  # a faint red speck far from where red was
+    snapped = snap_to_palette(frame, pal)
+    allowed = torch.ones(1, 12, 12, 3, dtype=torch.bool)
+    allowed[0, :3, :3, 1] = False  # red may not appear in the top-left corner
+    reference = torch.tensor([[7.0, 9.0]])  # observed: red 7 pixels, blue 9
+    out = hold_areas(snapped, frame, pal, reference, allowed, keep=1.0)
+    red, blue = (out[0] == pal[1]).all(-1), (out[0] == pal[2]).all(-1)
+    assert red.sum() == 7 and blue.sum() == 9
+    assert red[4:7, 6].all() and not red[6, 4:6].any()  # the 3 pixels nearest red, not the fainter row
+    assert not red[1, 1]  # not allowed there, however red it is
+    full = hold_areas(snapped, frame, pal, torch.tensor([[9.0, 9.0]]), allowed, keep=1.0)
+    assert (full[0, 4:7, 4:7] == pal[1]).all()  # with 9 to fill, the fainter row too
+    assert blue[0:3, 9:12].all()  # trimmed back to the 9 pixels nearest blue: the rim goes
+    loose = hold_areas(snapped, frame, pal, reference, allowed, keep=0.5)  # within [4.5, 18]: nothing to do
+    assert torch.equal(loose, snapped)
+    gone = hold_areas(snapped, frame, pal, torch.tensor([[0.0, 0.0]]), allowed, keep=1.0)
+    assert torch.equal(gone, snapped)  # colours that were not observed are left alone
+
+
+def test_keep_area_holds_the_context_colours_at_their_observed_areas():
+    from gedanken.models.diffusion.sampling import colour_areas
+
+    palette = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255))
+    m = _model(palette=palette).eval()
+    m.set_sampler(
+        SamplerConfig(steps=2, context_noise=0.0, reencode=True, snap=True, snap_radius=3, keep_area=1.0)
+    )
+    b = _batch(n=2, t=4)
+    ctx = m.observe(b.frames[:, :2], b.actions[:, :2])
+    assert ctx.reference is not None and (ctx.reference > 0).any()
+    for j in (1, 2):
+        ctx, _ = m.step(ctx, b.actions[:, j])
+        assert ctx.seen is not None
+        torch.testing.assert_close(colour_areas(ctx.seen, torch.tensor(palette)), ctx.reference)
+    with pytest.raises(ValueError, match="keep_area"):
+        m.set_sampler(SamplerConfig(reencode=True, snap=True, keep_area=0.9))  # no snap_radius
+    with pytest.raises(ValueError, match="keep_area"):
+        m.set_sampler(SamplerConfig(reencode=True, snap=True, snap_radius=2, keep_area=1.5))

@@ -21,6 +21,7 @@ from gedanken.models.diffusion.sampling import (
     FlowMatching,
     FlowSampler,
     colour_areas,
+    hold_areas,
     nearby_colours,
     snap_to_palette,
 )
@@ -69,6 +70,7 @@ class DiffusionContext:
     base: Tensor | None = None  # (B, C, h, w) the same latent before the context noise (RESIDUAL's base)
     areas: Tensor | None = None  # (B, P - 1) palette colour areas of the last frame (sampler.candidates > 1)
     seen: Tensor | None = None  # (B, H, W, 3) the last frame projected onto the palette (sampler.snap_radius)
+    reference: Tensor | None = None  # (B, P - 1) colour areas of the last observed frame (sampler.keep_area)
 
 
 class DiffusionWorldModel(nn.Module):
@@ -119,6 +121,10 @@ class DiffusionWorldModel(nn.Module):
             )
         if cfg.snap_radius < 0 or (cfg.snap_radius > 0 and not cfg.snap):
             raise ValueError(f"sampler.snap_radius must be >= 0 and needs snap=True, got {cfg.snap_radius}")
+        if not 0.0 <= cfg.keep_area <= 1.0 or (cfg.keep_area > 0 and cfg.snap_radius <= 0):
+            raise ValueError(
+                f"sampler.keep_area must be in [0, 1] and needs snap_radius > 0, got {cfg.keep_area}"
+            )
         if cfg.candidates < 1 or (cfg.candidates > 1 and not self.cfg.palette):
             raise ValueError(
                 f"sampler.candidates must be >= 1 and, above 1, needs a palette to compare colour areas (got "
@@ -243,8 +249,13 @@ class DiffusionWorldModel(nn.Module):
         if sc.candidates > 1 or sc.snap_radius > 0:
             pal = torch.tensor(self.cfg.palette)
             last = snap_to_palette(frames[:, -1].to(self.device), pal, sc.snap_background)
-            areas = colour_areas(last, pal) if sc.candidates > 1 else None
-            ctx = replace(ctx, areas=areas, seen=last if sc.snap_radius > 0 else None)
+            areas = colour_areas(last, pal) if sc.candidates > 1 or sc.keep_area > 0 else None
+            ctx = replace(
+                ctx,
+                areas=areas if sc.candidates > 1 else None,
+                seen=last if sc.snap_radius > 0 else None,
+                reference=areas if sc.keep_area > 0 else None,
+            )
         return ctx
 
     def _append(self, ctx: DiffusionContext, lat: Tensor, prev: Tensor, keep: Tensor) -> DiffusionContext:
@@ -306,7 +317,8 @@ class DiffusionWorldModel(nn.Module):
         and keeps, per batch element, the one whose palette colour areas differ least from the last frame's:
         objects keep their size and do not fade out or split off. While the last frame's areas are unknown
         (the first step of a rollout forcing window) it samples one. With ``sampler.snap_radius`` the projection
-        only allows colours that the last projected frame shows nearby."""
+        only allows colours that the last projected frame shows nearby, and with ``sampler.keep_area`` each
+        colour's projected area is held near its area in the last observed frame (:func:`hold_areas`)."""
         sc, pal, b = self.sampler.cfg, torch.tensor(self.cfg.palette), ctx.batch
         n = sc.candidates if ctx.areas is not None else 1
         big = ctx if n == 1 else self._tiled(ctx, n)  # the candidates side by side, candidate-major
@@ -330,12 +342,16 @@ class DiffusionWorldModel(nn.Module):
             pick = (areas.view(n, b, -1) - ctx.areas).abs().sum(-1).argmin(0)  # (B,) first on ties
             rows = pick * b + torch.arange(b, device=pick.device)
             lat, frame, snap, areas = lat[rows], frame[rows], snap[rows], areas[rows]
+        if sc.keep_area > 0 and ctx.reference is not None and allowed is not None:
+            snap = hold_areas(snap, frame, pal, ctx.reference, allowed[:b], sc.keep_area)
+            areas = colour_areas(snap, pal) if sc.candidates > 1 else None
         if sc.reencode:
             ctx_lat = self.tokenizer.encode((snap if sc.snap else frame)[:, None])
         else:
             ctx_lat = lat[:, None]
         seen = snap if sc.snap_radius > 0 else None
-        return replace(self._append(ctx, ctx_lat, a, keep), areas=areas, seen=seen), lat, frame
+        new = self._append(ctx, ctx_lat, a, keep)
+        return replace(new, areas=areas, seen=seen, reference=ctx.reference), lat, frame
 
     @staticmethod
     def _tiled(ctx: DiffusionContext, n: int) -> DiffusionContext:

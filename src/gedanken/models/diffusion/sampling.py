@@ -107,6 +107,43 @@ def colour_areas(snapped: Tensor, palette: Tensor) -> Tensor:
     return torch.stack([(snapped == c).all(-1).sum((1, 2)) for c in pal[1:]], 1).float()
 
 
+def hold_areas(
+    snapped: Tensor, frame: Tensor, palette: Tensor, reference: Tensor, allowed: Tensor, keep: float
+) -> Tensor:
+    """Palette-projected frames ``(B, H, W, 3)`` whose every colour keeps ``[keep, 1 / keep]`` x its
+    ``reference`` area ``(B, P - 1)`` (colours with reference 0 are left alone).
+
+    A colour below its lower bound takes the background pixels nearest to it in the generated ``frame``
+    ``(B, H, W, 3)`` among those where ``allowed`` ``(B, H, W, P)`` lets it appear (near where it was): a
+    fading object is redrawn from its own faint pixels, so it stays in the context instead of vanishing from
+    it. A colour above its upper bound gives its pixels farthest from it back to the background. For worlds
+    whose objects keep their size and never leave the frame (Push, Bounce); it is what a sampler knows, not
+    the network.
+    """
+    pal = palette.to(device=frame.device, dtype=torch.float32)
+    out = snapped.clone()
+    b = frame.shape[0]
+    pix, own = frame.reshape(b, -1, 3).float(), out.view(b, -1, 3)
+    may = allowed.reshape(b, -1, len(pal))
+    colours = pal.to(torch.uint8)
+    for i in range(1, len(pal)):
+        d = (pix - pal[i]).norm(dim=-1)  # (B, N) distance of each generated pixel to the colour
+        mine = (own == colours[i]).all(-1)  # (B, N)
+        free = (own == colours[0]).all(-1) & may[..., i]
+        area, ref = mine.sum(1), reference[:, i - 1].to(d.device)
+        need = torch.where(ref > 0, (keep * ref).ceil() - area, torch.zeros_like(ref)).clamp(min=0)
+        excess = torch.where(ref > 0, area - (ref / keep).floor(), torch.zeros_like(ref)).clamp(min=0)
+        nearest = (
+            d.masked_fill(~free, float("inf")).argsort(dim=1, stable=True).argsort(1)
+        )  # rank among free pixels
+        farthest = (-d).masked_fill(~mine, float("inf")).argsort(dim=1, stable=True).argsort(1)
+        add = free & (nearest < need[:, None])
+        drop = mine & (farthest < excess[:, None])
+        own[add] = colours[i]
+        own[drop] = colours[0]
+    return out
+
+
 class FlowSampler:
     """Few-step Euler sampling on diffusers' flow-matching schedule."""
 
