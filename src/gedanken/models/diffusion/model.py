@@ -350,8 +350,7 @@ class DiffusionWorldModel(nn.Module):
         else:
             ctx_lat = lat[:, None]
         seen = snap if sc.snap_radius > 0 else None
-        new = self._append(ctx, ctx_lat, a, keep)
-        return replace(new, areas=areas, seen=seen, reference=ctx.reference), lat, frame
+        return replace(self._append(ctx, ctx_lat, a, keep), areas=areas, seen=seen), lat, frame
 
     @staticmethod
     def _tiled(ctx: DiffusionContext, n: int) -> DiffusionContext:
