@@ -1,4 +1,5 @@
-"""Which sampler settings keep identities: a diffusion model rolled out on held-out episodes at several settings.
+"""Which sampler settings keep identities: a diffusion (or autoregressive) model rolled out on held-out episodes at
+several settings.
 
     .venv/bin/python benchmarks/diffusion_sampler.py --model diffusion_bounce --world bounce --episodes 24 \
         --settings steps=4 steps=4,shift=3 steps=4,shift=6 steps=8,shift=6 \
@@ -10,7 +11,9 @@
 Each setting is a comma-separated list of ``SamplerConfig`` fields (``steps``, ``shift``, ``context_noise``,
 ``action_guidance``, ``reencode``, ``snap``, ``snap_background``, ``snap_radius``, ``candidates``, ``keep_area``)
 on top of the checkpoint's own sampler. A
-checkpoint trained before checkpoints recorded the data's colours gets the world's palette (for ``snap``;
+checkpoint trained before checkpoints recorded the data's colours gets the world's palette. An autoregressive
+checkpoint takes ``MaskGITConfig`` fields instead (``steps``, ``temperature``, ``keep_area``, ``snap_radius``,
+``snap_background``) (for ``snap``;
 ``--export`` keeps it). Every setting rolls out the same ``test`` episodes with the same seed, exactly as the
 audit does (same judge, same identity verdicts), and reports identity persistence (share of frames whose every
 identity is right), survival (share of episodes with no break yet) at horizons 4 / 16 / 64, the mean position
@@ -65,13 +68,14 @@ def main() -> None:
     from gedanken.audit.evaluate import _judge_output, rollout
     from gedanken.audit.objects import identity_check, object_view
     from gedanken.models import CHECKPOINT_ROOT
+    from gedanken.models.autoregressive import AutoregressiveWorldModel
     from gedanken.models.checkpoint import save_checkpoint
     from gedanken.models.diffusion import DiffusionWorldModel
 
     torch.set_num_threads(args.threads)
     model = load(ap, args.model, args.world)
-    if not isinstance(model, DiffusionWorldModel):
-        ap.error(f"{args.model}: not a diffusion model")
+    if not isinstance(model, DiffusionWorldModel | AutoregressiveWorldModel):
+        ap.error(f"{args.model}: not a diffusion or autoregressive model")
     cfg, truth, tj = held_out(args.world, args.episodes, args.horizon)
     if not model.cfg.palette and truth.palette:  # trained before checkpoints recorded the data's colours
         model.cfg = replace(model.cfg, palette=tuple(tuple(int(c) for c in p) for p in truth.palette))
@@ -120,7 +124,9 @@ def main() -> None:
         source = Path(args.model) if Path(args.model).is_dir() else CHECKPOINT_ROOT / args.model
         # the step is kept: only the sampler changes
         step = json.loads((source / "checkpoint.json").read_text()).get("step", 0)
-        save_checkpoint(args.export, model, family="diffusion", model_config=model.cfg, card=card, step=step)
+        save_checkpoint(
+            args.export, model, family=model.card.family, model_config=model.cfg, card=card, step=step
+        )
         print(f"wrote {args.export}")
 
 

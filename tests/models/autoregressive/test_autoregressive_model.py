@@ -251,3 +251,38 @@ def test_factorized_greedy_shortcut_decodes_the_same_tokens() -> None:
     assert torch.equal(full, fast)
     assert torch.equal(idx, logits.argmax(-1))
     assert torch.allclose(logp, logits.max(-1).values, atol=1e-5)
+
+
+def test_keep_area_puts_the_projected_frame_with_held_areas_into_the_context() -> None:
+    from gedanken.data.synthetic import synthetic_episode
+    from gedanken.models.projection import colour_areas
+
+    ep = synthetic_episode(0, steps=4)
+    palette = tuple(tuple(int(v) for v in c) for c in ep.meta.palette)
+    m = _model(palette=palette).eval()
+    frames = torch.from_numpy(ep.frames)[None, :2]
+    plain, _ = m.step(m.observe(frames), torch.zeros(1, 1))
+    assert plain.seen is None  # off by default: the context holds the sampled tokens
+    m.set_sampler(MaskGITConfig(steps=2, keep_area=1.0))
+    ctx = m.observe(frames)
+    pal = torch.tensor(palette)
+    assert ctx.seen is not None and ctx.reference is not None and (ctx.reference > 0).any()
+    for _ in range(2):
+        ctx, pred = m.step(ctx, torch.zeros(1, 1))
+        assert ctx.seen is not None
+        assert {tuple(c) for c in ctx.seen.reshape(-1, 3).tolist()} <= set(palette)
+        torch.testing.assert_close(colour_areas(ctx.seen, pal), ctx.reference)  # areas held in the context
+        torch.testing.assert_close(
+            pred.frame, m.tokenizer.decode(pred.latent)
+        )  # the output is the model's own
+    roll = m.rollout(m.observe(frames), torch.zeros(1, 3, 1), seed=0)
+    assert roll.frames.shape == (1, 3, 64, 64, 3)
+
+
+def test_keep_area_needs_a_palette_and_valid_settings() -> None:
+    with pytest.raises(ValueError, match="palette"):
+        _model().set_sampler(MaskGITConfig(keep_area=0.8))
+    with pytest.raises(ValueError, match="keep_area"):
+        MaskGITConfig(keep_area=1.5)
+    with pytest.raises(ValueError, match="snap_radius"):
+        MaskGITConfig(keep_area=0.8, snap_radius=0)

@@ -99,3 +99,13 @@ def test_cli_smoke(tmp_path) -> None:  # noqa: ANN001
     summary = json.loads(" ".join(result.output[result.output.index("done") + 4 :].splitlines()))
     assert "NaN" not in result.output and "latent_to_real_accuracy" not in summary
     assert summary["latent_to_real_mse"] >= 0.0
+
+
+def test_the_config_records_the_datas_palette() -> None:
+    from dataclasses import replace
+
+    from gedanken.models.autoregressive.recipe import fit_config_to_data
+
+    palette = ((0, 0, 0), (255, 0, 0))
+    assert fit_config_to_data(tiny().model, replace(_data(), palette=palette)).palette == palette
+    assert fit_config_to_data(tiny().model, _data()).palette == ()

@@ -44,6 +44,7 @@ class AutoregressiveConfig:
     adapter_hidden: int = 64  # hidden width of the continuous-action adapter MLP
     action_mode: ActionMode = ActionMode.ADAPTER  # how step/rollout read actions (see ActionMode)
     world: str = ""  # the world (or dataset) it was trained on, for cards and reports
+    palette: tuple[tuple[int, int, int], ...] = ()  # the world's flat colours (sampler.keep_area needs them)
 
     def __post_init__(self) -> None:
         if self.action_classes < 0 or self.action_dim < 1:

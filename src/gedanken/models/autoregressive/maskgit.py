@@ -23,12 +23,22 @@ class MaskGITConfig:
 
     steps: int = 4  # decoding iterations per frame (1 = predict every token in one pass)
     temperature: float = 0.0  # sampling temperature; 0 = greedy (deterministic)
+    # > 0: the context gets the decoded frame projected onto the model's palette, each colour only within
+    # snap_radius px of where it was and its area held in [k, 1/k] x its observed area, then re-tokenized
+    keep_area: float = 0.0
+    snap_radius: int = 3  # with keep_area: how far (px) a colour may appear from where it was
+    snap_background: float = 1.0  # with keep_area: scale of the distance to the background colour
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ValueError(f"MaskGIT needs steps >= 1, got {self.steps}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0.0 <= self.keep_area <= 1.0 or self.snap_radius < 1 or self.snap_background <= 0:
+            raise ValueError(
+                "need keep_area in [0, 1], snap_radius >= 1 and snap_background > 0, got "
+                f"{self.keep_area}, {self.snap_radius}, {self.snap_background}"
+            )
 
 
 def mask_schedule(r: Tensor) -> Tensor:

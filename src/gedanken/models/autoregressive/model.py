@@ -20,6 +20,7 @@ from gedanken.models.autoregressive.config import ActionMode, AutoregressiveConf
 from gedanken.models.autoregressive.dynamics import DynamicsCache, DynamicsTransformer
 from gedanken.models.autoregressive.lam import LatentActionModel
 from gedanken.models.autoregressive.maskgit import MaskGITConfig, MaskGITSampler, random_mask
+from gedanken.models.projection import colour_areas, hold_areas, nearby_colours, snap_to_palette
 from gedanken.models.protocol import ModelCard, Prediction, Rollout
 from gedanken.tokenizers.discrete import DiscreteTokenizer
 
@@ -50,6 +51,8 @@ class ARContext:
     cache: DynamicsCache  # keys/values of the last window - 1 frames
     batch: int  # B
     generator: torch.Generator  # sampling noise source (used when the sampler temperature > 0)
+    seen: Tensor | None = None  # (B, H, W, 3) the last frame projected onto the palette (sampler.keep_area)
+    reference: Tensor | None = None  # (B, P - 1) colour areas of the last observed frame (sampler.keep_area)
 
 
 class AutoregressiveWorldModel(nn.Module):
@@ -78,6 +81,7 @@ class AutoregressiveWorldModel(nn.Module):
         self.register_buffer("latent_to_real", torch.zeros(na, cfg.action_dim))  # (|A|, A) mean real action
         self.register_buffer("latent_counts", torch.zeros(na))  # labelled steps seen per latent action
         self.register_buffer("real_to_latent", torch.zeros(max(cfg.action_classes, 1), dtype=torch.long))
+        self.check_sampler(cfg.sampler)
         self.sampler = MaskGITSampler(cfg.sampler)
         self.action_mode = cfg.action_mode
         self.stage = Stage.DYNAMICS
@@ -109,9 +113,27 @@ class AutoregressiveWorldModel(nn.Module):
                 p.requires_grad_(True)
 
     def set_sampler(self, cfg: MaskGITConfig) -> None:
-        """Change the MaskGIT steps / temperature used by ``step`` and ``rollout``."""
+        """Change the MaskGIT steps / temperature / context projection used by ``step`` and ``rollout``."""
+        self.check_sampler(cfg)
         self.cfg = replace(self.cfg, sampler=cfg)
         self.sampler = MaskGITSampler(cfg)
+
+    def check_sampler(self, cfg: MaskGITConfig) -> None:
+        """Raise ``ValueError`` if this model cannot sample with ``cfg`` (keep_area without a palette)."""
+        if cfg.keep_area > 0 and not self.cfg.palette:
+            raise ValueError(
+                "sampler.keep_area projects the context onto the model's palette, and this model has none "
+                "(trained before palettes were recorded, or on data that is not flat-coloured)"
+            )
+
+    def _project(self, frame: Tensor, ctx: ARContext) -> Tensor:
+        """The decoded frame as the context keeps it (``sampler.keep_area``): projected onto the palette near
+        where each colour was, each colour's area held near the observed one."""
+        sc, pal = self.cfg.sampler, torch.tensor(self.cfg.palette)
+        assert ctx.seen is not None and ctx.reference is not None
+        allowed = nearby_colours(ctx.seen, pal, sc.snap_radius)
+        snap = snap_to_palette(frame, pal, sc.snap_background, allowed)
+        return hold_areas(snap, frame, pal, ctx.reference, allowed, sc.keep_area)
 
     @torch.no_grad()
     def encode(self, frames: Tensor) -> TokenBatch:
@@ -228,7 +250,12 @@ class AutoregressiveWorldModel(nn.Module):
         for i in range(frames.shape[1]):
             cache = self.dynamics.commit(tb.tokens[:, i], emb[:, i], cache)
         gen = torch.Generator(device=self.device).manual_seed(0)
-        return ARContext(cache=cache, batch=frames.shape[0], generator=gen)
+        ctx = ARContext(cache=cache, batch=frames.shape[0], generator=gen)
+        if self.cfg.sampler.keep_area > 0:
+            pal = torch.tensor(self.cfg.palette)
+            last = snap_to_palette(frames[:, -1], pal, self.cfg.sampler.snap_background)
+            ctx = replace(ctx, seen=last, reference=colour_areas(last, pal))
+        return ctx
 
     def step(self, ctx: ARContext, action: Tensor) -> tuple[ARContext, Prediction]:
         """Advance one frame under ``action`` (B, A) (or (B,) discrete indices)."""
@@ -247,21 +274,21 @@ class AutoregressiveWorldModel(nn.Module):
             device=self.device,
             greedy_fn=greedy,
         )  # (B, N)
-        cache = self.dynamics.commit(tokens, emb, ctx.cache)
         grid = tokens.view(ctx.batch, *self.grid)
         frame = self.tokenizer.decode(grid)  # (B, H, W, 3)
-        return ARContext(cache=cache, batch=ctx.batch, generator=ctx.generator), Prediction(
-            frame=frame, latent=grid
-        )
+        seen = None
+        if self.cfg.sampler.keep_area > 0 and ctx.seen is not None:
+            seen = self._project(frame, ctx)
+            tokens = self.tokenizer.encode(seen).flatten(-2)  # the context holds the projected frame
+        cache = self.dynamics.commit(tokens, emb, ctx.cache)
+        return replace(ctx, cache=cache, seen=seen), Prediction(frame=frame, latent=grid)
 
     def rollout(self, ctx: ARContext, actions: Tensor, *, seed: int = 0) -> Rollout:
         """``H`` frames under actions ``(B, H, A)``; deterministic given ``seed``."""
         actions = torch.as_tensor(actions, device=self.device, dtype=torch.float32)
         if actions.ndim == 2:
             actions = actions[..., None]
-        ctx = ARContext(
-            cache=ctx.cache, batch=ctx.batch, generator=torch.Generator(self.device).manual_seed(seed)
-        )
+        ctx = replace(ctx, generator=torch.Generator(self.device).manual_seed(seed))
         frames, latents = [], []
         for h in range(actions.shape[1]):
             ctx, pred = self.step(ctx, actions[:, h])

@@ -134,6 +134,7 @@ def fit_config_to_data(cfg: AutoregressiveConfig, data: EpisodeData) -> Autoregr
         action_classes=data.action_classes,
         world=data.world,
         action_mode=ActionMode.ADAPTER if data.has_actions else ActionMode.LATENT,
+        palette=data.palette,
     )
 
 
