@@ -10,11 +10,10 @@ several settings.
 
 Each setting is a comma-separated list of ``SamplerConfig`` fields (``steps``, ``shift``, ``context_noise``,
 ``action_guidance``, ``reencode``, ``snap``, ``snap_background``, ``snap_radius``, ``candidates``, ``keep_area``)
-on top of the checkpoint's own sampler. A
-checkpoint trained before checkpoints recorded the data's colours gets the world's palette. An autoregressive
-checkpoint takes ``MaskGITConfig`` fields instead (``steps``, ``temperature``, ``keep_area``, ``snap_radius``,
-``snap_background``) (for ``snap``;
-``--export`` keeps it). Every setting rolls out the same ``test`` episodes with the same seed, exactly as the
+on top of the checkpoint's own sampler; an autoregressive checkpoint takes ``MaskGITConfig`` fields instead
+(``steps``, ``temperature``, ``keep_area``, ``snap_radius``, ``snap_background``). A checkpoint trained before
+checkpoints recorded the data's colours gets the world's palette (for ``snap`` and ``keep_area``; ``--export``
+keeps it). Every setting rolls out the same ``test`` episodes with the same seed, exactly as the
 audit does (same judge, same identity verdicts), and reports identity persistence (share of frames whose every
 identity is right), survival (share of episodes with no break yet) at horizons 4 / 16 / 64, the mean position
 error over visible objects, and the judged object area over the true one (geometric mean over all frames, and at

@@ -168,7 +168,7 @@ def test_reencode_puts_the_decoded_frame_into_the_context():
 
 
 def test_snap_puts_the_palette_projection_of_the_frame_into_the_context():
-    from gedanken.models.diffusion.sampling import snap_to_palette
+    from gedanken.models.projection import snap_to_palette
 
     palette = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255))
     m = _model(palette=palette).eval()
@@ -192,7 +192,7 @@ def test_snap_needs_reencode_and_a_palette():
 
 
 def test_candidates_keep_the_sample_whose_colour_areas_change_least():
-    from gedanken.models.diffusion.sampling import colour_areas, snap_to_palette
+    from gedanken.models.projection import colour_areas, snap_to_palette
 
     palette = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255))
     m = _model(palette=palette).eval()
@@ -220,7 +220,7 @@ def test_candidates_keep_the_sample_whose_colour_areas_change_least():
 
 
 def test_a_colour_far_from_where_it_was_is_not_snapped_to():
-    from gedanken.models.diffusion.sampling import nearby_colours, snap_to_palette
+    from gedanken.models.projection import nearby_colours, snap_to_palette
 
     pal = torch.tensor([[0, 0, 0], [255, 0, 0], [0, 0, 255], [255, 0, 255]])
     previous = torch.zeros(1, 16, 16, 3, dtype=torch.uint8)
@@ -254,7 +254,7 @@ def test_snap_radius_keeps_the_projected_frame_in_the_context():
 
 
 def test_snap_to_palette_takes_the_nearest_colour():
-    from gedanken.models.diffusion.sampling import snap_to_palette
+    from gedanken.models.projection import snap_to_palette
 
     frames = torch.tensor([[[[200, 30, 20], [10, 10, 10]], [[180, 0, 190], [0, 0, 250]]]], dtype=torch.uint8)
     pal = torch.tensor([[0, 0, 0], [255, 0, 0], [255, 0, 255], [0, 0, 255]])
@@ -342,7 +342,7 @@ def test_set_flow_changes_the_training_knobs_but_not_the_target():
 
 
 def test_hold_areas_redraws_a_fading_object_from_its_faint_pixels_and_trims_a_grown_one():
-    from gedanken.models.diffusion.sampling import hold_areas, snap_to_palette
+    from gedanken.models.projection import hold_areas, snap_to_palette
 
     pal = torch.tensor([[0, 0, 0], [255, 0, 0], [0, 0, 255]])
     frame = torch.zeros(1, 12, 12, 3, dtype=torch.uint8)
@@ -371,7 +371,7 @@ def test_hold_areas_redraws_a_fading_object_from_its_faint_pixels_and_trims_a_gr
 
 
 def test_keep_area_holds_the_context_colours_at_their_observed_areas():
-    from gedanken.models.diffusion.sampling import colour_areas
+    from gedanken.models.projection import colour_areas
 
     palette = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255))
     m = _model(palette=palette).eval()

@@ -73,9 +73,7 @@ class SamplerConfig:
     snap_background: float = 0.85  # scales the distance to the background colour (< 1: rims are not grown)
     candidates: int = 1  # > 1: that many samples per frame; keeps the one whose colour areas change least
     snap_radius: int = 0  # > 0: with snap, a colour may only appear within that many pixels of where it was
-    keep_area: float = (
-        0.0  # in (0, 1], with snap_radius: each colour's area held in [k, 1/k] x its observed one
-    )
+    keep_area: float = 0.0  # > 0, with snap_radius: each colour's area held in [k, 1/k] x the observed one
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,10 @@ from torch import Tensor, nn
 from gedanken.data.batch import Batch
 from gedanken.models.diffusion.config import DiffusionConfig, FlowConfig, SamplerConfig, Target
 from gedanken.models.diffusion.dit import DiT
-from gedanken.models.diffusion.sampling import (
-    FlowMatching,
-    FlowSampler,
-    colour_areas,
-    hold_areas,
-    nearby_colours,
-    snap_to_palette,
-)
+from gedanken.models.diffusion.sampling import FlowMatching, FlowSampler
 from gedanken.models.diffusion.text import TextEncoder, make_text_encoder
 from gedanken.models.heads import HeadOutputs, WorldHeads
+from gedanken.models.projection import colour_areas, hold_areas, nearby_colours, snap_to_palette
 from gedanken.models.protocol import Prediction, Rollout
 from gedanken.nn import KV
 from gedanken.tokenizers.continuous import VideoAutoencoder

@@ -2,8 +2,7 @@
 
 :class:`FlowMatching` draws training noise levels and builds targets; :class:`FlowSampler` walks the
 few-step Euler schedule of diffusers' ``FlowMatchEulerDiscreteScheduler`` given any velocity function;
-:func:`snap_to_palette` (from :mod:`gedanken.models.projection`) projects a generated frame onto the data's
-colours before it becomes context.
+the context projection (palette, nearby colours, held areas) is :mod:`gedanken.models.projection`.
 """
 
 from __future__ import annotations
@@ -16,12 +15,6 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 from torch import Tensor
 
 from gedanken.models.diffusion.config import FlowConfig, SamplerConfig, Target
-from gedanken.models.projection import (  # noqa: F401  (re-exported: the sampler's context projection)
-    colour_areas,
-    hold_areas,
-    nearby_colours,
-    snap_to_palette,
-)
 
 
 class FlowMatching:
