@@ -16,8 +16,9 @@ checkpoints recorded the data's colours gets the world's palette (for ``snap`` a
 keeps it). Every setting rolls out the same ``test`` episodes with the same seed, exactly as the
 audit does (same judge, same identity verdicts), and reports identity persistence (share of frames whose every
 identity is right), survival (share of episodes with no break yet) at horizons 4 / 16 / 64, the mean position
-error over visible objects, and the judged object area over the true one (geometric mean over all frames, and at
-the last frame): a setting that keeps identities by letting blobs grow shows there. The network is never
+error over visible objects, the audit's interpenetration rate (frames with an overlapping solid pair or a
+solid object past a wall by more than the tolerance; also each kind alone), and the judged object area over
+the true one (geometric mean over all frames, and at the last frame): a setting that keeps identities by letting blobs grow shows there. The network is never
 changed: only how the flow is integrated. Run the full audit on the exported copy before trusting it.
 """
 
@@ -66,6 +67,7 @@ def main() -> None:
 
     from gedanken.audit.evaluate import _judge_output, rollout
     from gedanken.audit.objects import identity_check, object_view
+    from gedanken.audit.physics import geometry
     from gedanken.models import CHECKPOINT_ROOT
     from gedanken.models.autoregressive import AutoregressiveWorldModel
     from gedanken.models.checkpoint import save_checkpoint
@@ -97,6 +99,11 @@ def main() -> None:
         survival = np.cumprod(ok, axis=1).mean(0)
         both = p.vis[:, 1:] & t.vis[:, 1:]
         err = np.linalg.norm(p.xy[:, 1:] - t.xy[:, 1:], axis=-1)[both]
+        g = geometry(pj, tj.physics.radius)
+        solid, tol = tj.physics.solid, cfg.penetration_tol
+        pairs = solid[:, g.pairs[:, 0]] & solid[:, g.pairs[:, 1]]
+        pair_bad = ((g.pair_gap < -tol) & pairs[:, None, :]).any(-1)[:, 1:]
+        wall_bad = ((g.wall_gap < -tol) & solid[:, None, :]).any(-1)[:, 1:]
         log_area = np.log2(np.maximum(pj.area, 1) / np.maximum(tj.judged.area, 1))[:, 1:]  # (B, Hz, K)
         row = {
             "setting": text,
@@ -104,6 +111,9 @@ def main() -> None:
             "identity_persistence": float(ok.mean()),
             "survival": {h: float(survival[h - 1]) for h in (4, 16, args.horizon) if h <= len(survival)},
             "pos_err_visible_px": float(err.mean()) if err.size else float("nan"),
+            "interpenetration": float((pair_bad | wall_bad).mean()),
+            "interpenetration_pairs": float(pair_bad.mean()),
+            "interpenetration_walls": float(wall_bad.mean()),
             "area_ratio": float(2 ** log_area[both].mean()) if both.any() else float("nan"),
             "area_ratio_last": float(2 ** log_area[:, -1][both[:, -1]].mean())
             if both[:, -1].any()

@@ -286,3 +286,44 @@ def test_keep_area_needs_a_palette_and_valid_settings() -> None:
         MaskGITConfig(keep_area=1.5)
     with pytest.raises(ValueError, match="snap_radius"):
         MaskGITConfig(keep_area=0.8, snap_radius=0)
+
+
+def test_the_loss_reads_unmasked_tokens_from_shown() -> None:
+    m = _model().train()
+    m.set_stage(Stage.DYNAMICS)
+    n = m.grid[0] * m.grid[1]
+    tokens = torch.randint(0, m.tokenizer.vocab_size, (2, 3, n))
+    lat = torch.zeros(2, 2, dtype=torch.long)
+
+    def loss(shown: torch.Tensor | None) -> float:
+        torch.manual_seed(0)  # the same mask
+        return float(m.loss(TokenBatch(tokens, lat, shown=shown))[0].detach())
+
+    assert loss(tokens.clone()) == loss(None)  # shown = tokens is the plain loss
+    other = torch.randint(0, m.tokenizer.vocab_size, tokens.shape)
+    assert loss(other) != loss(None)  # the context tokens are read from shown, the targets are not
+    moved = TokenBatch(tokens, lat, shown=other).to("cpu")
+    assert moved.shown is not None and torch.equal(moved.shown, other)
+
+
+def test_projected_tokens_are_the_tokens_of_the_held_projection() -> None:
+    from gedanken.data.synthetic import synthetic_episode
+    from gedanken.models.projection import colour_areas
+
+    ep = synthetic_episode(0, steps=4)
+    palette = tuple(tuple(int(v) for v in c) for c in ep.meta.palette)
+    m = _model(palette=palette).eval()
+    frames = torch.from_numpy(ep.frames)
+    tokens = m.encode(frames[None]).tokens[0]
+    with pytest.raises(ValueError, match="keep_area"):
+        m.projected_tokens(frames, tokens)
+    m.set_sampler(MaskGITConfig(keep_area=1.0))
+    shown = m.projected_tokens(frames, tokens)
+    assert shown.shape == tokens.shape and shown.dtype == tokens.dtype
+    held = m.projected_frames(frames, tokens)
+    assert torch.equal(shown, m.tokenizer.encode(held).flatten(-2))
+    assert {tuple(c) for c in held.reshape(-1, 3).tolist()} <= set(palette)
+    pal = torch.tensor(palette)
+    first = colour_areas(frames[:1], pal)
+    assert (first > 0).any()
+    torch.testing.assert_close(colour_areas(held, pal), first.expand(len(frames), -1))  # areas held

@@ -109,3 +109,79 @@ def test_the_config_records_the_datas_palette() -> None:
     palette = ((0, 0, 0), (255, 0, 0))
     assert fit_config_to_data(tiny().model, replace(_data(), palette=palette)).palette == palette
     assert fit_config_to_data(tiny().model, _data()).palette == ()
+
+
+def _palette_data() -> EpisodeData:
+    eps = [synthetic_episode(seed=i, steps=12) for i in range(4)]
+    return replace(_data(), palette=tuple(tuple(int(v) for v in c) for c in eps[0].meta.palette))
+
+
+def test_init_trains_the_dynamics_on_with_projected_context(tmp_path) -> None:  # noqa: ANN001
+    data = _palette_data()
+    first = train_autoregressive(tiny(), data, tmp_path / "a", device="cpu")
+    r = tiny()
+    r = replace(
+        r, model=replace(r.model, sampler=replace(r.model.sampler, keep_area=0.8)), projected_context=0.5
+    )
+    res = train_autoregressive(r, data, tmp_path / "b", device="cpu", init=first.model_dir)
+    assert set(res.stages) == {"dynamics", "adapter"}  # tokenizer and latent actions are the checkpoint's
+    a, b = load_checkpoint(first.model_dir), load_checkpoint(res.model_dir)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa if k.startswith(("tokenizer.", "lam.")))
+    assert any(not torch.equal(sa[k], sb[k]) for k in sa if k.startswith("dynamics."))
+    assert b.cfg.sampler.keep_area == 0.8  # type: ignore[attr-defined]
+    assert "trained on from" in b.card.notes and "projected context 0.5" in b.card.notes
+    with pytest.raises(ValueError, match="--init"):
+        train_autoregressive(
+            r, replace(data, world="other"), tmp_path / "c", device="cpu", init=first.model_dir
+        )
+
+
+def test_projected_context_needs_the_samplers_projection() -> None:
+    with pytest.raises(ValueError, match="keep_area"):
+        replace(tiny(), projected_context=0.5)
+    with pytest.raises(ValueError, match="projected_context"):
+        replace(tiny(), projected_context=1.5)
+
+
+def test_token_batches_show_the_projected_tokens_at_the_given_share() -> None:
+    from gedanken.models.autoregressive.recipe import _token_batches
+
+    tokens = [torch.zeros(10, 4, dtype=torch.long)]
+    latents = [torch.zeros(9, dtype=torch.long)]
+    shown = [torch.ones(10, 4, dtype=torch.long)]
+    plain = next(_token_batches(tokens, latents, None, 64, 5, 0)(0))
+    assert plain.shown is None
+    always = next(_token_batches(tokens, latents, None, 64, 5, 0, shown, 1.0)(0))
+    assert always.shown is not None and bool((always.shown == 1).all()) and bool((always.tokens == 0).all())
+    half = next(_token_batches(tokens, latents, None, 64, 5, 0, shown, 0.5)(0))
+    assert half.shown is not None and bool((half.shown[:, 0] == 1).all())  # the first frame: context only
+    share = float(half.shown[:, 1:].float().mean())
+    assert 0.3 < share < 0.7
+
+
+def test_cli_init_fine_tunes_on_projected_context(tmp_path) -> None:  # noqa: ANN001
+    from gedanken.cli import app
+
+    EpisodeDataset.create(tmp_path / "data").extend([synthetic_episode(seed=i, steps=12) for i in range(3)])
+    common = [
+        "train",
+        "autoregressive",
+        "--preset",
+        "tiny",
+        "--data",
+        str(tmp_path / "data"),
+        "--device",
+        "cpu",
+    ]
+    first = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    args = [*common, "--out", str(tmp_path / "b"), "--init", str(tmp_path / "a" / "model")]
+    bad = CliRunner().invoke(app, [*args, "--projected-context", "0.5"])  # no --keep-area: nothing to project
+    assert bad.exit_code != 0 and "keep_area" in bad.output
+    assert not (tmp_path / "b").exists()
+    res = CliRunner().invoke(app, [*args, "--keep-area", "0.8", "--projected-context", "0.5", "--lr", "1e-4"])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "b" / "model" / "checkpoint.json").read_text())
+    assert meta["model_config"]["sampler"]["keep_area"] == 0.8
+    assert "projected context 0.5" in meta["card"]["notes"]

@@ -39,6 +39,19 @@ def train_autoregressive_cmd(
     threads: int = typer.Option(0, help="torch threads (0 = preset)."),
     seed: int = typer.Option(0, help="Initialisation and data-order seed."),
     export: Path = typer.Option(None, help="Also copy the final model (no trainer state) here."),
+    init: str = typer.Option(
+        None,
+        help="Start from this autoregressive checkpoint (directory or shipped name): keep its tokenizer and "
+        "latent actions, train its dynamics on, post-train again.",
+    ),
+    lr: float = typer.Option(0.0, help="Override the dynamics' peak learning rate (0 = preset)."),
+    keep_area: float = typer.Option(
+        0.0, help="Sampler: hold each colour's area in the context within [k, 1/k] x observed (0 = preset)."
+    ),
+    projected_context: float = typer.Option(
+        0.0,
+        help="Share of the dynamics' training frames shown as the --keep-area projection hands them back.",
+    ),
 ) -> None:
     """Train the autoregressive world model: FSQ tokenizer, latent actions, MaskGIT dynamics, action adapter."""
     from gedanken.models.autoregressive.recipe import RECIPES, train_autoregressive
@@ -49,6 +62,20 @@ def train_autoregressive_cmd(
     rep = dataclasses.replace
     if steps:
         r = rep(r, dynamics_train=rep(r.dynamics_train, steps=steps))
+    if lr:
+        r = rep(r, dynamics_train=rep(r.dynamics_train, lr=lr))
+    try:
+        if keep_area:
+            r = rep(r, model=rep(r.model, sampler=rep(r.model.sampler, keep_area=keep_area)))
+        if projected_context:
+            r = rep(r, projected_context=projected_context)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    if init is not None:
+        from gedanken.models import CHECKPOINT_ROOT
+
+        if not Path(init).exists() and (CHECKPOINT_ROOT / init).is_dir():
+            init = str(CHECKPOINT_ROOT / init)  # a shipped name
     if labelled_steps >= 0:
         r = rep(r, labelled_steps=max(labelled_steps, 1))
     if latent_actions:
@@ -61,8 +88,9 @@ def train_autoregressive_cmd(
                 for k in ("tokenizer_train", "lam_train", "dynamics_train", "adapter_train")
             },
         )
-    from gedanken.train.cli import dataset_for, export_model
+    from gedanken.train.cli import dataset_for, export_model, resolve_model_path
 
+    start = resolve_model_path(init) if init is not None else None
     data = dataset_for(world, data, episodes or r.episodes, r.episode_steps)
     out = out or Path("runs") / f"autoregressive_{world.replace('/', '_')}"
     res = train_autoregressive(
@@ -74,6 +102,7 @@ def train_autoregressive_cmd(
         seed=seed,
         use_labels=labelled_steps != 0,
         more_data=tuple(add_data),
+        init=start,
     )
     export_model(res.model_dir, export)
     summary = {

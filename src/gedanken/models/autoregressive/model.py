@@ -32,12 +32,14 @@ class TokenBatch:
     tokens: Tensor  # (B, T, N) int64
     latent_actions: Tensor  # (B, T - 1) int64, latent action from frame t to t + 1
     actions: Tensor | None = None  # (B, T, A) float32 real actions (adapter stage)
+    shown: Tensor | None = None  # (B, T, N) the tokens the dynamics sees where unmasked (default: tokens)
 
     def to(self, device: torch.device | str) -> TokenBatch:
         return TokenBatch(
             self.tokens.to(device),
             self.latent_actions.to(device),
             None if self.actions is None else self.actions.to(device),
+            None if self.shown is None else self.shown.to(device),
         )
 
     def __len__(self) -> int:
@@ -136,6 +138,29 @@ class AutoregressiveWorldModel(nn.Module):
         return hold_areas(snap, frame, pal, ctx.reference, allowed, sc.keep_area)
 
     @torch.no_grad()
+    def projected_frames(self, frames: Tensor, tokens: Tensor) -> Tensor:
+        """An episode's frames ``(T, H, W, 3)`` as a rollout's context would hold them under
+        ``sampler.keep_area``: its tokens ``(T, N)`` decoded, projected onto the palette near where each colour
+        was in the previous frame, each colour's area held near its area in the first frame."""
+        sc = self.cfg.sampler
+        if sc.keep_area <= 0 or not self.cfg.palette:
+            raise ValueError("projected frames need sampler.keep_area > 0 and a palette")
+        pal = torch.tensor(self.cfg.palette)
+        frames, tokens = frames.to(self.device), tokens.to(self.device)
+        decoded = self.tokenizer.decode(tokens.view(len(tokens), *self.grid))  # (T, H, W, 3)
+        true = snap_to_palette(frames, pal, sc.snap_background)
+        allowed = nearby_colours(torch.cat([true[:1], true[:-1]]), pal, sc.snap_radius)
+        snap = snap_to_palette(decoded, pal, sc.snap_background, allowed)
+        reference = colour_areas(true[:1], pal).expand(len(frames), -1)
+        return hold_areas(snap, decoded, pal, reference, allowed, sc.keep_area)
+
+    @torch.no_grad()
+    def projected_tokens(self, frames: Tensor, tokens: Tensor) -> Tensor:
+        """The tokens ``(T, N)`` of :meth:`projected_frames`. Training the dynamics on these as context
+        (``AutoregressiveRecipe.projected_context``) puts what the sampler hands back in distribution."""
+        return self.tokenizer.encode(self.projected_frames(frames, tokens)).flatten(-2)
+
+    @torch.no_grad()
     def encode(self, frames: Tensor) -> TokenBatch:
         """uint8 frames ``(B, T, H, W, 3)`` -> tokens ``(B, T, N)`` and LAM latent actions ``(B, T - 1)``."""
         tokens = self.tokenizer.encode(frames.to(self.device)).flatten(-2)
@@ -197,9 +222,13 @@ class AutoregressiveWorldModel(nn.Module):
             if tb.actions is None:
                 raise ValueError("the adapter stage needs real actions in the batch")
             step_emb = self.real_action_embedding(tb.actions[:, :-1], ActionMode.ADAPTER)  # (B, T-1, D)
-        return self._token_loss(tb.tokens, self._clip_action_emb(step_emb))
+        return self._token_loss(tb.tokens, self._clip_action_emb(step_emb), tb.shown)
 
-    def _token_loss(self, tokens: Tensor, action_emb: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def _token_loss(
+        self, tokens: Tensor, action_emb: Tensor, shown: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, float]]:
+        """MaskGIT loss: predict the masked ``tokens`` from the unmasked ones, which are read from ``shown``
+        (the same shape; e.g. the frames as the sampler's projection hands them back) when given."""
         b, t, n = tokens.shape
         if t > self.cfg.dynamics.window:
             raise ValueError(
@@ -207,7 +236,7 @@ class AutoregressiveWorldModel(nn.Module):
             )
         mask = random_mask((b, t, n), device=tokens.device)
         mask[:, 0] = False  # the first frame is context: it has no action to follow
-        inp = torch.where(mask, torch.full_like(tokens, -1), tokens)
+        inp = torch.where(mask, torch.full_like(tokens, -1), tokens if shown is None else shown)
         h = self.dynamics.features(inp, action_emb)[mask]  # (M, D) features of the masked tokens
         target = tokens[mask]
         # Tokens that differ from the previous frame's (what moved) can be up-weighted: copy-last is

@@ -55,6 +55,17 @@ class AutoregressiveRecipe:
     episodes: int = 200  # episodes to collect when the dataset does not exist yet
     episode_steps: int = 64  # steps per collected episode
     holdout: float = 0.1  # share of episodes (at least 1) kept out of training, for evaluation
+    # share of the dynamics' training frames whose unmasked tokens are the frame as the sampler's keep_area
+    # projection hands it back (AutoregressiveWorldModel.projected_tokens); needs model.sampler.keep_area > 0
+    projected_context: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.projected_context <= 1.0:
+            raise ValueError(f"projected_context must be in [0, 1], got {self.projected_context}")
+        if self.projected_context > 0 and self.model.sampler.keep_area <= 0:
+            raise ValueError(
+                "projected_context trains on the sampler's projection: set model.sampler.keep_area"
+            )
 
 
 def tiny() -> AutoregressiveRecipe:
@@ -179,8 +190,12 @@ def _token_batches(
     size: int,
     length: int,
     seed: int,
+    shown: list[torch.Tensor] | None = None,
+    share: float = 0.0,
 ):
-    """Batch source of random ``length``-frame token windows (with real actions when given)."""
+    """Batch source of random ``length``-frame token windows (with real actions when given). With ``shown``
+    (tokens of the same shape per episode), each frame of a window is shown as those with probability
+    ``share`` (the first frame, context only, whenever ``share`` > 0)."""
     idx = [i for i in range(len(tokens)) if len(tokens[i]) >= length]
     if not idx:
         raise ValueError(f"no episode has the {length} frames a dynamics window needs")
@@ -198,7 +213,13 @@ def _token_batches(
                 if actions is None
                 else torch.stack([actions[e][s : s + length] for e, s in zip(eps, starts, strict=True)])
             )
-            yield TokenBatch(tokens=tok, latent_actions=lat, actions=act)
+            seen = None
+            if shown is not None and share > 0:
+                alt = torch.stack([shown[e][s : s + length] for e, s in zip(eps, starts, strict=True)])
+                use = torch.from_numpy(rng.random((size, length)) < share)
+                use[:, 0] = True
+                seen = torch.where(use[..., None], alt, tok)
+            yield TokenBatch(tokens=tok, latent_actions=lat, actions=act, shown=seen)
             step += 1
 
     return source
@@ -253,6 +274,29 @@ def tokenizer_metrics(
     return float(psnr(rec, f)), codebook_usage(tok, model.tokenizer.vocab_size), fid
 
 
+def _initial_model(init: str | Path, cfg: AutoregressiveConfig) -> AutoregressiveWorldModel:
+    """The autoregressive checkpoint at ``init``, checked against the data (``cfg`` fitted to it); the palette is
+    filled in when it predates recorded palettes, and ``cfg``'s sampler is taken when it sets ``keep_area``."""
+    from gedanken.models import load_checkpoint
+
+    model = load_checkpoint(init)
+    if not isinstance(model, AutoregressiveWorldModel):
+        raise ValueError(f"--init {init}: a {type(model).__name__} checkpoint, not an autoregressive one")
+    keys = ("height", "width", "action_dim", "action_classes", "world")
+    have, want = (tuple(getattr(c, k) for k in keys) for c in (model.cfg, cfg))
+    if have != want:
+        raise ValueError(f"--init {init}: checkpoint ({', '.join(keys)}) = {have}, but the data gives {want}")
+    model.cfg = replace(
+        model.cfg,
+        palette=model.cfg.palette or cfg.palette,
+        action_mode=cfg.action_mode,
+        sampler=cfg.sampler if cfg.sampler.keep_area > 0 else model.cfg.sampler,
+    )
+    model.set_sampler(model.cfg.sampler)
+    model.action_mode = model.cfg.action_mode
+    return model.train()
+
+
 def train_autoregressive(
     recipe: AutoregressiveRecipe,
     data: str | Path | EpisodeData,
@@ -263,9 +307,14 @@ def train_autoregressive(
     seed: int = 0,
     use_labels: bool = True,
     more_data: tuple[str | Path, ...] = (),
+    init: str | Path | None = None,
 ) -> ARTrainResult:
     """Train every stage on ``data`` into ``out``; see the module docstring (``use_labels=False``: no post-training,
-    the model is driven by latent actions). ``more_data``: datasets whose episodes follow ``data``'s (a path)."""
+    the model is driven by latent actions). ``more_data``: datasets whose episodes follow ``data``'s (a path).
+
+    With ``init`` (an autoregressive checkpoint trained on data of the same shape) its tokenizer and latent
+    action model are kept, its dynamics trains on (``recipe.dynamics_train``, a fresh schedule) and
+    post-training runs again; the recipe's sampler replaces the checkpoint's when it sets ``keep_area``."""
     t0 = time.perf_counter()
     out = Path(out)
     if more_data and isinstance(data, EpisodeData):
@@ -275,7 +324,11 @@ def train_autoregressive(
     if not use_labels:
         cfg = replace(cfg, action_mode=ActionMode.LATENT)
     torch.manual_seed(seed)
-    model = AutoregressiveWorldModel(cfg)
+    if init is not None:
+        model = _initial_model(init, cfg)
+        cfg = model.cfg
+    else:
+        model = AutoregressiveWorldModel(cfg)
     train_idx, held = split_episodes(len(ep.frames), recipe.holdout)
     card = ModelCard(
         name=f"autoregressive-{ep.world}",
@@ -298,11 +351,18 @@ def train_autoregressive(
         )
 
     tt, lt, dt, at = recipe.tokenizer_train, recipe.lam_train, recipe.dynamics_train, recipe.adapter_train
-    run(Stage.TOKENIZER, tt, _clip_batches(ep.frames, train_idx, tt.batch_size, 1, seed))
-    run(Stage.LAM, lt, _clip_batches(ep.frames, train_idx, lt.batch_size, 3, seed + 1))
+    if init is None:
+        run(Stage.TOKENIZER, tt, _clip_batches(ep.frames, train_idx, tt.batch_size, 1, seed))
+        run(Stage.LAM, lt, _clip_batches(ep.frames, train_idx, lt.batch_size, 3, seed + 1))
     tok_psnr, usage, fid = tokenizer_metrics(model, [ep.frames[i] for i in held], palette=ep.palette)
     log.info("tokenizer: held-out PSNR %.2f dB, codebook usage %.3f, %s", tok_psnr, usage["usage"], fid)
     tokens, latents = _encode_all(model, ep.frames)
+    shown = None
+    if recipe.projected_context > 0:
+        shown = [model.projected_tokens(ep.frames[i], tokens[i]).cpu() for i in train_idx]
+        differ = [(a != tokens[i]).flatten() for a, i in zip(shown, train_idx, strict=True)]
+        moved = float(torch.cat(differ).float().mean())
+        log.info("projected context: %.3f of the tokens differ from the frames' own", moved)
     window = cfg.dynamics.window
     run(
         Stage.DYNAMICS,
@@ -314,6 +374,8 @@ def train_autoregressive(
             dt.batch_size,
             window,
             seed + 2,
+            shown,
+            recipe.projected_context,
         ),
     )
     used, amap = 0, None
@@ -339,7 +401,9 @@ def train_autoregressive(
         steps=sum(r.step for r in stages.values()),
         train_seconds=round(sum(r.seconds for r in stages.values()), 1),
         params=sum(p.numel() for p in model.parameters()),
-        notes=f"labelled steps {used}; tokenizer PSNR {tok_psnr:.2f} dB",
+        notes=f"labelled steps {used}; tokenizer PSNR {tok_psnr:.2f} dB"
+        + (f"; dynamics trained on from {init}" if init is not None else "")
+        + (f"; projected context {recipe.projected_context}" if recipe.projected_context > 0 else ""),
     )
     model_dir = save_checkpoint(
         out / "model", model, family="autoregressive", model_config=cfg, card=final_card
