@@ -77,12 +77,10 @@ def hold_areas(
         area, ref = mine.sum(1), reference[:, i - 1].to(d.device)
         need = torch.where(ref > 0, (keep * ref).ceil() - area, torch.zeros_like(ref)).clamp(min=0)
         excess = torch.where(ref > 0, area - (ref / keep).floor(), torch.zeros_like(ref)).clamp(min=0)
-        nearest = (
-            d.masked_fill(~free, float("inf")).argsort(dim=1, stable=True).argsort(1)
-        )  # rank among free pixels
-        farthest = (-d).masked_fill(~mine, float("inf")).argsort(dim=1, stable=True).argsort(1)
-        add = free & (nearest < need[:, None])
-        drop = mine & (farthest < excess[:, None])
-        own[add] = colours[i]
-        own[drop] = colours[0]
+        if bool((need > 0).any()):  # rank among free pixels (two sorts: skipped when nothing is missing)
+            nearest = d.masked_fill(~free, float("inf")).argsort(dim=1, stable=True).argsort(1)
+            own[free & (nearest < need[:, None])] = colours[i]
+        if bool((excess > 0).any()):
+            farthest = (-d).masked_fill(~mine, float("inf")).argsort(dim=1, stable=True).argsort(1)
+            own[mine & (farthest < excess[:, None])] = colours[0]
     return out
