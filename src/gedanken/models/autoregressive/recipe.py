@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rich.progress import track
 
 from gedanken.data.batch import Batch
 from gedanken.data.combine import read_episodes
@@ -359,7 +360,10 @@ def train_autoregressive(
     tokens, latents = _encode_all(model, ep.frames)
     shown = None
     if recipe.projected_context > 0:
-        shown = [model.projected_tokens(ep.frames[i], tokens[i]).cpu() for i in train_idx]
+        shown = [
+            model.projected_tokens(ep.frames[i], tokens[i]).cpu()
+            for i in track(train_idx, description="projecting the context", disable=not dt.progress)
+        ]
         differ = [(a != tokens[i]).flatten() for a, i in zip(shown, train_idx, strict=True)]
         moved = float(torch.cat(differ).float().mean())
         log.info("projected context: %.3f of the tokens differ from the frames' own", moved)
