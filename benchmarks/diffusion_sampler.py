@@ -17,8 +17,9 @@ keeps it). Every setting rolls out the same ``test`` episodes with the same seed
 audit does (same judge, same identity verdicts), and reports identity persistence (share of frames whose every
 identity is right), survival (share of episodes with no break yet) at horizons 4 / 16 / 64, the mean position
 error over visible objects, the audit's interpenetration rate (frames with an overlapping solid pair or a
-solid object past a wall by more than the tolerance; also each kind alone), and the judged object area over
-the true one (geometric mean over all frames, and at the last frame): a setting that keeps identities by letting blobs grow shows there. The network is never
+solid object past a wall by more than the tolerance; also each kind alone, and how far past the wall the
+breaching objects reach), and the judged object area over the true one (geometric mean over all frames, and at
+the last frame): a setting that keeps identities by letting blobs grow shows there. The network is never
 changed: only how the flow is integrated. Run the full audit on the exported copy before trusting it.
 """
 
@@ -104,6 +105,9 @@ def main() -> None:
         pairs = solid[:, g.pairs[:, 0]] & solid[:, g.pairs[:, 1]]
         pair_bad = ((g.pair_gap < -tol) & pairs[:, None, :]).any(-1)[:, 1:]
         wall_bad = ((g.wall_gap < -tol) & solid[:, None, :]).any(-1)[:, 1:]
+        past = -g.wall_gap[:, 1:][
+            (g.wall_gap[:, 1:] < -tol) & solid[:, None, :]
+        ]  # px past a wall, per breach
         log_area = np.log2(np.maximum(pj.area, 1) / np.maximum(tj.judged.area, 1))[:, 1:]  # (B, Hz, K)
         row = {
             "setting": text,
@@ -114,6 +118,11 @@ def main() -> None:
             "interpenetration": float((pair_bad | wall_bad).mean()),
             "interpenetration_pairs": float(pair_bad.mean()),
             "interpenetration_walls": float(wall_bad.mean()),
+            "wall_breach_px": {
+                q: float(np.percentile(past, p)) for q, p in (("p10", 10), ("p50", 50), ("p90", 90))
+            }
+            if past.size
+            else None,
             "area_ratio": float(2 ** log_area[both].mean()) if both.any() else float("nan"),
             "area_ratio_last": float(2 ** log_area[:, -1][both[:, -1]].mean())
             if both[:, -1].any()

@@ -275,6 +275,14 @@ def tokenizer_metrics(
     return float(psnr(rec, f)), codebook_usage(tok, model.tokenizer.vocab_size), fid
 
 
+def _source_name(init: str | Path) -> str:
+    """A shipped checkpoint by its name, any other by its path (for the model card)."""
+    from gedanken.models import CHECKPOINT_ROOT
+
+    p = Path(init).resolve()
+    return p.name if p.parent == CHECKPOINT_ROOT.resolve() else str(init)
+
+
 def _initial_model(init: str | Path, cfg: AutoregressiveConfig) -> AutoregressiveWorldModel:
     """The autoregressive checkpoint at ``init``, checked against the data (``cfg`` fitted to it); the palette is
     filled in when it predates recorded palettes, and ``cfg``'s sampler is taken when it sets ``keep_area``."""
@@ -406,7 +414,7 @@ def train_autoregressive(
         train_seconds=round(sum(r.seconds for r in stages.values()), 1),
         params=sum(p.numel() for p in model.parameters()),
         notes=f"labelled steps {used}; tokenizer PSNR {tok_psnr:.2f} dB"
-        + (f"; dynamics trained on from {init}" if init is not None else "")
+        + (f"; dynamics trained on from {_source_name(init)}" if init is not None else "")
         + (f"; projected context {recipe.projected_context}" if recipe.projected_context > 0 else ""),
     )
     model_dir = save_checkpoint(
