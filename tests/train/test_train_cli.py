@@ -154,7 +154,7 @@ def test_init_from_a_checkpoint_of_other_data_is_refused(tmp_path):
         train_diffusion(
             tiny(), tmp_path / "push", tmp_path / "run", init=shipped_checkpoint("diffusion", "bounce")
         )
-    with pytest.raises(ValueError, match="not a diffusion one"):
+    with pytest.raises(ValueError, match="JepaWorldModel checkpoint, this run trains DiffusionWorldModel"):
         train_diffusion(tiny(), tmp_path / "push", tmp_path / "run", init=shipped_checkpoint("jepa", "push"))
     assert not (tmp_path / "run").exists()  # nothing half-written
 

@@ -50,6 +50,7 @@ __all__ = [
     "config_to_json",
     "families",
     "load_checkpoint",
+    "load_initial",
     "read_checkpoint",
     "register_family",
     "save_checkpoint",
@@ -101,6 +102,23 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> 
     model.to(device).eval()
     log.debug("loaded %s checkpoint %s (%d tensors)", data.family, data.path, len(data.tensors))
     return model  # type: ignore[return-value]
+
+
+_DATA_KEYS = ("height", "width", "action_dim", "action_classes", "world")
+
+
+def load_initial(init: str | Path, kind: type[Any], cfg: Any) -> Any:
+    """The checkpoint at ``init`` to train on (``--init``): a ``kind`` model whose frame size, action space and
+    world match ``cfg`` (a config fitted to the data); ``ValueError`` naming the difference otherwise."""
+    model = load_checkpoint(init)
+    if not isinstance(model, kind):
+        raise ValueError(f"--init {init}: {type(model).__name__} checkpoint, this run trains {kind.__name__}")
+    have, want = (tuple(getattr(c, k) for k in _DATA_KEYS) for c in (model.cfg, cfg))
+    if have != want:
+        raise ValueError(
+            f"--init {init}: checkpoint ({', '.join(_DATA_KEYS)}) = {have}, but the data gives {want}"
+        )
+    return model
 
 
 def shipped_checkpoint(family: str, world: str) -> Path:

@@ -135,6 +135,14 @@ def test_init_trains_the_dynamics_on_with_projected_context(tmp_path) -> None:  
         train_autoregressive(
             r, replace(data, world="other"), tmp_path / "c", device="cpu", init=first.model_dir
         )
+    from gedanken.models import shipped_checkpoint
+
+    diffusion = shipped_checkpoint("diffusion", "bounce")
+    with pytest.raises(
+        ValueError, match="DiffusionWorldModel checkpoint, this run trains AutoregressiveWorldModel"
+    ):
+        train_autoregressive(r, data, tmp_path / "d", device="cpu", init=diffusion)
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()  # nothing half-written
 
 
 def test_projected_context_needs_the_samplers_projection() -> None:

@@ -286,15 +286,9 @@ def _source_name(init: str | Path) -> str:
 def _initial_model(init: str | Path, cfg: AutoregressiveConfig) -> AutoregressiveWorldModel:
     """The autoregressive checkpoint at ``init``, checked against the data (``cfg`` fitted to it); the palette is
     filled in when it predates recorded palettes, and ``cfg``'s sampler is taken when it sets ``keep_area``."""
-    from gedanken.models import load_checkpoint
+    from gedanken.models import load_initial
 
-    model = load_checkpoint(init)
-    if not isinstance(model, AutoregressiveWorldModel):
-        raise ValueError(f"--init {init}: a {type(model).__name__} checkpoint, not an autoregressive one")
-    keys = ("height", "width", "action_dim", "action_classes", "world")
-    have, want = (tuple(getattr(c, k) for k in keys) for c in (model.cfg, cfg))
-    if have != want:
-        raise ValueError(f"--init {init}: checkpoint ({', '.join(keys)}) = {have}, but the data gives {want}")
+    model = load_initial(init, AutoregressiveWorldModel, cfg)
     model.cfg = replace(
         model.cfg,
         palette=model.cfg.palette or cfg.palette,

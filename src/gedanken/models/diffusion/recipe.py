@@ -240,15 +240,9 @@ def _stage(
 
 def _initial_model(init: str | Path, cfg: DiffusionConfig) -> DiffusionWorldModel:
     """The diffusion checkpoint at ``init``, checked against the data's frame size, actions and world."""
-    from gedanken.models import load_checkpoint
+    from gedanken.models import load_initial
 
-    model = load_checkpoint(init)
-    if not isinstance(model, DiffusionWorldModel):
-        raise ValueError(f"--init {init}: a {type(model).__name__} checkpoint, not a diffusion one")
-    keys = ("height", "width", "action_dim", "action_classes", "world")
-    have, want = (tuple(getattr(c, k) for k in keys) for c in (model.cfg, cfg))
-    if have != want:
-        raise ValueError(f"--init {init}: checkpoint ({', '.join(keys)}) = {have}, but the data gives {want}")
+    model = load_initial(init, DiffusionWorldModel, cfg)
     edge, have_edge = cfg.dit.edge_embedding, model.cfg.dit.edge_embedding
     if edge and have_edge and edge != have_edge:
         raise ValueError(f"--init {init}: its DiT embeds {have_edge} border levels, the recipe {edge}")
