@@ -143,3 +143,25 @@ def test_checkpoint_path_goes_through_the_model_registry(tmp_path) -> None:
     audit = r.model("tiny_drift")
     assert audit.card.train_seconds == 3.5 and audit.sentence.startswith("tiny_drift:")
     assert audit.splits["test"].scalars["psnr"] < 100.0
+
+
+def test_two_checkpoints_of_one_card_are_told_apart_by_their_paths(tmp_path) -> None:
+    from gedanken.audit import run_audit
+    from gedanken.models import ModelCard, register_family, save_checkpoint
+
+    register_family("audit_test_drift", lambda cfg: _TinyDrift(**cfg))
+    card = ModelCard(name="tiny_drift", family="audit_test_drift", world="bounce")
+    paths = [
+        str(
+            save_checkpoint(
+                tmp_path / d, _TinyDrift(), family="audit_test_drift", model_config={"shift": s}, card=card
+            )
+        )
+        for d, s in (("a", 1), ("b", 2))
+    ]
+    r = run_audit(paths, "bounce", episodes=1, horizon=3, context=2, baselines=False)
+    names = [m.name for m in r.models]
+    assert names == [f"tiny_drift ({paths[0]})", f"tiny_drift ({paths[1]})"]
+    assert r.model(names[0]).splits["test"].scalars != r.model(names[1]).splits["test"].scalars
+    with pytest.raises(ValueError, match="share a name"):  # the same checkpoint twice cannot be told apart
+        run_audit([paths[0], paths[0]], "bounce", episodes=1, horizon=3, context=2, baselines=False)
