@@ -45,6 +45,9 @@ def train_autoregressive_cmd(
         "latent actions, train its dynamics on, post-train again.",
     ),
     lr: float = typer.Option(0.0, help="Override the dynamics' peak learning rate (0 = preset)."),
+    adapter_steps: int = typer.Option(
+        0, help="Override the adapter's training steps on the labelled windows (0 = preset)."
+    ),
     keep_area: float = typer.Option(
         0.0, help="Sampler: hold each colour's area in the context within [k, 1/k] x observed (0 = preset)."
     ),
@@ -64,6 +67,8 @@ def train_autoregressive_cmd(
         r = rep(r, dynamics_train=rep(r.dynamics_train, steps=steps))
     if lr:
         r = rep(r, dynamics_train=rep(r.dynamics_train, lr=lr))
+    if adapter_steps:
+        r = rep(r, adapter_train=rep(r.adapter_train, steps=adapter_steps))
     try:
         if keep_area:
             r = rep(r, model=rep(r.model, sampler=rep(r.model.sampler, keep_area=keep_area)))
