@@ -68,7 +68,7 @@ def main() -> None:
 
     from gedanken.audit.evaluate import _judge_output, rollout
     from gedanken.audit.objects import identity_check, object_view
-    from gedanken.audit.physics import geometry
+    from gedanken.audit.physics import breaches, geometry
     from gedanken.models import CHECKPOINT_ROOT
     from gedanken.models.autoregressive import AutoregressiveWorldModel
     from gedanken.models.checkpoint import save_checkpoint
@@ -101,13 +101,9 @@ def main() -> None:
         both = p.vis[:, 1:] & t.vis[:, 1:]
         err = np.linalg.norm(p.xy[:, 1:] - t.xy[:, 1:], axis=-1)[both]
         g = geometry(pj, tj.physics.radius)
-        solid, tol = tj.physics.solid, cfg.penetration_tol
-        pairs = solid[:, g.pairs[:, 0]] & solid[:, g.pairs[:, 1]]
-        pair_bad = ((g.pair_gap < -tol) & pairs[:, None, :]).any(-1)[:, 1:]
-        wall_bad = ((g.wall_gap < -tol) & solid[:, None, :]).any(-1)[:, 1:]
-        past = -g.wall_gap[:, 1:][
-            (g.wall_gap[:, 1:] < -tol) & solid[:, None, :]
-        ]  # px past a wall, per breach
+        pairs, walls = breaches(g, tj.physics.solid, cfg.penetration_tol)
+        pair_bad, wall_bad = pairs.any(-1)[:, 1:], walls.any(-1)[:, 1:]
+        past = -g.wall_gap[:, 1:][walls[:, 1:]]  # px past a wall, per breaching object and frame
         log_area = np.log2(np.maximum(pj.area, 1) / np.maximum(tj.judged.area, 1))[:, 1:]  # (B, Hz, K)
         row = {
             "setting": text,

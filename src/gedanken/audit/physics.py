@@ -102,12 +102,16 @@ def _match_events(pred: np.ndarray, true: np.ndarray, window: int) -> tuple[int,
     return tp, n_pred - tp, n_true - tp
 
 
+def breaches(g: Geometry, solid: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(B, E, P)`` solid pairs that overlap and ``(B, E, K)`` solid objects past a wall, by more than tol."""
+    sp = solid[:, g.pairs[:, 0]] & solid[:, g.pairs[:, 1]]
+    return (g.pair_gap < -tol) & sp[:, None, :], (g.wall_gap < -tol) & solid[:, None, :]
+
+
 def _interpenetration(g: Geometry, solid: np.ndarray, tol: float) -> np.ndarray:
     """(B, E) bool: some solid pair overlaps or some solid object reaches past a wall by more than tol."""
-    sp = solid[:, g.pairs[:, 0]] & solid[:, g.pairs[:, 1]]
-    pair_bad = ((g.pair_gap < -tol) & sp[:, None, :]).any(-1)
-    wall_bad = ((g.wall_gap < -tol) & solid[:, None, :]).any(-1)
-    return pair_bad | wall_bad
+    pairs, walls = breaches(g, solid, tol)
+    return pairs.any(-1) | walls.any(-1)
 
 
 def _free_runs(free: np.ndarray, min_len: int) -> list[tuple[int, int, int, int]]:

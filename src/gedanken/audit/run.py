@@ -175,9 +175,8 @@ def run_audit(
         raise ValueError(f"no model to audit; give a checkpoint or a baseline ({', '.join(BASELINES)})")
     resolved = [load_model(m, world) if isinstance(m, str) else m for m in specs]
     names = [getattr(m, "name", type(m).__name__) for m in resolved]
-    if len(set(names)) != len(
-        names
-    ):  # two checkpoints of one card (a model and its fine-tune): add their paths
+    if len(set(names)) != len(names):
+        # two checkpoints of one card (a model and its fine-tune): add their paths
         names = [
             f"{n} ({spec})" if names.count(n) > 1 and isinstance(spec, str) else n
             for n, spec in zip(names, specs, strict=True)

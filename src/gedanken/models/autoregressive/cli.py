@@ -76,11 +76,6 @@ def train_autoregressive_cmd(
             r = rep(r, projected_context=projected_context)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
-    if init is not None:
-        from gedanken.models import CHECKPOINT_ROOT
-
-        if not Path(init).exists() and (CHECKPOINT_ROOT / init).is_dir():
-            init = str(CHECKPOINT_ROOT / init)  # a shipped name
     if labelled_steps >= 0:
         r = rep(r, labelled_steps=max(labelled_steps, 1))
     if latent_actions:
