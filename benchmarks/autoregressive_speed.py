@@ -5,7 +5,8 @@
 Plays ``frames`` frames through :class:`gedanken.models.player.Player` (the cached one-frame ``step``: MaskGIT
 passes over the 64 tokens of the new frame against cached keys/values, one commit pass, one decode) and
 reports frames/s after warm-up plus the mean cost of frames 12-20 vs the last 8 (the sliding cache keeps it
-flat). Speed does not depend on the weights, so without a trained checkpoint it uses the default preset.
+flat). Each step count runs the checkpoint's own sampler otherwise (its context projection, ``keep_area``, and
+action guidance included; before session 18 the benchmark reset them to the defaults). Speed does not depend on the weights, so without a trained checkpoint it uses the default preset.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import platform
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +44,6 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/autoregressive_speed.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from gedanken.models.autoregressive.maskgit import MaskGITConfig
     from gedanken.models.player import Player
 
     model, source = _model(args.model)
@@ -51,7 +52,8 @@ def main() -> None:
     context[:, 20:28, 30:38] = (230, 60, 60)
     rows = []
     for steps in args.steps:
-        model.set_sampler(MaskGITConfig(steps=steps, temperature=model.cfg.sampler.temperature))
+        # the checkpoint's own sampler (its projection, guidance, temperature) at this many MaskGIT passes
+        model.set_sampler(replace(model.cfg.sampler, steps=steps))
         player = Player(model, context)
         per = []
         for _ in range(args.frames):

@@ -188,12 +188,16 @@ def test_cli_init_fine_tunes_on_projected_context(tmp_path) -> None:  # noqa: AN
     bad = CliRunner().invoke(app, [*args, "--projected-context", "0.5"])  # no --keep-area: nothing to project
     assert bad.exit_code != 0 and "keep_area" in bad.output
     assert not (tmp_path / "b").exists()
-    res = CliRunner().invoke(
-        app,
-        [*args, "--keep-area", "0.8", "--projected-context", "0.5", "--lr", "1e-4", "--adapter-steps", "6"],
-    )
+    for wrong in (["--action-dropout", "1.5"], ["--action-guidance", "2"]):  # guidance needs dropout
+        bad = CliRunner().invoke(app, [*args, *wrong])
+        assert bad.exit_code != 0 and "action_dropout" in bad.output
+        assert not (tmp_path / "b").exists()
+    flags = ["--keep-area", "0.8", "--projected-context", "0.5", "--lr", "1e-4", "--adapter-steps", "6"]
+    res = CliRunner().invoke(app, [*args, *flags, "--action-dropout", "0.2", "--action-guidance", "1.5"])
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "b" / "model" / "checkpoint.json").read_text())
     assert meta["model_config"]["sampler"]["keep_area"] == 0.8
+    assert meta["model_config"]["dynamics"]["action_dropout"] == 0.2  # carried onto the --init checkpoint
+    assert meta["model_config"]["sampler"]["action_guidance"] == 1.5
     assert "projected context 0.5" in meta["card"]["notes"]
     assert json.loads((tmp_path / "b" / "adapter" / "last" / "trainer.json").read_text())["step"] == 6

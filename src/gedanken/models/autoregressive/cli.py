@@ -55,6 +55,16 @@ def train_autoregressive_cmd(
         0.0,
         help="Share of the dynamics' training frames shown as the --keep-area projection hands them back.",
     ),
+    action_dropout: float = typer.Option(
+        -1.0,
+        help="Share of training transitions shown with no action, so the sampler can guide on actions "
+        "(action_guidance); -1 = preset.",
+    ),
+    action_guidance: float = typer.Option(
+        0.0,
+        help="Sampler: classifier-free guidance on actions, > 1 amplifies them (needs --action-dropout; "
+        "0 = preset).",
+    ),
 ) -> None:
     """Train the autoregressive world model: FSQ tokenizer, latent actions, MaskGIT dynamics, action adapter."""
     from gedanken.models.autoregressive.recipe import RECIPES, train_autoregressive
@@ -74,6 +84,12 @@ def train_autoregressive_cmd(
             r = rep(r, model=rep(r.model, sampler=rep(r.model.sampler, keep_area=keep_area)))
         if projected_context:
             r = rep(r, projected_context=projected_context)
+        if action_dropout >= 0:
+            dyn = rep(r.model.dynamics, action_dropout=action_dropout)
+            r = rep(r, model=rep(r.model, dynamics=dyn))
+        if action_guidance:
+            sampler = rep(r.model.sampler, action_guidance=action_guidance)
+            r = rep(r, model=rep(r.model, sampler=sampler))
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     if labelled_steps >= 0:

@@ -51,6 +51,11 @@ class AutoregressiveConfig:
             raise ValueError(
                 f"need action_dim >= 1 and action_classes >= 0, got {self.action_dim}, {self.action_classes}"
             )
+        if self.sampler.action_guidance > 1 and self.dynamics.action_dropout <= 0:
+            raise ValueError(
+                "sampler.action_guidance compares each action with 'no action', which the dynamics only learns "
+                "with dynamics.action_dropout > 0 (--action-dropout)"
+            )
         if self.action_classes and self.action_dim != 1:
             raise ValueError(
                 f"a discrete action space stores one index per step (action_dim 1), got {self.action_dim}"

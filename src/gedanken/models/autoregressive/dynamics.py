@@ -44,6 +44,9 @@ class DynamicsConfig:
     window: int = 8  # frames each token attends to (itself + window - 1 past frames); also the training clip
     factorized: bool = False  # per-FSQ-channel embeddings and softmaxes instead of one table over the vocab
     change_weight: float = 1.0  # training loss weight of tokens that differ from the previous frame's
+    # share of training transitions whose action embedding is replaced by the learned "no action" one, so
+    # that the sampler can guide on actions (MaskGITConfig.action_guidance)
+    action_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.dim % self.heads or (self.dim // self.heads) % 2:
@@ -52,6 +55,8 @@ class DynamicsConfig:
             raise ValueError(f"window must be >= 2 frames, got {self.window}")
         if self.change_weight <= 0:
             raise ValueError(f"change_weight must be > 0, got {self.change_weight}")
+        if not 0.0 <= self.action_dropout < 1.0:
+            raise ValueError(f"action_dropout must be in [0, 1), got {self.action_dropout}")
 
 
 @dataclass
@@ -116,9 +121,18 @@ class _FactorHead(nn.Module):
         self.levels = tuple(int(v) for v in levels)
         self.proj = nn.Linear(dim, sum(self.levels))
 
-    def log_probs(self, h: Tensor) -> Tensor:
-        """``(*S, D)`` -> ``(*S, V)`` token log-probabilities."""
+    def parts(self, h: Tensor, unguided: Tensor | None = None, guidance: float = 1.0) -> list[Tensor]:
+        """Per-channel log-probabilities ``(*S, L_c)`` of features ``h``; with ``unguided`` features (the same
+        frame under no action) each channel is guided: ``c + (g - 1) (c - u)``, renormalised."""
         parts = [p.log_softmax(-1) for p in self.proj(h).split(self.levels, -1)]
+        if unguided is None:
+            return parts
+        free = [p.log_softmax(-1) for p in self.proj(unguided).split(self.levels, -1)]
+        return [(c + (guidance - 1) * (c - u)).log_softmax(-1) for c, u in zip(parts, free, strict=True)]
+
+    def log_probs(self, h: Tensor, unguided: Tensor | None = None, guidance: float = 1.0) -> Tensor:
+        """``(*S, D)`` -> ``(*S, V)`` token log-probabilities (guided as in :meth:`parts`)."""
+        parts = self.parts(h, unguided, guidance)
         # Outer sum, last channel outermost: flattening puts channel 0 fastest, as FSQ's mixed-radix index
         # does (broadcast adds; indexing a (V, c) table is ~10x slower on CPU).
         out = parts[-1]
@@ -126,9 +140,11 @@ class _FactorHead(nn.Module):
             out = (out[..., :, None] + p[..., None, :]).flatten(-2)
         return out
 
-    def greedy(self, h: Tensor) -> tuple[Tensor, Tensor]:
+    def greedy(
+        self, h: Tensor, unguided: Tensor | None = None, guidance: float = 1.0
+    ) -> tuple[Tensor, Tensor]:
         """Most likely token indices ``(*S,)`` and their log-probabilities: the argmax of each channel."""
-        best = [p.log_softmax(-1).max(-1) for p in self.proj(h).split(self.levels, -1)]
+        best = [p.max(-1) for p in self.parts(h, unguided, guidance)]
         idx = self.fsq.digits_to_indices(torch.stack([b.indices for b in best], -1))
         return idx, sum(b.values for b in best)
 
@@ -220,17 +236,36 @@ class DynamicsTransformer(nn.Module):
         """A cache with no past frames."""
         return DynamicsCache(layers=[None] * len(self.blocks), t=0)
 
-    def step_logits(self, tokens: Tensor, action_emb: Tensor, cache: DynamicsCache) -> Tensor:
-        """Logits ``(B, N, vocab)`` for one frame ``tokens`` (B, N) given the cached past; cache untouched."""
-        return self._frame(tokens, action_emb, cache)[0]
+    def step_logits(
+        self, tokens: Tensor, action_emb: Tensor, cache: DynamicsCache, guidance: float = 1.0
+    ) -> Tensor:
+        """Logits ``(B, N, vocab)`` for one frame ``tokens`` (B, N) given the cached past; cache untouched.
+        With ``guidance`` > 1, log-probabilities guided against the same frame under no action."""
+        if guidance == 1.0:
+            return self._frame(tokens, action_emb, cache)[0]
+        h, free = self._guided_pair(tokens, action_emb, cache)
+        if self.cfg.factorized:
+            return self.head.log_probs(h, free, guidance)
+        c, u = self.head(h).log_softmax(-1), self.head(free).log_softmax(-1)
+        return c + (guidance - 1) * (c - u)
 
-    def step_greedy(self, tokens: Tensor, action_emb: Tensor, cache: DynamicsCache) -> tuple[Tensor, Tensor]:
+    def step_greedy(
+        self, tokens: Tensor, action_emb: Tensor, cache: DynamicsCache, guidance: float = 1.0
+    ) -> tuple[Tensor, Tensor]:
         """Most likely tokens ``(B, N)`` and their log-probabilities for one frame (factorized heads only:
         the argmax of each channel, without building the ``(B, N, vocab)`` logits); cache untouched."""
         if not self.cfg.factorized:
             raise ValueError("step_greedy needs a factorized head; use step_logits")
+        if guidance == 1.0:
+            x, _ = self._frame(tokens, action_emb, cache, need_logits=False)
+            return self.head.greedy(self.norm(x))
+        return self.head.greedy(*self._guided_pair(tokens, action_emb, cache), guidance)
+
+    def _guided_pair(self, tokens: Tensor, action_emb: Tensor, cache: DynamicsCache) -> tuple[Tensor, Tensor]:
+        """Normalised features of one frame under ``action_emb`` and under the learned "no action"."""
         x, _ = self._frame(tokens, action_emb, cache, need_logits=False)
-        return self.head.greedy(self.norm(x))
+        free, _ = self._frame(tokens, self.no_action.expand_as(action_emb), cache, need_logits=False)
+        return self.norm(x), self.norm(free)
 
     def commit(self, tokens: Tensor, action_emb: Tensor, cache: DynamicsCache) -> DynamicsCache:
         """Append a finished frame ``tokens`` (B, N) to the cache (keeps the last ``window - 1`` frames)."""

@@ -28,12 +28,17 @@ class MaskGITConfig:
     keep_area: float = 0.0
     snap_radius: int = 3  # with keep_area: how far (px) a colour may appear from where it was
     snap_background: float = 1.0  # with keep_area: scale of the distance to the background colour
+    # > 1: classifier-free guidance on the action, log p(x | a) + (g - 1) (log p(x | a) - log p(x | no action));
+    # one extra pass per iteration; needs dynamics trained with action_dropout
+    action_guidance: float = 1.0
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ValueError(f"MaskGIT needs steps >= 1, got {self.steps}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.action_guidance < 1.0:
+            raise ValueError(f"action_guidance must be >= 1, got {self.action_guidance}")
         if not 0.0 <= self.keep_area <= 1.0 or self.snap_radius < 1 or self.snap_background <= 0:
             raise ValueError(
                 "need keep_area in [0, 1], snap_radius >= 1 and snap_background > 0, got "

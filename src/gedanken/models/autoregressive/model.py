@@ -218,6 +218,10 @@ class AutoregressiveWorldModel(nn.Module):
             tb = batch
         if self.stage is Stage.DYNAMICS:
             step_emb = self.latent_embed(tb.latent_actions)  # (B, T-1, D)
+            p = self.cfg.dynamics.action_dropout
+            if p > 0 and self.training:  # "no action" in place of a share of them, for action guidance
+                drop = torch.rand(step_emb.shape[:2], device=step_emb.device) < p
+                step_emb = torch.where(drop[..., None], self.dynamics.no_action.to(step_emb.dtype), step_emb)
         else:
             if tb.actions is None:
                 raise ValueError("the adapter stage needs real actions in the batch")
@@ -292,11 +296,11 @@ class AutoregressiveWorldModel(nn.Module):
         if action.ndim == 1:
             action = action[:, None]
         emb = self.real_action_embedding(action)  # (B, D)
-        greedy = None
+        greedy, g = None, self.cfg.sampler.action_guidance
         if self.dynamics.cfg.factorized:
-            greedy = lambda tok: self.dynamics.step_greedy(tok, emb, ctx.cache)  # noqa: E731
+            greedy = lambda tok: self.dynamics.step_greedy(tok, emb, ctx.cache, g)  # noqa: E731
         tokens = self.sampler.sample(
-            lambda tok: self.dynamics.step_logits(tok, emb, ctx.cache),
+            lambda tok: self.dynamics.step_logits(tok, emb, ctx.cache, g),
             ctx.batch,
             self.grid[0] * self.grid[1],
             generator=ctx.generator,

@@ -294,6 +294,7 @@ def _initial_model(init: str | Path, cfg: AutoregressiveConfig) -> Autoregressiv
         palette=model.cfg.palette or cfg.palette,
         action_mode=cfg.action_mode,
         sampler=cfg.sampler if cfg.sampler.keep_area > 0 else model.cfg.sampler,
+        dynamics=replace(model.cfg.dynamics, action_dropout=cfg.dynamics.action_dropout),
     )
     model.set_sampler(model.cfg.sampler)
     model.action_mode = model.cfg.action_mode
