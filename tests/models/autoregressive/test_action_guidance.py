@@ -17,14 +17,9 @@ def _model(dropout: float = 0.1, factorized: bool = True, seed: int = 0) -> Auto
     return AutoregressiveWorldModel(replace(cfg, dynamics=dyn))
 
 
-def _cache_and_tokens(m: AutoregressiveWorldModel):  # noqa: ANN202
+def _cache_and_tokens(m: AutoregressiveWorldModel, cached_past):  # noqa: ANN001, ANN202
     dyn = m.dynamics
-    g = torch.Generator().manual_seed(0)
-    cache = dyn.empty_cache()
-    for _ in range(2):
-        cache = dyn.commit(
-            torch.randint(0, dyn.vocab, (3, 64), generator=g), torch.randn(3, dyn.cfg.dim), cache
-        )
+    cache, g = cached_past(dyn)
     tokens = torch.randint(0, dyn.vocab, (3, 64), generator=g)
     tokens[:, ::2] = dyn.vocab  # half of them masked, as in the middle of a MaskGIT decode
     return cache, tokens, torch.randn(3, dyn.cfg.dim, generator=g)
@@ -43,10 +38,10 @@ def test_settings_are_checked() -> None:
 
 
 @pytest.mark.parametrize("factorized", [False, True])
-def test_guided_logits_follow_the_guidance_formula(factorized: bool) -> None:
+def test_guided_logits_follow_the_guidance_formula(factorized: bool, cached_past) -> None:  # noqa: ANN001
     m = _model(factorized=factorized).eval()
     dyn = m.dynamics
-    cache, tokens, emb = _cache_and_tokens(m)
+    cache, tokens, emb = _cache_and_tokens(m, cached_past)
     none = dyn.no_action.expand_as(emb)
     with torch.no_grad():
         c = dyn.step_logits(tokens, emb, cache).log_softmax(-1)

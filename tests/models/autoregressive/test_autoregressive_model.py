@@ -225,16 +225,11 @@ def test_change_weight_reweights_only_tokens_that_changed() -> None:
     assert losses["moving", 1.0] != pytest.approx(losses["moving", 10.0])
 
 
-def test_factorized_greedy_shortcut_decodes_the_same_tokens() -> None:
+def test_factorized_greedy_shortcut_decodes_the_same_tokens(cached_past) -> None:  # noqa: ANN001
     """At temperature 0 the per-channel argmax must pick what the full (B, N, V) logits would."""
     m = _factorized_model().eval()
     dyn = m.dynamics
-    g = torch.Generator().manual_seed(0)
-    cache = dyn.empty_cache()
-    for _ in range(2):
-        cache = dyn.commit(
-            torch.randint(0, dyn.vocab, (3, 64), generator=g), torch.randn(3, dyn.cfg.dim), cache
-        )
+    cache, g = cached_past(dyn)
     emb = torch.randn(3, dyn.cfg.dim, generator=g)
     sampler = MaskGITSampler(MaskGITConfig(steps=4, temperature=0.0))
     with torch.no_grad():
