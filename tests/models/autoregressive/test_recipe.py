@@ -145,6 +145,21 @@ def test_init_trains_the_dynamics_on_with_projected_context(tmp_path) -> None:  
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()  # nothing half-written
 
 
+def test_init_takes_the_recipes_action_dropout_and_guidance(tmp_path) -> None:  # noqa: ANN001
+    data = _data(n=3)
+    first = train_autoregressive(tiny(), data, tmp_path / "a", device="cpu")
+    r = tiny()
+    dyn = replace(r.model.dynamics, action_dropout=0.2)
+    r = replace(
+        r, model=replace(r.model, dynamics=dyn, sampler=replace(r.model.sampler, action_guidance=1.5))
+    )
+    res = train_autoregressive(r, data, tmp_path / "b", device="cpu", init=first.model_dir)
+    b = load_checkpoint(res.model_dir)
+    assert b.cfg.dynamics.action_dropout == 0.2  # type: ignore[attr-defined]
+    assert b.cfg.sampler.action_guidance == 1.5  # type: ignore[attr-defined]
+    assert b.cfg.sampler.keep_area == 0.0  # type: ignore[attr-defined]  # the rest of the checkpoint's sampler
+
+
 def test_projected_context_needs_the_samplers_projection() -> None:
     with pytest.raises(ValueError, match="keep_area"):
         replace(tiny(), projected_context=0.5)

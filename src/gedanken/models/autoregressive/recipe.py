@@ -289,11 +289,14 @@ def _initial_model(init: str | Path, cfg: AutoregressiveConfig) -> Autoregressiv
     from gedanken.models import load_initial
 
     model = load_initial(init, AutoregressiveWorldModel, cfg)
+    sampler = cfg.sampler if cfg.sampler.keep_area > 0 else model.cfg.sampler
+    if cfg.sampler.action_guidance != 1.0:
+        sampler = replace(sampler, action_guidance=cfg.sampler.action_guidance)
     model.cfg = replace(
         model.cfg,
         palette=model.cfg.palette or cfg.palette,
         action_mode=cfg.action_mode,
-        sampler=cfg.sampler if cfg.sampler.keep_area > 0 else model.cfg.sampler,
+        sampler=sampler,
         dynamics=replace(model.cfg.dynamics, action_dropout=cfg.dynamics.action_dropout),
     )
     model.set_sampler(model.cfg.sampler)
@@ -318,7 +321,8 @@ def train_autoregressive(
 
     With ``init`` (an autoregressive checkpoint trained on data of the same shape) its tokenizer and latent
     action model are kept, its dynamics trains on (``recipe.dynamics_train``, a fresh schedule) and
-    post-training runs again; the recipe's sampler replaces the checkpoint's when it sets ``keep_area``."""
+    post-training runs again; the recipe's sampler replaces the checkpoint's when it sets ``keep_area``, and its
+    ``action_guidance`` applies when set (the dynamics trains with the recipe's ``action_dropout``)."""
     t0 = time.perf_counter()
     out = Path(out)
     if more_data and isinstance(data, EpisodeData):
