@@ -127,6 +127,11 @@ def train_diffusion_cmd(
     ),
     episodes: int = typer.Option(0, help="Episodes to collect when the dataset is absent (0 = preset)."),
     resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
+    size_weight: float = typer.Option(
+        1.0,
+        help="Up to this factor of DiT loss on the latent cells of small objects, so they are not drawn dim "
+        "(palette data; 1 = off).",
+    ),
     threads: int = typer.Option(0, help="torch threads (0 = preset)."),
     seed: int = typer.Option(0, help="Initialisation and data-order seed."),
     export: Path = typer.Option(None, help="Also copy the final model (no trainer state) here."),
@@ -172,6 +177,10 @@ def train_diffusion_cmd(
         flow = dataclasses.replace(flow, self_forcing=self_forcing)
     if rollout_forcing:
         flow = dataclasses.replace(flow, rollout_forcing=rollout_forcing)
+    try:
+        flow = dataclasses.replace(flow, size_weight=size_weight)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
     r = dataclasses.replace(r, model=dataclasses.replace(r.model, dit=dit, flow=flow))
     if tokenizer_steps < 0 or tokenizer_lr < 0:
         raise typer.BadParameter(

@@ -57,6 +57,18 @@ class FlowConfig:
     change_weight: float = 0.0  # RESIDUAL: extra loss weight on latent positions that change between frames
     self_forcing: float = 0.0  # RESIDUAL: share of batches trained on the model's one-step predictions
     rollout_forcing: float = 0.0  # RESIDUAL: share of batches whose context is the model's own rollout
+    # RESIDUAL, palette data: latent cells covering an object of area a px (this frame or the previous) weigh
+    # clamp((size_reference / a)^2, 1, size_weight), so small objects are not drawn dim (1 = off)
+    size_weight: float = 1.0
+    size_reference: float = 48.0
+
+    def __post_init__(self) -> None:
+        if self.size_weight < 1 or self.size_reference <= 0:
+            raise ValueError(
+                f"need size_weight >= 1 and size_reference > 0, got {self.size_weight}, {self.size_reference}"
+            )
+        if self.size_weight > 1 and self.target is not Target.RESIDUAL:
+            raise ValueError("size_weight weighs the residual target's loss; this flow predicts velocity")
 
 
 @dataclass(frozen=True)

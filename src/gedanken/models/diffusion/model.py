@@ -36,6 +36,7 @@ class LatentBatch:
     terminated: Tensor  # (B, T) bool
     states: Tensor | None = None  # (B, T, K, F)
     text: Tensor | None = None  # (B, E) caption embeddings
+    weights: Tensor | None = None  # (B, T, 1, h, w) loss weight per latent position (FlowConfig.size_weight)
 
     def to(self, device: torch.device | str) -> LatentBatch:
         moved = {
@@ -187,7 +188,7 @@ class DiffusionWorldModel(nn.Module):
         xc = self.flow.noise(x_ctx, ctx_sigma, torch.randn_like(x))
         out, hidden = self.dit.forward_train(xc, xn, c_ctx, self.dit.condition(sigma, act, txt))
         base = torch.cat([torch.zeros_like(x[:, :1]), x_ctx[:, :-1]], dim=1)  # each frame's previous latent
-        diff = self.flow.loss(out, x, eps, base)
+        diff = self.flow.loss(out, x, eps, base, lb.weights)
         head_loss, logs = self.heads.loss(self.heads(hidden), lb.rewards, lb.terminated, lb.states)
         logs["diffusion"] = float(diff.detach())
         return diff + self.cfg.flow.head_weight * head_loss, logs

@@ -10,7 +10,7 @@ exactly (``<out>/tokenizer/last``, ``<out>/dit/last``); the final model is expor
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from gedanken.models.checkpoint import save_checkpoint
 from gedanken.models.diffusion import config as presets
 from gedanken.models.diffusion.config import DiffusionConfig
 from gedanken.models.diffusion.model import DiffusionWorldModel, LatentBatch
+from gedanken.models.diffusion.weights import small_object_weights
 from gedanken.models.protocol import ModelCard
 from gedanken.train.trainer import TrainConfig, TrainResult, fit
 from gedanken.worlds.palette import flat_palette
@@ -178,7 +179,10 @@ def _window_batches(
     size: int,
     window: int,
     seed: int,
+    weight_of: Callable[[int], torch.Tensor] | None = None,
 ):
+    """Batch source of random ``window``-step latent windows; ``weight_of(episode)`` gives its per-frame loss
+    weights (FlowConfig.size_weight)."""
     idx = [i for i in idx if len(lat[i]) >= window]
     if not idx:
         raise ValueError(f"no episode has the {window} steps a training window needs")
@@ -203,10 +207,33 @@ def _window_batches(
                 terminated=cut(data.terminated),
                 states=cut(data.states) if data.states is not None else None,
                 text=torch.stack(tx) if all(t is not None for t in tx) else None,  # type: ignore[arg-type]
+                weights=None
+                if weight_of is None
+                else torch.stack([weight_of(e)[s : s + window] for e, s in pairs]),
             )
             step += 1
 
     return source
+
+
+def _size_weights(cfg: DiffusionConfig, data: _Data, cell: int) -> Callable[[int], torch.Tensor] | None:
+    """Per-episode small-object loss weights (latent cells of ``cell`` px), computed when an episode is first
+    drawn; None when ``flow.size_weight`` is off."""
+    flow = cfg.flow
+    if flow.size_weight <= 1:
+        return None
+    if not cfg.palette:
+        raise ValueError("flow.size_weight reads objects as palette colours; this data is not flat-coloured")
+    cache: dict[int, torch.Tensor] = {}
+
+    def weight_of(e: int) -> torch.Tensor:
+        if e not in cache:
+            cache[e] = small_object_weights(
+                data.frames[e], cfg.palette, flow.size_reference, flow.size_weight, cell
+            )
+        return cache[e]
+
+    return weight_of
 
 
 def _quick_eval(model: DiffusionWorldModel, data: _Data, held: list[int], windows: int = 4, horizon: int = 6):
@@ -292,6 +319,7 @@ def train_diffusion(
     else:
         model = DiffusionWorldModel(cfg)
     tok = model.tokenizer
+    weight_of = _size_weights(cfg, data, tok.stride)  # checked before anything is written
     held_frames = torch.cat([data.frames[i][:: max(1, len(data.frames[i]) // 8)] for i in held_idx])[None]
     tok_res = None
     tune = init is not None and recipe.tokenizer_finetune_steps > 0
@@ -360,7 +388,7 @@ def train_diffusion(
     )
     dit_res = fit(
         model,
-        _window_batches(lat, data, text, train_idx, dc.batch_size, cfg.window, seed),
+        _window_batches(lat, data, text, train_idx, dc.batch_size, cfg.window, seed, weight_of),
         dc,
         evaluate=lambda m: _quick_eval(m, data, held_idx),  # type: ignore[arg-type]
         card=card,

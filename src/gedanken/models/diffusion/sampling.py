@@ -40,23 +40,28 @@ class FlowMatching:
     def target(x: Tensor, eps: Tensor) -> Tensor:
         return eps - x
 
-    def loss(self, out: Tensor, x: Tensor, eps: Tensor, base: Tensor) -> Tensor:
+    def loss(
+        self, out: Tensor, x: Tensor, eps: Tensor, base: Tensor, weights: Tensor | None = None
+    ) -> Tensor:
         """Training loss of the network output ``out`` for clean ``x`` and noise ``eps`` (all (B, T, C, h, w)).
 
         ``VELOCITY``: MSE to ``eps - x``. ``RESIDUAL``: the output is the change from ``base`` (each frame's
         previous clean latent, zeros where there is none), MSE of ``base + out`` to ``x``, with latent positions
         that change between the frames weighted ``1 + change_weight`` (moving objects cover few positions; the
         static rest is the zero output). The residual form makes "nothing changes" the zero output, so an
-        uncertain model copies the last frame instead of fading it.
+        uncertain model copies the last frame instead of fading it. ``weights`` (B, T, 1, h, w), RESIDUAL only,
+        multiply that per position (``FlowConfig.size_weight``); the loss is divided by their mean.
         """
         if self.cfg.target is not Target.RESIDUAL:
             return F.mse_loss(out, self.target(x, eps))
         err = (base + out - x).pow(2)
-        if self.cfg.change_weight <= 0:
+        if self.cfg.change_weight > 0:
+            changed = ((x - base).abs().mean(dim=2, keepdim=True) > 0.05).float()  # (B, T, 1, h, w)
+            changed[:, 0] = 0.0  # frame 0 has no previous frame
+            err = err * (1 + self.cfg.change_weight * changed)
+        if weights is None:
             return err.mean()
-        changed = ((x - base).abs().mean(dim=2, keepdim=True) > 0.05).float()  # (B, T, 1, h, w)
-        changed[:, 0] = 0.0  # frame 0 has no previous frame
-        return (err * (1 + self.cfg.change_weight * changed)).mean()
+        return (err * weights).mean() / weights.mean()
 
     def velocity(self, out: Tensor, x_s: Tensor, sigma: float, base: Tensor | None) -> Tensor:
         """The flow velocity at ``x_s`` (noise level ``sigma``) from the network output, for the sampler."""
