@@ -6,7 +6,8 @@ Plays ``frames`` frames through :class:`gedanken.models.player.Player` (the cach
 passes over the 64 tokens of the new frame against cached keys/values, one commit pass, one decode) and
 reports frames/s after warm-up plus the mean cost of frames 12-20 vs the last 8 (the sliding cache keeps it
 flat). Each step count runs the checkpoint's own sampler otherwise (its context projection, ``keep_area``, and
-action guidance included; before session 18 the benchmark reset them to the defaults). Speed does not depend on the weights, so without a trained checkpoint it uses the default preset.
+action guidance included; before session 18 the benchmark reset them to the defaults). Speed does not depend on
+the weights, so without a trained checkpoint it uses the default preset.
 """
 
 from __future__ import annotations

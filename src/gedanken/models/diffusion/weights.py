@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gedanken.models.projection import snap_to_palette
+from gedanken.models.projection import colour_areas, snap_to_palette
 
 
 def small_object_weights(
@@ -30,13 +30,10 @@ def small_object_weights(
         raise ValueError(
             f"frames must be (T, H, W, 3) with H, W divisible by {cell}, got {tuple(frames.shape)}"
         )
-    pal = torch.tensor(palette)
+    pal = torch.tensor(palette, dtype=torch.uint8)
     snap = snap_to_palette(frames, pal, 1.0)
-    label = (snap[..., None, :].int() - pal.int()).abs().sum(-1).argmin(-1)  # (T, H, W) palette index
-    onehot = F.one_hot(label, len(pal)).float()  # (T, H, W, P)
-    area = onehot.sum((1, 2))  # (T, P)
-    per_colour = (reference / area.clamp(min=1)).pow(2).clamp(1.0, cap)
-    per_colour[:, 0] = 1.0
-    pixels = (onehot * per_colour[:, None, None, :]).sum(-1)  # (T, H, W)
+    per_colour = (reference / colour_areas(snap, pal).clamp(min=1)).pow(2).clamp(1.0, cap)  # (T, P - 1)
+    objects = (snap[..., None, :] == pal[1:]).all(-1).float()  # (T, H, W, P - 1): each pixel's colour
+    pixels = 1.0 + (objects * (per_colour[:, None, None, :] - 1.0)).sum(-1)  # (T, H, W), background 1
     cells = F.max_pool2d(pixels[:, None], cell)  # (T, 1, h, w)
     return torch.maximum(cells, torch.cat([cells[:1], cells[:-1]]))
