@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 
-def held_out(world: str, episodes: int, horizon: int) -> tuple[Any, Any, Any]:
-    """``(AuditConfig, truth, judged truth)`` for the audit's own ``test`` episodes (4 context frames)."""
+def held_out(world: str, episodes: int, horizon: int, seed: int = 0) -> tuple[Any, Any, Any]:
+    """``(AuditConfig, truth, judged truth)`` for the audit's own ``test`` episodes (4 context frames); ``seed``
+    is the audit's ``--seed`` (another set of held-out episodes)."""
     from gedanken.audit.config import AuditConfig
     from gedanken.audit.evaluate import judge_truth
     from gedanken.audit.harness import collect_truth
@@ -17,8 +18,8 @@ def held_out(world: str, episodes: int, horizon: int) -> tuple[Any, Any, Any]:
 
     check_world(world)
     cfg = AuditConfig()
-    truth = collect_truth(world, "test", episodes, 4, horizon, seed=_split_seed("test", 0))
-    tj = judge_truth(truth, cfg, 0)
+    truth = collect_truth(world, "test", episodes, 4, horizon, seed=_split_seed("test", seed))
+    tj = judge_truth(truth, cfg, seed)
     if tj.judged is None or truth.contacts is None:
         raise SystemExit(f"{world}: no object states to judge identities against")
     return cfg, truth, tj

@@ -53,6 +53,9 @@ def main() -> None:
     ap.add_argument("--world", default="bounce")
     ap.add_argument("--episodes", type=int, default=24)
     ap.add_argument("--horizon", type=int, default=64)
+    ap.add_argument(
+        "--seed", type=int, default=0, help="the audit's --seed: another set of held-out episodes"
+    )
     ap.add_argument("--settings", nargs="+", default=["steps=4"], help="e.g. steps=4,shift=6")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="", help="JSON results")
@@ -78,7 +81,7 @@ def main() -> None:
     model = load(ap, args.model, args.world)
     if not isinstance(model, DiffusionWorldModel | AutoregressiveWorldModel):
         ap.error(f"{args.model}: not a diffusion or autoregressive model")
-    cfg, truth, tj = held_out(args.world, args.episodes, args.horizon)
+    cfg, truth, tj = held_out(args.world, args.episodes, args.horizon, args.seed)
     if not model.cfg.palette and truth.palette:  # trained before checkpoints recorded the data's colours
         model.cfg = replace(model.cfg, palette=tuple(tuple(int(c) for c in p) for p in truth.palette))
         print(f"{args.model}: no palette recorded; using {args.world}'s {len(truth.palette)} colours")
@@ -93,7 +96,7 @@ def main() -> None:
     for text, sampler in zip(args.settings, samplers, strict=True):
         t0 = time.perf_counter()
         model.set_sampler(sampler)  # type: ignore[arg-type]
-        out = rollout(model, truth, truth.actions, 0, cfg.batch_size)
+        out = rollout(model, truth, truth.actions, args.seed, cfg.batch_size)
         pj = _judge_output(out, truth, cfg)
         p = object_view(pj, truth.fps)
         ok = identity_check(pj, tj.judged, p, t, cfg, tj.full_area).ok.all(-1)[:, 1:]  # (B, Hz)
@@ -130,7 +133,7 @@ def main() -> None:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         res = {"benchmark": "diffusion_sampler", "model": args.model, "world": args.world}
-        res |= {"episodes": args.episodes, "horizon": args.horizon, "rows": rows}
+        res |= {"episodes": args.episodes, "seed": args.seed, "horizon": args.horizon, "rows": rows}
         Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
     if args.export:
         model.cfg = replace(model.cfg, sampler=samplers[0])

@@ -26,6 +26,9 @@ def main() -> None:
     ap.add_argument("--world", default="push")
     ap.add_argument("--episodes", type=int, default=48)
     ap.add_argument("--horizon", type=int, default=64)
+    ap.add_argument(
+        "--seed", type=int, default=0, help="the audit's --seed: another set of held-out episodes"
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="")
     args = ap.parse_args()
@@ -40,9 +43,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    cfg, truth, tj = held_out(args.world, args.episodes, args.horizon)
+    cfg, truth, tj = held_out(args.world, args.episodes, args.horizon, args.seed)
     model = load(ap, args.model, args.world)
-    out = rollout(model, truth, truth.actions, 0, cfg.batch_size)
+    out = rollout(model, truth, truth.actions, args.seed, cfg.batch_size)
     pj = _judge_output(out, truth, cfg)
     ic = identity_check(
         pj, tj.judged, object_view(pj, truth.fps), object_view(tj.judged, truth.fps), cfg, tj.full_area
@@ -91,6 +94,7 @@ def main() -> None:
         "model": args.model,
         "world": args.world,
         "episodes": args.episodes,
+        "seed": args.seed,
         "horizon": args.horizon,
         "episodes_broken": len(onsets),
         "first_breaks_at_wall": sum(o["at_wall"] for o in onsets),

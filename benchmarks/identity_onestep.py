@@ -77,6 +77,9 @@ def main() -> None:
     ap.add_argument("--world", default="push")
     ap.add_argument("--episodes", type=int, default=48)
     ap.add_argument("--horizon", type=int, default=64)
+    ap.add_argument(
+        "--seed", type=int, default=0, help="the audit's --seed: another set of held-out episodes"
+    )
     ap.add_argument("--context", type=int, default=4, help="true frames each one-step prediction observes")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="")
@@ -93,7 +96,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    cfg, truth, tj = held_out(args.world, args.episodes, args.horizon)
+    cfg, truth, tj = held_out(args.world, args.episodes, args.horizon, args.seed)
     model = load(ap, args.model, args.world)
     k = truth.context_frames.shape[1]
     frames = np.concatenate([truth.context_frames, truth.frames], 1)  # (B, k + Hz, H, W, 3)
@@ -113,7 +116,7 @@ def main() -> None:
     physics = {}
     for name, out in [
         ("one_step", ModelOutput(frames=np.stack(preds, 1), states=None)),
-        ("rollout", rollout(model, truth, truth.actions, 0, cfg.batch_size)),
+        ("rollout", rollout(model, truth, truth.actions, args.seed, cfg.batch_size)),
     ]:
         pj = _judge_output(out, truth, cfg)
         pv = object_view(pj, truth.fps)
@@ -154,6 +157,7 @@ def main() -> None:
         "model": args.model,
         "world": args.world,
         "episodes": args.episodes,
+        "seed": args.seed,
         "horizon": args.horizon,
         "context": args.context,
         **rows,

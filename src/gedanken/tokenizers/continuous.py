@@ -131,14 +131,14 @@ class VideoAutoencoder(nn.Module):
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         return self.encoder(x * 2 - 1)
 
-    def _decode_raw(self, z: Tensor, height: int, width: int) -> Tensor:
+    def _decode_raw(self, z: Tensor, height: int, width: int, decoder: nn.Module | None = None) -> Tensor:
         """raw latents (N, C, h, w) -> (N, 3, H, W), about [0, 1] (unclamped: clamp when making pixels).
 
         The decoder's output is linear, not squashed by a sigmoid: with a sigmoid, a decoder that first learns
         the (mostly) black background saturates and the few object pixels stop receiving gradient; a patch
         tokenizer trained that way reconstructed only the background (0 % of objects kept, bounce, 600 steps).
         """
-        return (self.decoder(z)[:, :, :height, :width] + 1) / 2
+        return ((self.decoder if decoder is None else decoder)(z)[:, :, :height, :width] + 1) / 2
 
     def encode(self, frames: Tensor) -> Tensor:
         """``frames`` (B, T, H, W, 3) uint8 -> normalised latents (B, T, C, h, w)."""
@@ -150,17 +150,21 @@ class VideoAutoencoder(nn.Module):
         z = (z - self.latent_mean[:, None, None]) / self.latent_std[:, None, None]
         return z.view(b, t, *z.shape[1:])
 
-    def decode_float(self, latents: Tensor, height: int, width: int) -> Tensor:
-        """normalised latents (B, T, C, h, w) -> frames (B, T, H, W, 3) float in [0, 1]."""
+    def decode_float(
+        self, latents: Tensor, height: int, width: int, decoder: nn.Module | None = None
+    ) -> Tensor:
+        """normalised latents (B, T, C, h, w) -> frames (B, T, H, W, 3) float in [0, 1]; ``decoder``: another
+        module shaped like ``self.decoder`` to decode with (a world model's display decoder)."""
         b, t = latents.shape[:2]
         z = latents.reshape(b * t, *latents.shape[2:])
         z = z * self.latent_std[:, None, None] + self.latent_mean[:, None, None]
-        x = self._decode_raw(z, height, width).clamp(0, 1)  # (BT, 3, H, W)
+        x = self._decode_raw(z, height, width, decoder).clamp(0, 1)  # (BT, 3, H, W)
         return x.permute(0, 2, 3, 1).reshape(b, t, height, width, 3)
 
-    def decode(self, latents: Tensor, height: int, width: int) -> Tensor:
+    def decode(self, latents: Tensor, height: int, width: int, decoder: nn.Module | None = None) -> Tensor:
         """normalised latents (B, T, C, h, w) -> frames (B, T, H, W, 3) uint8."""
-        return (self.decode_float(latents, height, width) * 255.0).round().clamp(0, 255).to(torch.uint8)
+        x = self.decode_float(latents, height, width, decoder)
+        return (x * 255.0).round().clamp(0, 255).to(torch.uint8)
 
     # ----------------------------------------------------------------------------------------- training
 

@@ -132,14 +132,31 @@ def train_diffusion_cmd(
         help="Up to this factor of DiT loss on the latent cells of small objects, so they are not drawn dim "
         "(palette data; 1 = off).",
     ),
+    decoder_steps: int = typer.Option(
+        0,
+        help="Then fine-tune the decoder this many steps on the DiT's one-step predictions of training "
+        "episodes, so that objects it is unsure of are not drawn dim (0 = off).",
+    ),
+    decoder_weight: float = typer.Option(
+        4.0, help="Extra decoder-fine-tune loss weight on object pixels (more: brighter and larger objects)."
+    ),
+    decoder_only: bool = typer.Option(
+        False, help="With --init and --decoder-steps: skip the DiT stage, fine-tune the decoder alone."
+    ),
+    decoder_display: bool = typer.Option(
+        False,
+        help="Fine-tune a separate decoder for the frames the model shows, leaving the tokenizer's (which "
+        "draws the frames re-encoded into the context) as it is.",
+    ),
     threads: int = typer.Option(0, help="torch threads (0 = preset)."),
     seed: int = typer.Option(0, help="Initialisation and data-order seed."),
     export: Path = typer.Option(None, help="Also copy the final model (no trainer state) here."),
 ) -> None:
-    """Train the diffusion world model: tokenizer, then the DiT on frozen latents."""
+    """Train the diffusion world model: tokenizer, then the DiT on frozen latents (then, optionally, the
+    decoder on the DiT's predictions)."""
     import dataclasses
 
-    from gedanken.models.diffusion.recipe import RECIPES, train_diffusion
+    from gedanken.models.diffusion.recipe import RECIPES, decoder_preset, train_diffusion
 
     if preset not in RECIPES:
         raise typer.BadParameter(f"unknown preset {preset!r}; valid: {', '.join(RECIPES)}")
@@ -199,25 +216,55 @@ def train_diffusion_cmd(
         tt = r.tokenizer_train
         tt = dataclasses.replace(tt, steps=tokenizer_steps or tt.steps, lr=tokenizer_lr or tt.lr)
         r = dataclasses.replace(r, tokenizer_train=tt)
+    if decoder_steps < 0 or decoder_weight < 0:
+        raise typer.BadParameter(
+            f"--decoder-steps and --decoder-weight must be >= 0, got {decoder_steps}, {decoder_weight}"
+        )
+    if decoder_only and (init is None or not decoder_steps):
+        raise typer.BadParameter("--decoder-only needs --init (a trained model) and --decoder-steps > 0")
+    if decoder_steps:
+        r = dataclasses.replace(
+            r,
+            decoder_train=decoder_preset(decoder_steps, r.dit_train.num_threads, r.dit_train.progress),
+            decoder_tune=dataclasses.replace(
+                r.decoder_tune, foreground_weight=decoder_weight, display=decoder_display
+            ),
+        )
     if threads:
         r = dataclasses.replace(
             r,
             tokenizer_train=dataclasses.replace(r.tokenizer_train, num_threads=threads),
             dit_train=dataclasses.replace(r.dit_train, num_threads=threads),
         )
+        if r.decoder_train is not None:
+            r = dataclasses.replace(
+                r, decoder_train=dataclasses.replace(r.decoder_train, num_threads=threads)
+            )
     data = dataset_for(world, data, episodes or r.episodes, r.episode_steps)
     out = out or Path("runs") / f"diffusion_{world.replace('/', '_')}"
     start = resolve_model_path(str(init)) if init is not None else None
     res = train_diffusion(
-        r, data, out, device=device, resume=resume, seed=seed, init=start, more_data=tuple(add_data)
+        r,
+        data,
+        out,
+        device=device,
+        resume=resume,
+        seed=seed,
+        init=start,
+        more_data=tuple(add_data),
+        train_dit=not decoder_only,
     )
     export_model(res.model_dir, export)
     fid = res.tokenizer_fidelity
     judged = f" (objects kept {fid['objects_kept']:.3f}, position error {fid['position_error_px']:.2f} px)"
-    loss = res.dit.history[-1]["loss"] if res.dit.history else float("nan")
+    losses = [
+        f"{name} loss {st.history[-1]['loss']:.4f}"
+        for name, st in (("DiT", res.dit), ("decoder", res.decoder))
+        if st is not None and st.history
+    ]
     console.print(
         f"[bold green]done[/] {res.model_dir}  tokenizer PSNR {res.tokenizer_psnr:.2f} dB"
-        f"{judged if fid else ''}, DiT loss {loss:.4f}"
+        f"{judged if fid else ''}" + "".join(f", {x}" for x in losses)
     )
 
 

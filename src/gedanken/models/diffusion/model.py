@@ -9,6 +9,7 @@ frames, or :meth:`DiffusionWorldModel.start`) generates from text alone.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, fields, replace
 
 import torch
@@ -86,6 +87,9 @@ class DiffusionWorldModel(nn.Module):
         self.check_sampler(cfg.sampler)
         self.sampler = FlowSampler(cfg.sampler)
         self.text_encoder: TextEncoder | None = make_text_encoder(cfg.text, cfg.text_dim)
+        self.display: nn.Module | None = (
+            copy.deepcopy(self.tokenizer.decoder) if cfg.display_decoder else None
+        )
 
     # ----------------------------------------------------------------------------------------- utilities
 
@@ -129,6 +133,16 @@ class DiffusionWorldModel(nn.Module):
     def freeze_tokenizer(self) -> None:
         for p in self.tokenizer.parameters():
             p.requires_grad_(False)
+        for p in self.display.parameters() if self.display is not None else ():
+            p.requires_grad_(False)
+
+    def add_display_decoder(self) -> nn.Module:
+        """The decoder that draws the frames the model shows, created as a copy of the tokenizer's (so the
+        model's frames are unchanged until it is trained; see :mod:`gedanken.models.diffusion.decoder`)."""
+        if self.display is None:
+            self.display = copy.deepcopy(self.tokenizer.decoder).to(self.device)
+            self.cfg = replace(self.cfg, display_decoder=True)
+        return self.display
 
     def embed_text(self, texts: list[str] | None) -> Tensor | None:
         if texts is None or self.text_encoder is None or all(t == "" for t in texts):
@@ -345,6 +359,8 @@ class DiffusionWorldModel(nn.Module):
         else:
             ctx_lat = lat[:, None]
         seen = snap if sc.snap_radius > 0 else None
+        if self.display is not None:  # what it shows; the context above came from the tokenizer's decoder
+            frame = self.tokenizer.decode(lat[:, None], self.cfg.height, self.cfg.width, self.display)[:, 0]
         return replace(self._append(ctx, ctx_lat, a, keep), areas=areas, seen=seen), lat, frame
 
     @staticmethod

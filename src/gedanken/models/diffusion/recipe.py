@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +20,10 @@ import torch
 from gedanken.audit.fidelity import reconstruction_fidelity
 from gedanken.data.batch import Batch
 from gedanken.data.combine import read_episodes
-from gedanken.models.checkpoint import save_checkpoint
+from gedanken.models.checkpoint import read_checkpoint, save_checkpoint
 from gedanken.models.diffusion import config as presets
 from gedanken.models.diffusion.config import DiffusionConfig
+from gedanken.models.diffusion.decoder import DecoderTuneConfig, decoder_stage
 from gedanken.models.diffusion.model import DiffusionWorldModel, LatentBatch
 from gedanken.models.diffusion.weights import small_object_weights
 from gedanken.models.protocol import ModelCard
@@ -45,6 +46,10 @@ class DiffusionRecipe:
     holdout: float = 0.05  # share of episodes (at least 1) kept out of training for the quick evals
     tokenizer_finetune_steps: int = 0  # with init: fine-tune its tokenizer this many steps before the DiT
     tokenizer_finetune_lr: float = 3e-4  # peak learning rate of that fine-tune
+    decoder_train: TrainConfig | None = (
+        None  # stage 3, decoder fine-tune on the DiT's predictions (None: off)
+    )
+    decoder_tune: DecoderTuneConfig = field(default_factory=DecoderTuneConfig)  # what stage 3 trains on
 
 
 def tiny() -> DiffusionRecipe:
@@ -85,10 +90,26 @@ def default() -> DiffusionRecipe:
 RECIPES = {"tiny": tiny, "default": default}
 
 
+def decoder_preset(steps: int, threads: int = 0, progress: bool = True) -> TrainConfig:
+    """The decoder fine-tune's training config (stage 3): ``steps`` at a learning rate of 1e-4, no decay."""
+    return TrainConfig(
+        steps=steps,
+        batch_size=32,
+        lr=1e-4,
+        warmup=min(50, max(1, steps // 10)),
+        weight_decay=0.0,
+        log_every=max(1, min(100, steps // 5)),
+        ckpt_every=500,
+        num_threads=threads,
+        progress=progress,
+    )
+
+
 @dataclass
 class DiffusionTrainResult:
     tokenizer: TrainResult | None  # None when the run started from ``init`` (its tokenizer is kept)
-    dit: TrainResult
+    dit: TrainResult | None  # None when an ``init`` run skipped the DiT stage (``train_dit=False``)
+    decoder: TrainResult | None  # stage 3, None when off
     model_dir: Path  # exported checkpoint (no trainer state)
     tokenizer_psnr: float  # reconstruction PSNR (dB) on held-out frames
     tokenizer_fidelity: dict[str, float]  # the judge on held-out reconstructions (empty without a palette)
@@ -292,6 +313,7 @@ def train_diffusion(
     seed: int = 0,
     init: str | Path | None = None,
     more_data: tuple[str | Path, ...] = (),
+    train_dit: bool = True,
 ) -> DiffusionTrainResult:
     """Run both stages on the dataset at ``data_path``; checkpoints under ``out``.
 
@@ -303,8 +325,15 @@ def train_diffusion(
     zero, fewer past frames keep the checkpoint's. With ``recipe.tokenizer_finetune_steps`` the checkpoint's
     tokenizer is first trained on that many steps (its latent scale kept; the recipe's ``hard_weight``), and the
     DiT then trains on its new latents. ``more_data``: datasets whose episodes follow
-    ``data_path``'s (the held-out episodes are the last ones, so they come from the last dataset).
+    ``data_path``'s (the held-out episodes are the last ones, so they come from the last dataset). With
+    ``recipe.decoder_train`` a third stage fine-tunes the decoder on the DiT's one-step predictions
+    (:mod:`gedanken.models.diffusion.decoder`); ``train_dit=False`` (with ``init`` only) skips the DiT stage, to
+    fine-tune a trained model's decoder alone.
     """
+    if not train_dit and init is None:
+        raise ValueError(
+            "train_dit=False needs init: a model without a trained DiT has nothing to predict with"
+        )
     out = Path(out)
     data = load_data(data_path, *more_data)
     cfg = fit_config_to_data(recipe.model, data)
@@ -363,43 +392,72 @@ def train_diffusion(
     model.freeze_tokenizer()
 
     # ---------------------------------------------------------------------------------- stage 2: DiT
-    with torch.no_grad():
-        tok.eval()
-        lat = [
-            torch.cat([tok.encode(f[None, s : s + 64].to(dev))[0].cpu() for s in range(0, len(f), 64)])
-            for f in data.frames
-        ]
-    if data.states is not None and init is None:
-        model.heads.calibrate(torch.cat([data.states[i] for i in train_idx]))
-    text: list[torch.Tensor | None] = [None] * len(data.frames)
-    if model.text_encoder is not None and any(data.captions):
-        emb = model.text_encoder.embed(data.captions)
-        text = [emb[i] if data.captions[i] else None for i in range(len(data.captions))]
-    dc = _stage(recipe.dit_train, out / "dit", device, resume, progress, seed)
-    card = ModelCard(
-        name=f"diffusion-{data.world}",
-        family="diffusion",
-        world=data.world,
-        dataset="+".join(str(p) for p in (data_path, *more_data)),
-        preset=recipe.name,
-        notes=f"tokenizer PSNR {psnr:.2f} dB on held-out frames"
-        + "".join(f"; reconstruction {k} {v:.3g}" for k, v in fidelity.items() if k != "psnr")
-        + (f"; DiT trained on from {init}" if init is not None else ""),
-    )
-    dit_res = fit(
-        model,
-        _window_batches(lat, data, text, train_idx, dc.batch_size, cfg.window, seed, weight_of),
-        dc,
-        evaluate=lambda m: _quick_eval(m, data, held_idx),  # type: ignore[arg-type]
-        card=card,
-        family="diffusion",
-        model_config=cfg,
-    )
+    dit_res = None
+    if train_dit:
+        with torch.no_grad():
+            tok.eval()
+            lat = [
+                torch.cat([tok.encode(f[None, s : s + 64].to(dev))[0].cpu() for s in range(0, len(f), 64)])
+                for f in data.frames
+            ]
+        if data.states is not None and init is None:
+            model.heads.calibrate(torch.cat([data.states[i] for i in train_idx]))
+        text: list[torch.Tensor | None] = [None] * len(data.frames)
+        if model.text_encoder is not None and any(data.captions):
+            emb = model.text_encoder.embed(data.captions)
+            text = [emb[i] if data.captions[i] else None for i in range(len(data.captions))]
+        dc = _stage(recipe.dit_train, out / "dit", device, resume, progress, seed)
+        card = ModelCard(
+            name=f"diffusion-{data.world}",
+            family="diffusion",
+            world=data.world,
+            dataset="+".join(str(p) for p in (data_path, *more_data)),
+            preset=recipe.name,
+            notes=f"tokenizer PSNR {psnr:.2f} dB on held-out frames"
+            + "".join(f"; reconstruction {k} {v:.3g}" for k, v in fidelity.items() if k != "psnr")
+            + (f"; DiT trained on from {init}" if init is not None else ""),
+        )
+        dit_res = fit(
+            model,
+            _window_batches(lat, data, text, train_idx, dc.batch_size, cfg.window, seed, weight_of),
+            dc,
+            evaluate=lambda m: _quick_eval(m, data, held_idx),  # type: ignore[arg-type]
+            card=card,
+            family="diffusion",
+            model_config=cfg,
+        )
+        card, step = dit_res.card, dit_res.step
+    else:  # the DiT as trained: its card (steps, seconds) and step
+        assert init is not None
+        before = read_checkpoint(init)
+        card, step = before.card, before.step
+    dec_res = None
+    if recipe.decoder_train is not None:
+        eps = np.random.default_rng([seed, 3]).choice(
+            train_idx, size=min(recipe.decoder_tune.episodes, len(train_idx)), replace=False
+        )
+        dec_res, note = decoder_stage(
+            model,
+            [data.frames[i] for i in eps],
+            [data.actions[i] for i in eps],
+            held_frames,
+            recipe.decoder_tune,
+            _stage(recipe.decoder_train, out / "decoder", device, resume, progress, seed),
+            ModelCard(name=f"decoder-{data.world}", family="tokenizer", world=data.world, preset=recipe.name),
+            seed,
+        )
+        card = replace(card, notes=card.notes + note)
+        cfg = model.cfg  # now with its display decoder
     model_dir = save_checkpoint(
-        out / "model", model.cpu(), family="diffusion", model_config=cfg, card=dit_res.card, step=dit_res.step
+        out / "model", model.cpu(), family="diffusion", model_config=cfg, card=card, step=step
     )
     return DiffusionTrainResult(
-        tokenizer=tok_res, dit=dit_res, model_dir=model_dir, tokenizer_psnr=psnr, tokenizer_fidelity=fidelity
+        tokenizer=tok_res,
+        dit=dit_res,
+        decoder=dec_res,
+        model_dir=model_dir,
+        tokenizer_psnr=psnr,
+        tokenizer_fidelity=fidelity,
     )
 
 
