@@ -143,6 +143,9 @@ def train_diffusion_cmd(
     decoder_only: bool = typer.Option(
         False, help="With --init and --decoder-steps: skip the DiT stage, fine-tune the decoder alone."
     ),
+    decoder_episodes: int = typer.Option(
+        256, help="Training episodes whose one-step predictions the decoder fine-tune learns from."
+    ),
     decoder_display: bool = typer.Option(
         False,
         help="Fine-tune a separate decoder for the frames the model shows, leaving the tokenizer's (which "
@@ -216,9 +219,10 @@ def train_diffusion_cmd(
         tt = r.tokenizer_train
         tt = dataclasses.replace(tt, steps=tokenizer_steps or tt.steps, lr=tokenizer_lr or tt.lr)
         r = dataclasses.replace(r, tokenizer_train=tt)
-    if decoder_steps < 0 or decoder_weight < 0:
+    if decoder_steps < 0 or decoder_weight < 0 or decoder_episodes < 1:
         raise typer.BadParameter(
-            f"--decoder-steps and --decoder-weight must be >= 0, got {decoder_steps}, {decoder_weight}"
+            "--decoder-steps and --decoder-weight must be >= 0 and --decoder-episodes >= 1, got "
+            f"{decoder_steps}, {decoder_weight}, {decoder_episodes}"
         )
     if decoder_only and (init is None or not decoder_steps):
         raise typer.BadParameter("--decoder-only needs --init (a trained model) and --decoder-steps > 0")
@@ -227,7 +231,10 @@ def train_diffusion_cmd(
             r,
             decoder_train=decoder_preset(decoder_steps, r.dit_train.num_threads, r.dit_train.progress),
             decoder_tune=dataclasses.replace(
-                r.decoder_tune, foreground_weight=decoder_weight, display=decoder_display
+                r.decoder_tune,
+                foreground_weight=decoder_weight,
+                display=decoder_display,
+                episodes=decoder_episodes,
             ),
         )
     if threads:

@@ -192,4 +192,6 @@ def test_cli_refuses_decoder_only_without_a_model(tmp_path) -> None:  # noqa: AN
     assert res.exit_code != 0 and "--decoder-only needs --init" in res.output
     res = _train(tmp_path, "--out", str(tmp_path / "r"), "--decoder-steps", "-1")
     assert res.exit_code != 0 and "--decoder-steps" in res.output
+    res = _train(tmp_path, "--out", str(tmp_path / "r"), "--decoder-steps", "3", "--decoder-episodes", "0")
+    assert res.exit_code != 0 and "--decoder-episodes >= 1" in res.output
     assert not (tmp_path / "r").exists() and not (tmp_path / "d").exists()  # nothing collected or written
