@@ -28,7 +28,7 @@ def test_shipped_tokenizer_round_trip_is_a_stable_fixed_point(world):
     session-8 tokenizers, trained without the cycle loss, fail this: Push objects grew to 1.5x in 8).
 
     Bounce's decoder was fine-tuned on the DiT's predictions in session 19 and no longer passes (its balls grow
-    to about 1.9x in 8 round trips of the tokenizer alone); what keeps its rollouts' sizes is the sampler's area
+    to 2.0-2.3x in 8 round trips of the tokenizer alone); what keeps its rollouts' sizes is the sampler's area
     hold, tested below."""
     m = load_checkpoint(CHECKPOINT_ROOT / f"diffusion_{world}").eval()
     ep = record_episode(world, "test", 7, 16)

@@ -14,7 +14,7 @@ also larger, which the audit's ``area_ratio`` shows (see docs/diffusion.md, "Ses
 By default the tokenizer's own decoder is trained, so the frames a rollout re-encodes into its context are
 drawn by it too; that is where most of the gain comes from (Bounce, 48 test episodes: identity 1.000 against
 0.964; with ``display=True`` 0.968). It also means the tokenizer alone is no longer a round-trip fixed point:
-at foreground weight 8, 8 round trips grew Bounce's balls to 1.9x their area (the sampler's area hold,
+at foreground weight 8, 8 round trips grew Bounce's balls to 2.0-2.3x their area (the sampler's area hold,
 ``SamplerConfig.keep_area``, keeps a rollout's context at the observed sizes). With ``display=True`` a second
 decoder (``DiffusionWorldModel.display``, a copy of the tokenizer's to start from) is trained instead and
 draws only the frames the model shows; the context, the latents and the round trip stay exactly as they were.
