@@ -106,10 +106,9 @@ class DiffusionConfig:
     heads: HeadsConfig = field(default_factory=HeadsConfig)
     world: str = ""  # the world (or dataset) it was trained on, for cards and reports
     palette: tuple[tuple[int, int, int], ...] = ()  # the data's flat colours (empty: not flat-coloured)
-    display_decoder: bool = (
-        False  # a second decoder draws the frames it shows (decoder.py); the tokenizer's own
-    )
-    # keeps decoding the frames that are re-encoded into the context
+    # a second decoder draws the frames it shows (decoder.py); the tokenizer's own still draws the frames that
+    # are re-encoded into the context
+    display_decoder: bool = False
 
 
 def tiny(**overrides: object) -> DiffusionConfig:

@@ -131,10 +131,9 @@ class DiffusionWorldModel(nn.Module):
             )
 
     def freeze_tokenizer(self) -> None:
-        for p in self.tokenizer.parameters():
-            p.requires_grad_(False)
-        for p in self.display.parameters() if self.display is not None else ():
-            p.requires_grad_(False)
+        self.tokenizer.requires_grad_(False)
+        if self.display is not None:
+            self.display.requires_grad_(False)
 
     def add_display_decoder(self) -> nn.Module:
         """The decoder that draws the frames the model shows, created as a copy of the tokenizer's (so the

@@ -46,9 +46,8 @@ class DiffusionRecipe:
     holdout: float = 0.05  # share of episodes (at least 1) kept out of training for the quick evals
     tokenizer_finetune_steps: int = 0  # with init: fine-tune its tokenizer this many steps before the DiT
     tokenizer_finetune_lr: float = 3e-4  # peak learning rate of that fine-tune
-    decoder_train: TrainConfig | None = (
-        None  # stage 3, decoder fine-tune on the DiT's predictions (None: off)
-    )
+    # stage 3, the decoder fine-tuned on the DiT's one-step predictions (None: off)
+    decoder_train: TrainConfig | None = None
     decoder_tune: DecoderTuneConfig = field(default_factory=DecoderTuneConfig)  # what stage 3 trains on
 
 
