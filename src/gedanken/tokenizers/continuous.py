@@ -227,9 +227,10 @@ class VideoAutoencoder(nn.Module):
         self.latent_std.copy_(z.std(dim=(0, 2, 3)).clamp_min(1e-3))
 
     @torch.no_grad()
-    def psnr(self, frames: Tensor) -> float:
-        """Reconstruction PSNR (dB) of uint8 frames (B, T, H, W, 3) through encode/decode (no noise)."""
-        rec = self.decode(self.encode(frames), frames.shape[2], frames.shape[3]).float()
+    def psnr(self, frames: Tensor, decoder: nn.Module | None = None) -> float:
+        """Reconstruction PSNR (dB) of uint8 frames (B, T, H, W, 3) through encode/decode (no noise); ``decoder``
+        as in :meth:`decode`."""
+        rec = self.decode(self.encode(frames), frames.shape[2], frames.shape[3], decoder).float()
         mse = (rec - frames.float()).pow(2).mean().clamp_min(1e-10)
         return float(10 * torch.log10(255.0**2 / mse))
 

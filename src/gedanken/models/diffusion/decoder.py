@@ -160,14 +160,6 @@ class DecoderTuner(nn.Module):
         return loss, logs
 
 
-@torch.no_grad()
-def display_psnr(tok: VideoAutoencoder, display: nn.Module, frames: Tensor) -> float:
-    """Reconstruction PSNR (dB) of uint8 frames (B, T, H, W, 3) encoded by ``tok``, drawn by ``display``."""
-    x = frames.to(next(tok.parameters()).device)
-    shown = tok.decode(tok.encode(x), x.shape[2], x.shape[3], display).float()
-    return float(10 * torch.log10(255.0**2 / (shown - x.float()).pow(2).mean().clamp_min(1e-10)))
-
-
 def decoder_stage(
     model: nn.Module,
     frames: list[Tensor],
@@ -183,7 +175,6 @@ def decoder_stage(
     Returns the trainer's result and a note for the model card."""
     if tc.num_threads > 0:
         torch.set_num_threads(tc.num_threads)
-    model.to("cpu")
     pairs = one_step_pairs(model, frames, actions, cfg)
     log.info("decoder: %d one-step predictions of %d training episodes", len(pairs), len(frames))
     tok = model.tokenizer
@@ -193,14 +184,14 @@ def decoder_stage(
         DecoderTuner(tok, display, cfg),
         pair_batches(pairs, tc.batch_size, seed),
         tc,
-        evaluate=lambda m: {"psnr": display_psnr(tok, display, held_frames)},
+        evaluate=lambda m: {"psnr": tok.psnr(held_frames.to(tok.latent_mean.device), display)},
         card=card,
         family="tokenizer",
         model_config=tok.cfg,
     )
     model.freeze_tokenizer()  # type: ignore[operator]
     display.eval()
-    psnr = display_psnr(tok, display, held_frames)
+    psnr = tok.psnr(held_frames.to(tok.latent_mean.device), display)
     log.info("decoder: held-out reconstruction PSNR %.2f dB after the fine-tune", psnr)
     which = "display decoder" if cfg.display else "decoder"
     note = (
