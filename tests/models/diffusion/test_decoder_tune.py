@@ -122,7 +122,9 @@ def test_the_display_decoder_draws_the_frames_and_leaves_the_context_alone(tmp_p
 
 
 def test_mix_one_trains_on_the_predictions_alone_and_batches_replay() -> None:
-    pairs = LatentPairs(torch.randn(10, 4, 4, 4), torch.zeros(10, 16, 16, 3, dtype=torch.uint8))
+    pairs = LatentPairs(
+        torch.randn(10, 4, 4, 4), torch.zeros(10, 16, 16, 3, dtype=torch.uint8), torch.randn(10, 4, 4, 4)
+    )
     a = next(pair_batches(pairs, 4, seed=0)(7))
     b = next(pair_batches(pairs, 4, seed=0)(7))
     assert torch.equal(a.latents, b.latents) and len(a) == 4  # resume sees the same batches

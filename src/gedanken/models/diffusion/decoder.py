@@ -26,6 +26,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -35,6 +36,9 @@ from gedanken.models.protocol import ModelCard
 from gedanken.tokenizers.continuous import VideoAutoencoder
 from gedanken.tokenizers.discrete import foreground_mask
 from gedanken.train.trainer import TrainConfig, TrainResult, fit
+
+if TYPE_CHECKING:
+    from gedanken.models.diffusion.model import DiffusionWorldModel
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +67,15 @@ class DecoderTuneConfig:
 
 @dataclass
 class LatentPairs:
-    """A batch of predicted latents (N, C, h, w) (normalised) and the true frames (N, H, W, 3) uint8."""
+    """A batch of predicted latents (N, C, h, w), the true frames (N, H, W, 3) uint8 and the encoder's latents
+    of those frames (N, C, h, w); latents normalised as ``VideoAutoencoder.encode`` gives them."""
 
     latents: Tensor
     frames: Tensor
+    truth: Tensor
 
     def to(self, device: torch.device | str) -> LatentPairs:
-        return LatentPairs(self.latents.to(device), self.frames.to(device))
+        return LatentPairs(self.latents.to(device), self.frames.to(device), self.truth.to(device))
 
     def __len__(self) -> int:
         return len(self.latents)
@@ -77,7 +83,7 @@ class LatentPairs:
 
 @torch.no_grad()
 def one_step_pairs(
-    model: nn.Module,
+    model: DiffusionWorldModel,
     frames: list[Tensor],
     actions: list[Tensor],
     cfg: DecoderTuneConfig,
@@ -85,13 +91,14 @@ def one_step_pairs(
 ) -> LatentPairs:
     """The model's one-step predictions of frames ``context, context + stride, ...`` of each episode (frames
     (T, H, W, 3) uint8, actions (T, A), action ``j - 1`` leading to frame ``j``) from the true frames before
-    them, with the true frames. Episodes shorter than ``context + 1`` frames are skipped."""
+    them, with the true frames and their encoder latents (encoded once here, not at every training step).
+    Episodes shorter than ``context + 1`` frames are skipped."""
     eps = [i for i, f in enumerate(frames) if len(f) > cfg.context]
     if not eps:
         raise ValueError(f"no episode has the {cfg.context + 1} frames a one-step prediction needs")
     was_training = model.training
     model.eval()
-    zs, xs = [], []
+    zs, xs, ts = [], [], []
     t0 = time.perf_counter()
     by_len: dict[int, list[int]] = {}
     for i in eps:
@@ -104,14 +111,16 @@ def one_step_pairs(
             ac = torch.stack([actions[i] for i in ids]).float()
             for j in range(cfg.context, length, cfg.stride):
                 lo = j - cfg.context
-                ctx = model.observe(fr[:, lo:j], ac[:, lo : j - 1] if j - 1 > lo else None)  # type: ignore[operator]
-                _, p = model.step(ctx, ac[:, j - 1])  # type: ignore[operator]
+                ctx = model.observe(fr[:, lo:j], ac[:, lo : j - 1] if j - 1 > lo else None)
+                _, p = model.step(ctx, ac[:, j - 1])
+                assert p.latent is not None
                 zs.append(p.latent.cpu())
                 xs.append(fr[:, j])
+                ts.append(model.tokenizer.encode(fr[:, j, None].to(model.device))[:, 0].cpu())
             done += len(ids)
             log.info("decoder pairs: %d / %d episodes (%.0f s)", done, len(eps), time.perf_counter() - t0)
     model.train(was_training)
-    return LatentPairs(torch.cat(zs), torch.cat(xs))
+    return LatentPairs(torch.cat(zs), torch.cat(xs), torch.cat(ts))
 
 
 def pair_batches(pairs: LatentPairs, size: int, seed: int):
@@ -121,7 +130,7 @@ def pair_batches(pairs: LatentPairs, size: int, seed: int):
         step = start
         while True:
             idx = torch.from_numpy(np.random.default_rng([seed, step, 2]).integers(len(pairs), size=size))
-            yield LatentPairs(pairs.latents[idx], pairs.frames[idx])
+            yield LatentPairs(pairs.latents[idx], pairs.frames[idx], pairs.truth[idx])
             step += 1
 
     return source
@@ -144,24 +153,25 @@ class DecoderTuner(nn.Module):
     def loss(self, batch: LatentPairs) -> tuple[Tensor, dict[str, float]]:
         tok = self.tokenizer
         tok.eval()  # frozen
-        n, h, w, _ = batch.frames.shape
+        h, w = batch.frames.shape[1:3]
         x = batch.frames.permute(0, 3, 1, 2).float() / 255.0
         weight = 1.0 + self.cfg.foreground_weight * foreground_mask(x, 0.05)
-        z = batch.latents * tok.latent_std[:, None, None] + tok.latent_mean[:, None, None]
-        pred = ((tok._decode_raw(z, h, w, self.decoder) - x).pow(2) * weight).mean()
+
+        def raw(z: Tensor) -> Tensor:  # normalised -> the decoder's input scale
+            return z * tok.latent_std[:, None, None] + tok.latent_mean[:, None, None]
+
+        pred = ((tok._decode_raw(raw(batch.latents), h, w, self.decoder) - x).pow(2) * weight).mean()
         logs = {"predicted": float(pred.detach())}
         loss = self.cfg.mix * pred
         if self.cfg.mix < 1.0:  # true frames from their encoder latents, drawn as before
-            with torch.no_grad():
-                zt = tok._encode_raw(x)
-            true = ((tok._decode_raw(zt, h, w, self.decoder) - x).pow(2) * weight).mean()
+            true = ((tok._decode_raw(raw(batch.truth), h, w, self.decoder) - x).pow(2) * weight).mean()
             logs["true"] = float(true.detach())
             loss = loss + (1.0 - self.cfg.mix) * true
         return loss, logs
 
 
 def decoder_stage(
-    model: nn.Module,
+    model: DiffusionWorldModel,
     frames: list[Tensor],
     actions: list[Tensor],
     held_frames: Tensor,
@@ -178,8 +188,7 @@ def decoder_stage(
     pairs = one_step_pairs(model, frames, actions, cfg)
     log.info("decoder: %d one-step predictions of %d training episodes", len(pairs), len(frames))
     tok = model.tokenizer
-    assert isinstance(tok, VideoAutoencoder)
-    display = model.add_display_decoder() if cfg.display else tok.decoder  # type: ignore[operator]
+    display = model.add_display_decoder() if cfg.display else tok.decoder
     res = fit(
         DecoderTuner(tok, display, cfg),
         pair_batches(pairs, tc.batch_size, seed),
@@ -189,7 +198,7 @@ def decoder_stage(
         family="tokenizer",
         model_config=tok.cfg,
     )
-    model.freeze_tokenizer()  # type: ignore[operator]
+    model.freeze_tokenizer()
     display.eval()
     psnr = tok.psnr(held_frames.to(tok.latent_mean.device), display)
     log.info("decoder: held-out reconstruction PSNR %.2f dB after the fine-tune", psnr)
