@@ -51,6 +51,7 @@ def probe_tokenizer(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN00
         foreground_weight=args.foreground_weight,
         foreground_dilate=args.foreground_dilate,
         halo_weight=args.halo_weight,
+        refine=args.refine,
     )
     torch.manual_seed(0)
     tok = DiscreteTokenizer(cfg)
@@ -184,6 +185,7 @@ def main() -> None:
     ap.add_argument("--levels", default="7,5,5,5,5", help="tokenizer FSQ levels")
     ap.add_argument("--foreground-weight", type=float, default=64.0)
     ap.add_argument("--foreground-dilate", type=int, default=0)
+    ap.add_argument("--refine", type=int, default=0, help="tokenizer: full-resolution refine stage width")
     ap.add_argument("--halo-weight", type=float, default=0.0, help="tokenizer: weight on painted background")
     ap.add_argument("--arch", default="patch", help="LAM architecture: patch | conv")
     ap.add_argument("--decoder-past", action="store_true", help="LAM decoder also sees x_{t-1}")

@@ -119,3 +119,32 @@ def test_halo_weight_charges_background_the_reconstruction_paints() -> None:
     assert float(outs[4.0].loss.detach()) == pytest.approx(float(expect), rel=1e-5)
     with pytest.raises(ValueError, match="halo_weight"):
         DiscreteTokenizerConfig(halo_weight=-1.0)
+
+
+def test_refine_stage_starts_as_the_identity_and_then_learns_sharper_edges() -> None:
+    """The full-resolution refine stage adds ``f(x)`` to the patch decoder's image; its last conv starts at
+    zero, so a new tokenizer decodes exactly as without it, and training moves it off the identity."""
+    g = torch.Generator().manual_seed(0)
+    frames = _scenes(8, g)
+    torch.manual_seed(0)
+    plain = DiscreteTokenizer(_small(foreground_weight=8.0))
+    torch.manual_seed(0)
+    refined = DiscreteTokenizer(_small(foreground_weight=8.0, refine=8))
+    assert len(refined.decoder) == len(plain.decoder) + 1
+    refined.load_state_dict({**refined.state_dict(), **plain.state_dict()})
+    tokens = plain.encode(frames)
+    assert torch.equal(refined.encode(frames), tokens)
+    assert torch.equal(refined.decode_float(tokens), plain.decode_float(tokens))
+    opt = torch.optim.Adam(refined.decoder[-1].parameters(), lr=1e-2)
+    first = float(refined(frames).loss.detach())
+    for _ in range(30):
+        loss = refined(frames).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(refined(frames).loss.detach()) < first * 0.95
+    assert not torch.equal(refined.decode_float(tokens), plain.decode_float(tokens))
+    with pytest.raises(ValueError, match="refine"):
+        DiscreteTokenizerConfig(architecture=PATCH, refine=-1)
+    with pytest.raises(ValueError, match="refine"):
+        DiscreteTokenizerConfig(patch=4, channels=(8, 8), refine=8)

@@ -62,6 +62,7 @@ class DiscreteTokenizerConfig:
     halo_weight: float = (
         0.0  # with foreground_weight > 0: extra weight on background the reconstruction paints
     )
+    refine: int = 0  # PATCH: width of a residual 3x3 conv stage at full resolution after the decoder (0: none)
 
     def __post_init__(self) -> None:
         if self.patch < 1 or self.patch & (self.patch - 1):
@@ -72,11 +73,14 @@ class DiscreteTokenizerConfig:
                 f"{self.foreground_weight}, {self.foreground_dilate}, {self.halo_weight}"
             )
         if self.architecture is TokenizerArchitecture.PATCH:
-            if self.width < 1 or self.res_blocks < 0:
+            if self.width < 1 or self.res_blocks < 0 or self.refine < 0:
                 raise ValueError(
-                    f"PATCH needs width >= 1 and res_blocks >= 0, got {self.width}, {self.res_blocks}"
+                    f"PATCH needs width >= 1, res_blocks >= 0 and refine >= 0, got {self.width}, "
+                    f"{self.res_blocks}, {self.refine}"
                 )
             return
+        if self.refine:
+            raise ValueError("refine is a PATCH decoder stage; the CONV architecture has none")
         if len(self.channels) != int(math.log2(self.patch)):
             raise ValueError(
                 f"need one conv width per stride-2 stage: patch {self.patch} needs "
@@ -94,6 +98,27 @@ class _Res(nn.Module):
             nn.SiLU(),
             nn.Conv2d(c, c, 1),
         )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.net(x)
+
+
+class _Refine(nn.Module):
+    """Full-resolution residual stage ``x + f(x)`` on the decoded image: the linear patch decoder paints each
+    patch from a fixed basis, which blurs edges into halos; three 3x3 convs with nonlinearities between can
+    cut them sharp. The last conv starts at zero, so the stage starts as the identity."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, c, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c, 3, 3, padding=1),
+        )
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.net(x)
@@ -152,6 +177,8 @@ class DiscreteTokenizer(nn.Module):
         dec: list[nn.Module] = [nn.Conv2d(d, w, 3, padding=1)]
         dec += [ResBlock(w) for _ in range(cfg.res_blocks)]
         dec += [nn.SiLU(), nn.Conv2d(w, 3 * p * p, 1), nn.PixelShuffle(p)]
+        if cfg.refine:
+            dec.append(_Refine(cfg.refine))
         return nn.Sequential(*enc), nn.Sequential(*dec)
 
     @property

@@ -72,6 +72,7 @@ def tiny(**overrides: object) -> AutoregressiveConfig:
             res_blocks=1,
             fsq=FSQConfig((5, 5, 5)),
             foreground_weight=8.0,
+            refine=4,
         ),
         lam=LAMConfig(
             num_actions=4, embed=8, architecture=LAMArchitecture.PATCH, patch=4, width=16, blocks=1
@@ -85,7 +86,7 @@ def tiny(**overrides: object) -> AutoregressiveConfig:
 
 def default(**overrides: object) -> AutoregressiveConfig:
     """The shipped models: 64x64 frames -> 8x8 tokens of a 4375-code FSQ ``(7, 5, 5, 5, 5)`` (patch tokenizer,
-    foreground-weighted loss); 8 latent actions from a patch LAM whose encoder and decoder both see the
+    foreground-weighted loss, a full-resolution refine stage after the patch decoder); 8 latent actions from a patch LAM whose encoder and decoder both see the
     previous frame; dynamics width 96, depth 3, with a
     per-FSQ-channel (factorized) head and the tokens that change weighted 10x."""
     cfg = AutoregressiveConfig(
@@ -95,7 +96,8 @@ def default(**overrides: object) -> AutoregressiveConfig:
             width=128,
             res_blocks=2,
             fsq=FSQConfig((7, 5, 5, 5, 5)),
-            foreground_weight=64.0,
+            foreground_weight=16.0,
+            refine=32,
         ),
         lam=LAMConfig(
             num_actions=8,

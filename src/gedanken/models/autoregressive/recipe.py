@@ -96,7 +96,7 @@ def default() -> AutoregressiveRecipe:
         name="default",
         model=presets.default(),
         tokenizer_train=TrainConfig(
-            steps=1000, batch_size=32, lr=2e-3, warmup=50, weight_decay=0.0, **common
+            steps=2000, batch_size=32, lr=2e-3, warmup=50, weight_decay=0.0, **common
         ),
         lam_train=TrainConfig(steps=800, batch_size=32, lr=2e-3, warmup=50, weight_decay=0.0, **common),
         dynamics_train=TrainConfig(steps=3000, batch_size=8, lr=1e-3, warmup=100, **common),
