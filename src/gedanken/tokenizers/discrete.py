@@ -62,7 +62,9 @@ class DiscreteTokenizerConfig:
     halo_weight: float = (
         0.0  # with foreground_weight > 0: extra weight on background the reconstruction paints
     )
-    refine: int = 0  # PATCH: width of a residual 3x3 conv stage at full resolution after the decoder (0: none)
+    refine: int = (
+        0  # PATCH: width of a residual 3x3 conv stage at full resolution after the decoder (0: none)
+    )
 
     def __post_init__(self) -> None:
         if self.patch < 1 or self.patch & (self.patch - 1):
