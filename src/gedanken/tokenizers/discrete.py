@@ -7,7 +7,9 @@ architectures (:class:`TokenizerArchitecture`):
 * ``PATCH`` (the presets): pixel-unshuffle by ``patch`` (each patch becomes one position with ``3 patch^2``
   channels), a 1x1 conv, residual 3x3 blocks at token resolution, 1x1 to the FSQ channels; the decoder
   mirrors it and pixel-shuffles back. Every conv runs on the token grid, and a small object keeps the patch
-  it lies in instead of being blurred away by strided downsampling.
+  it lies in instead of being blurred away by strided downsampling. Optionally (``refine``) a small residual
+  conv stage at full resolution follows: a linear patch decoder draws each patch from a fixed basis and
+  blurs edges into halos, which the nonlinear stage cuts sharp.
 * ``CONV``: strided conv stages at full resolution (the original design; older checkpoints).
 
 The decoder's output is linear (clamped only when turned into uint8 pixels), and the reconstruction loss
@@ -62,9 +64,8 @@ class DiscreteTokenizerConfig:
     halo_weight: float = (
         0.0  # with foreground_weight > 0: extra weight on background the reconstruction paints
     )
-    refine: int = (
-        0  # PATCH: width of a residual 3x3 conv stage at full resolution after the decoder (0: none)
-    )
+    # PATCH: width of a residual 3x3 conv stage at full resolution after the patch decoder (0: none)
+    refine: int = 0
 
     def __post_init__(self) -> None:
         if self.patch < 1 or self.patch & (self.patch - 1):
