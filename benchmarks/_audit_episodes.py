@@ -36,3 +36,34 @@ def load(ap: argparse.ArgumentParser, spec: str, world: str) -> Any:
         return load_model(spec, world)
     except ValueError as e:
         ap.error(str(e))
+
+
+def replay_parser(doc: str | None, episodes: int) -> argparse.ArgumentParser:
+    """The arguments of a benchmark that replays the audit's rollouts of one model (see :func:`replay`)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="checkpoint directory or shipped name")
+    ap.add_argument("--world", default="push")
+    ap.add_argument("--episodes", type=int, default=episodes)
+    ap.add_argument("--horizon", type=int, default=64)
+    ap.add_argument(
+        "--seed", type=int, default=0, help="the audit's --seed: another set of held-out episodes"
+    )
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default="")
+    return ap
+
+
+def replay(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
+    """``(AuditConfig, truth, judged truth, judged rollout)``: the model rolled out on the audit's held-out
+    episodes exactly as the audit does (same seed, same batches) and judged."""
+    if args.episodes < 1 or args.horizon < 2:
+        ap.error("--episodes must be >= 1 and --horizon >= 2")
+    import torch
+
+    from gedanken.audit.evaluate import _judge_output, rollout
+
+    torch.set_num_threads(args.threads)
+    cfg, truth, tj = held_out(args.world, args.episodes, args.horizon, args.seed)
+    model = load(ap, args.model, args.world)
+    out = rollout(model, truth, truth.actions, args.seed, cfg.batch_size)
+    return cfg, truth, tj, _judge_output(out, truth, cfg)

@@ -12,7 +12,6 @@ the base rate. Also lists each broken episode's first break (frame, slot, kind, 
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -21,32 +20,14 @@ import numpy as np
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="checkpoint directory or shipped name")
-    ap.add_argument("--world", default="push")
-    ap.add_argument("--episodes", type=int, default=48)
-    ap.add_argument("--horizon", type=int, default=64)
-    ap.add_argument(
-        "--seed", type=int, default=0, help="the audit's --seed: another set of held-out episodes"
-    )
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default="")
-    args = ap.parse_args()
-    if args.episodes < 1 or args.horizon < 2:
-        ap.error("--episodes must be >= 1 and --horizon >= 2")
+    from _audit_episodes import replay, replay_parser
 
-    import torch
-    from _audit_episodes import held_out, load
-
-    from gedanken.audit.evaluate import _judge_output, rollout
     from gedanken.audit.objects import identity_check, object_view
 
-    torch.set_num_threads(args.threads)
+    ap = replay_parser(__doc__, 48)
+    args = ap.parse_args()
     t0 = time.perf_counter()
-    cfg, truth, tj = held_out(args.world, args.episodes, args.horizon, args.seed)
-    model = load(ap, args.model, args.world)
-    out = rollout(model, truth, truth.actions, args.seed, cfg.batch_size)
-    pj = _judge_output(out, truth, cfg)
+    cfg, truth, tj, pj = replay(ap, args)
     ic = identity_check(
         pj, tj.judged, object_view(pj, truth.fps), object_view(tj.judged, truth.fps), cfg, tj.full_area
     )

@@ -13,7 +13,6 @@ along the wall's outward normal), so "the pusher was driven into the wall" can b
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -60,31 +59,12 @@ def _breach_list(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="checkpoint directory or shipped name")
-    ap.add_argument("--world", default="push")
-    ap.add_argument("--episodes", type=int, default=100)
-    ap.add_argument("--horizon", type=int, default=64)
-    ap.add_argument(
-        "--seed", type=int, default=0, help="the audit's --seed: another set of held-out episodes"
-    )
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default="")
+    from _audit_episodes import replay, replay_parser
+
+    ap = replay_parser(__doc__, 100)
     args = ap.parse_args()
-    if args.episodes < 1 or args.horizon < 2:
-        ap.error("--episodes must be >= 1 and --horizon >= 2")
-
-    import torch
-    from _audit_episodes import held_out, load
-
-    from gedanken.audit.evaluate import _judge_output, rollout
-
-    torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    cfg, truth, tj = held_out(args.world, args.episodes, args.horizon, args.seed)
-    model = load(ap, args.model, args.world)
-    out = rollout(model, truth, truth.actions, args.seed, cfg.batch_size)
-    pj = _judge_output(out, truth, cfg)
+    cfg, truth, tj, pj = replay(ap, args)
     phys, tol = tj.physics, cfg.penetration_tol
     actions = None if truth.actions is None else np.asarray(truth.actions, dtype=np.float64)
     pred = _breach_list(pj, phys.radius, phys.solid, tol, actions)
