@@ -16,16 +16,20 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from gedanken.audit.judge import Judged
 
 _WALLS = ("left", "right", "bottom", "top")  # order of the outward normals below
 _NORMALS = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])
 
 
 def _breach_list(
-    judged, radius: np.ndarray, solid: np.ndarray, tol: float, actions: np.ndarray | None
-) -> list[dict]:  # noqa: ANN001
+    judged: Judged, radius: np.ndarray, solid: np.ndarray, tol: float, actions: np.ndarray | None
+) -> list[dict]:
     """Every breached (episode, frame): the pairs that overlap and the objects past a wall, with depths."""
     from gedanken.audit.physics import breaches, centres, geometry
     from gedanken.worlds.state import WORLD_SIZE

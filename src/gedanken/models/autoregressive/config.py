@@ -86,8 +86,8 @@ def tiny(**overrides: object) -> AutoregressiveConfig:
 
 def default(**overrides: object) -> AutoregressiveConfig:
     """The shipped models: 64x64 frames -> 8x8 tokens of a 4375-code FSQ ``(7, 5, 5, 5, 5)`` (patch tokenizer,
-    foreground-weighted loss, a full-resolution refine stage after the patch decoder); 8 latent actions from a patch LAM whose encoder and decoder both see the
-    previous frame; dynamics width 96, depth 3, with a
+    foreground-weighted loss, a full-resolution refine stage after the patch decoder); 8 latent actions from a
+    patch LAM whose encoder and decoder both see the previous frame; dynamics width 96, depth 3, with a
     per-FSQ-channel (factorized) head and the tokens that change weighted 10x."""
     cfg = AutoregressiveConfig(
         tokenizer=DiscreteTokenizerConfig(
