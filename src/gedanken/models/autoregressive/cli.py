@@ -65,8 +65,24 @@ def train_autoregressive_cmd(
         help="Sampler: classifier-free guidance on actions, > 1 amplifies them (needs --action-dropout; "
         "0 = preset).",
     ),
+    decoder_steps: int = typer.Option(
+        0,
+        help="Then fine-tune the tokenizer's decoder this many steps on the dynamics' one-step predictions of "
+        "training episodes, so that tokens it is unsure of are not drawn as smears and ghosts (0 = off).",
+    ),
+    decoder_weight: float = typer.Option(
+        16.0, help="Extra decoder-fine-tune loss weight on object pixels (more: brighter and larger objects)."
+    ),
+    decoder_only: bool = typer.Option(
+        False,
+        help="With --init and --decoder-steps: skip the dynamics and post-training, fine-tune the decoder alone.",
+    ),
+    decoder_episodes: int = typer.Option(
+        256, help="Training episodes whose one-step predictions the decoder fine-tune learns from."
+    ),
 ) -> None:
-    """Train the autoregressive world model: FSQ tokenizer, latent actions, MaskGIT dynamics, action adapter."""
+    """Train the autoregressive world model: FSQ tokenizer, latent actions, MaskGIT dynamics, action adapter
+    (and, with --decoder-steps, the decoder on the dynamics' predictions)."""
     from gedanken.models.autoregressive.recipe import RECIPES, train_autoregressive
 
     if preset not in RECIPES:
@@ -96,13 +112,26 @@ def train_autoregressive_cmd(
         r = rep(r, labelled_steps=max(labelled_steps, 1))
     if latent_actions:
         r = rep(r, model=rep(r.model, lam=rep(r.model.lam, num_actions=latent_actions)))
-    if threads:
+    if decoder_steps < 0 or decoder_weight < 0 or decoder_episodes < 1:
+        raise typer.BadParameter(
+            "--decoder-steps and --decoder-weight must be >= 0 and --decoder-episodes >= 1, got "
+            f"{decoder_steps}, {decoder_weight}, {decoder_episodes}"
+        )
+    if decoder_only and (init is None or not decoder_steps):
+        raise typer.BadParameter("--decoder-only needs --init (a trained model) and --decoder-steps > 0")
+    if decoder_steps:
+        from gedanken.models.autoregressive.decoder import decoder_train_config
+
+        dyn = r.dynamics_train
         r = rep(
             r,
-            **{
-                k: rep(getattr(r, k), num_threads=threads)
-                for k in ("tokenizer_train", "lam_train", "dynamics_train", "adapter_train")
-            },
+            decoder_train=decoder_train_config(decoder_steps, dyn.num_threads, dyn.progress),
+            decoder_tune=rep(r.decoder_tune, foreground_weight=decoder_weight, episodes=decoder_episodes),
+        )
+    if threads:
+        stages = ("tokenizer_train", "lam_train", "dynamics_train", "adapter_train", "decoder_train")
+        r = rep(
+            r, **{k: rep(getattr(r, k), num_threads=threads) for k in stages if getattr(r, k) is not None}
         )
     from gedanken.train.cli import dataset_for, export_model, resolve_model_path
 
@@ -119,6 +148,7 @@ def train_autoregressive_cmd(
         use_labels=labelled_steps != 0,
         more_data=tuple(add_data),
         init=start,
+        train_dynamics=not decoder_only,
     )
     export_model(res.model_dir, export)
     summary = {

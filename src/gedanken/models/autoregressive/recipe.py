@@ -24,6 +24,7 @@ from gedanken.data.batch import Batch
 from gedanken.data.combine import read_episodes
 from gedanken.models.autoregressive import config as presets
 from gedanken.models.autoregressive.config import ActionMode, AutoregressiveConfig, Stage
+from gedanken.models.autoregressive.decoder import decoder_stage
 from gedanken.models.autoregressive.model import AutoregressiveWorldModel, TokenBatch
 from gedanken.models.autoregressive.posttrain import (
     ActionMapEval,
@@ -32,10 +33,11 @@ from gedanken.models.autoregressive.posttrain import (
     init_adapter_from_map,
     labelled_segments,
 )
-from gedanken.models.checkpoint import save_checkpoint
+from gedanken.models.checkpoint import read_checkpoint, save_checkpoint
 from gedanken.models.protocol import ModelCard
 from gedanken.tokenizers.discrete import psnr
 from gedanken.tokenizers.fsq import codebook_usage
+from gedanken.train.decoder_tune import DecoderTuneConfig
 from gedanken.train.trainer import TrainConfig, TrainResult, fit
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,10 @@ class AutoregressiveRecipe:
     # share of the dynamics' training frames whose unmasked tokens are the frame as the sampler's keep_area
     # projection hands it back (AutoregressiveWorldModel.projected_tokens); needs model.sampler.keep_area > 0
     projected_context: float = 0.0
+    # stage 5, the decoder fine-tuned on the dynamics' one-step predictions (None: off;
+    # models/autoregressive/decoder.decoder_train_config); what it trains on:
+    decoder_train: TrainConfig | None = None
+    decoder_tune: DecoderTuneConfig = field(default_factory=lambda: DecoderTuneConfig(foreground_weight=16.0))
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.projected_context <= 1.0:
@@ -304,66 +310,19 @@ def _initial_model(init: str | Path, cfg: AutoregressiveConfig) -> Autoregressiv
     return model.train()
 
 
-def train_autoregressive(
+def _dynamics_and_posttrain(
+    model: AutoregressiveWorldModel,
+    ep: EpisodeData,
     recipe: AutoregressiveRecipe,
-    data: str | Path | EpisodeData,
-    out: str | Path,
-    *,
-    device: str = "auto",
-    resume: bool = True,
-    seed: int = 0,
-    use_labels: bool = True,
-    more_data: tuple[str | Path, ...] = (),
-    init: str | Path | None = None,
-) -> ARTrainResult:
-    """Train every stage on ``data`` into ``out``; see the module docstring (``use_labels=False``: no post-training,
-    the model is driven by latent actions). ``more_data``: datasets whose episodes follow ``data``'s (a path).
-
-    With ``init`` (an autoregressive checkpoint trained on data of the same shape) its tokenizer and latent
-    action model are kept, its dynamics trains on (``recipe.dynamics_train``, a fresh schedule) and
-    post-training runs again; the recipe's sampler replaces the checkpoint's when it sets ``keep_area``, and its
-    ``action_guidance`` applies when set (the dynamics trains with the recipe's ``action_dropout``)."""
-    t0 = time.perf_counter()
-    out = Path(out)
-    if more_data and isinstance(data, EpisodeData):
-        raise ValueError("more_data needs data given as a dataset path, not episodes in memory")
-    ep = data if isinstance(data, EpisodeData) else load_episodes(data, *more_data)
-    cfg = fit_config_to_data(recipe.model, ep)
-    if not use_labels:
-        cfg = replace(cfg, action_mode=ActionMode.LATENT)
-    torch.manual_seed(seed)
-    if init is not None:
-        model = _initial_model(init, cfg)
-        cfg = model.cfg
-    else:
-        model = AutoregressiveWorldModel(cfg)
-    train_idx, held = split_episodes(len(ep.frames), recipe.holdout)
-    card = ModelCard(
-        name=f"autoregressive-{ep.world}",
-        family="autoregressive",
-        world=ep.world,
-        dataset="+".join(str(p) for p in (data, *more_data)) if not isinstance(data, EpisodeData) else "",
-        preset=recipe.name,
-    )
-    stages: dict[str, TrainResult] = {}
-
-    def run(stage: Stage, tc: TrainConfig, batches) -> None:  # noqa: ANN001
-        model.set_stage(stage)
-        tc = replace(tc, out_dir=str(out / stage.value), device=device, resume=resume, seed=seed)
-        stages[stage.value] = fit(model, batches, tc, card=card, family="autoregressive", model_config=cfg)
-        log.info(
-            "stage %s: %d steps, last loss %.4f",
-            stage.value,
-            stages[stage.value].step,
-            stages[stage.value].history[-1]["loss"] if stages[stage.value].history else float("nan"),
-        )
-
-    tt, lt, dt, at = recipe.tokenizer_train, recipe.lam_train, recipe.dynamics_train, recipe.adapter_train
-    if init is None:
-        run(Stage.TOKENIZER, tt, _clip_batches(ep.frames, train_idx, tt.batch_size, 1, seed))
-        run(Stage.LAM, lt, _clip_batches(ep.frames, train_idx, lt.batch_size, 3, seed + 1))
-    tok_psnr, usage, fid = tokenizer_metrics(model, [ep.frames[i] for i in held], palette=ep.palette)
-    log.info("tokenizer: held-out PSNR %.2f dB, codebook usage %.3f, %s", tok_psnr, usage["usage"], fid)
+    train_idx: list[int],
+    held: list[int],
+    run: Callable[[Stage, TrainConfig, Callable], None],
+    use_labels: bool,
+    seed: int,
+) -> tuple[int, ActionMapEval | None]:
+    """Stages 3 and 4: the dynamics on the episodes' tokens and latent actions, then (with action labels) the
+    latent <-> real map and the adapter. Returns the labelled steps used and the map's held-out evaluation."""
+    dt, at, cfg = recipe.dynamics_train, recipe.adapter_train, model.cfg
     tokens, latents = _encode_all(model, ep.frames)
     shown = None
     if recipe.projected_context > 0:
@@ -406,18 +365,117 @@ def train_autoregressive(
         seg_tok, seg_lat = _encode_all(model, seg_f)
         length = min(window, min(len(t) for t in seg_tok))
         run(Stage.ADAPTER, at, _token_batches(seg_tok, seg_lat, seg_a, at.batch_size, length, seed + 3))
-    model.eval()
-    final_card = replace(
-        card,
-        steps=sum(r.step for r in stages.values()),
-        train_seconds=round(sum(r.seconds for r in stages.values()), 1),
-        params=sum(p.numel() for p in model.parameters()),
-        notes=f"labelled steps {used}; tokenizer PSNR {tok_psnr:.2f} dB"
-        + (f"; dynamics trained on from {_source_name(init)}" if init is not None else "")
-        + (f"; projected context {recipe.projected_context}" if recipe.projected_context > 0 else ""),
+    return used, amap
+
+
+def train_autoregressive(
+    recipe: AutoregressiveRecipe,
+    data: str | Path | EpisodeData,
+    out: str | Path,
+    *,
+    device: str = "auto",
+    resume: bool = True,
+    seed: int = 0,
+    use_labels: bool = True,
+    more_data: tuple[str | Path, ...] = (),
+    init: str | Path | None = None,
+    train_dynamics: bool = True,
+) -> ARTrainResult:
+    """Train every stage on ``data`` into ``out``; see the module docstring (``use_labels=False``: no post-training,
+    the model is driven by latent actions). ``more_data``: datasets whose episodes follow ``data``'s (a path).
+
+    With ``init`` (an autoregressive checkpoint trained on data of the same shape) its tokenizer and latent
+    action model are kept, its dynamics trains on (``recipe.dynamics_train``, a fresh schedule) and
+    post-training runs again; the recipe's sampler replaces the checkpoint's when it sets ``keep_area``, and its
+    ``action_guidance`` applies when set (the dynamics trains with the recipe's ``action_dropout``).
+
+    ``recipe.decoder_train`` adds a last stage that fine-tunes the tokenizer's decoder on the dynamics' one-step
+    predictions (:mod:`gedanken.models.autoregressive.decoder`); ``train_dynamics=False`` (with ``init`` only)
+    skips the dynamics and post-training, to fine-tune a trained model's decoder alone."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    if not train_dynamics and init is None:
+        raise ValueError("train_dynamics=False fine-tunes a trained model's decoder: it needs init")
+    if more_data and isinstance(data, EpisodeData):
+        raise ValueError("more_data needs data given as a dataset path, not episodes in memory")
+    ep = data if isinstance(data, EpisodeData) else load_episodes(data, *more_data)
+    cfg = fit_config_to_data(recipe.model, ep)
+    if not use_labels:
+        cfg = replace(cfg, action_mode=ActionMode.LATENT)
+    torch.manual_seed(seed)
+    if init is not None:
+        model = _initial_model(init, cfg)
+        cfg = model.cfg
+    else:
+        model = AutoregressiveWorldModel(cfg)
+    train_idx, held = split_episodes(len(ep.frames), recipe.holdout)
+    card = ModelCard(
+        name=f"autoregressive-{ep.world}",
+        family="autoregressive",
+        world=ep.world,
+        dataset="+".join(str(p) for p in (data, *more_data)) if not isinstance(data, EpisodeData) else "",
+        preset=recipe.name,
     )
+    stages: dict[str, TrainResult] = {}
+
+    def run(stage: Stage, tc: TrainConfig, batches) -> None:  # noqa: ANN001
+        model.set_stage(stage)
+        tc = replace(tc, out_dir=str(out / stage.value), device=device, resume=resume, seed=seed)
+        stages[stage.value] = fit(model, batches, tc, card=card, family="autoregressive", model_config=cfg)
+        log.info(
+            "stage %s: %d steps, last loss %.4f",
+            stage.value,
+            stages[stage.value].step,
+            stages[stage.value].history[-1]["loss"] if stages[stage.value].history else float("nan"),
+        )
+
+    tt, lt = recipe.tokenizer_train, recipe.lam_train
+    if init is None:
+        run(Stage.TOKENIZER, tt, _clip_batches(ep.frames, train_idx, tt.batch_size, 1, seed))
+        run(Stage.LAM, lt, _clip_batches(ep.frames, train_idx, lt.batch_size, 3, seed + 1))
+    tok_psnr, usage, fid = tokenizer_metrics(model, [ep.frames[i] for i in held], palette=ep.palette)
+    log.info("tokenizer: held-out PSNR %.2f dB, codebook usage %.3f, %s", tok_psnr, usage["usage"], fid)
+    used, amap = 0, None
+    if train_dynamics:
+        used, amap = _dynamics_and_posttrain(model, ep, recipe, train_idx, held, run, use_labels, seed)
+    note = ""
+    if recipe.decoder_train is not None:
+        eps = np.random.default_rng([seed, 5]).choice(
+            train_idx, size=min(recipe.decoder_tune.episodes, len(train_idx)), replace=False
+        )
+        held_frames = torch.cat([ep.frames[i] for i in held])[:512]
+        dtc = replace(
+            recipe.decoder_train, out_dir=str(out / "decoder"), device=device, resume=resume, seed=seed
+        )
+        stages["decoder"], note = decoder_stage(
+            model,
+            [ep.frames[i] for i in eps],
+            [ep.actions[i] for i in eps],
+            held_frames,
+            recipe.decoder_tune,
+            dtc,
+            ModelCard(name=f"decoder-{ep.world}", family="tokenizer", world=ep.world, preset=recipe.name),
+            seed,
+        )
+    model.eval()
+    step = 0
+    if train_dynamics:
+        final_card = replace(
+            card,
+            steps=sum(r.step for r in stages.values()),
+            train_seconds=round(sum(r.seconds for r in stages.values()), 1),
+            params=sum(p.numel() for p in model.parameters()),
+            notes=f"labelled steps {used}; tokenizer PSNR {tok_psnr:.2f} dB"
+            + (f"; dynamics trained on from {_source_name(init)}" if init is not None else "")
+            + (f"; projected context {recipe.projected_context}" if recipe.projected_context > 0 else "")
+            + note,
+        )
+    else:  # decoder only: the checkpoint's card and step, with the stage noted
+        assert init is not None
+        before = read_checkpoint(init)
+        final_card, step = replace(before.card, notes=before.card.notes + note), before.step
     model_dir = save_checkpoint(
-        out / "model", model, family="autoregressive", model_config=cfg, card=final_card
+        out / "model", model, family="autoregressive", model_config=cfg, card=final_card, step=step
     )
     return ARTrainResult(
         model_dir=model_dir,

@@ -23,18 +23,15 @@ draws only the frames the model shows; the context, the latents and the round tr
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from gedanken.models.protocol import ModelCard
 from gedanken.tokenizers.continuous import VideoAutoencoder
 from gedanken.tokenizers.discrete import foreground_mask
+from gedanken.train.decoder_tune import DecoderTuneConfig, LatentPairs, pair_batches, predicted_pairs
 from gedanken.train.trainer import TrainConfig, TrainResult, fit
 
 if TYPE_CHECKING:
@@ -43,45 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DecoderTuneConfig:
-    """What the decoder stage trains on; its steps, batch size and learning rate are a ``TrainConfig``."""
-
-    episodes: int = 256  # training episodes whose one-step predictions make the pairs
-    stride: int = 2  # predict every stride-th frame of each episode
-    context: int = 4  # true frames each prediction observes
-    foreground_weight: float = 4.0  # extra loss weight on the true frame's object pixels
-    mix: float = 0.5  # share of the loss on predicted latents; the rest reconstructs true frames
-    display: bool = False  # train a separate display decoder instead of the tokenizer's (context untouched)
-
-    def __post_init__(self) -> None:
-        if self.episodes < 1 or self.stride < 1 or self.context < 1:
-            raise ValueError(
-                f"episodes, stride and context must be >= 1, got {self.episodes}, {self.stride}, {self.context}"
-            )
-        if self.foreground_weight < 0 or not 0.0 < self.mix <= 1.0:
-            raise ValueError(
-                f"foreground_weight must be >= 0 and mix in (0, 1], got {self.foreground_weight}, {self.mix}"
-            )
-
-
-@dataclass
-class LatentPairs:
-    """A batch of predicted latents (N, C, h, w), the true frames (N, H, W, 3) uint8 and the encoder's latents
-    of those frames (N, C, h, w); latents normalised as ``VideoAutoencoder.encode`` gives them."""
-
-    latents: Tensor
-    frames: Tensor
-    truth: Tensor
-
-    def to(self, device: torch.device | str) -> LatentPairs:
-        return LatentPairs(self.latents.to(device), self.frames.to(device), self.truth.to(device))
-
-    def __len__(self) -> int:
-        return len(self.latents)
-
-
-@torch.no_grad()
 def one_step_pairs(
     model: DiffusionWorldModel,
     frames: list[Tensor],
@@ -89,51 +47,14 @@ def one_step_pairs(
     cfg: DecoderTuneConfig,
     batch: int = 32,
 ) -> LatentPairs:
-    """The model's one-step predictions of frames ``context, context + stride, ...`` of each episode (frames
-    (T, H, W, 3) uint8, actions (T, A), action ``j - 1`` leading to frame ``j``) from the true frames before
-    them, with the true frames and their encoder latents (encoded once here, not at every training step).
-    Episodes shorter than ``context + 1`` frames are skipped."""
-    eps = [i for i, f in enumerate(frames) if len(f) > cfg.context]
-    if not eps:
-        raise ValueError(f"no episode has the {cfg.context + 1} frames a one-step prediction needs")
-    was_training = model.training
-    model.eval()
-    zs, xs, ts = [], [], []
-    t0 = time.perf_counter()
-    by_len: dict[int, list[int]] = {}
-    for i in eps:
-        by_len.setdefault(len(frames[i]), []).append(i)
-    done = 0
-    for length, group in by_len.items():
-        for s in range(0, len(group), batch):
-            ids = group[s : s + batch]
-            fr = torch.stack([frames[i] for i in ids])
-            ac = torch.stack([actions[i] for i in ids]).float()
-            for j in range(cfg.context, length, cfg.stride):
-                lo = j - cfg.context
-                ctx = model.observe(fr[:, lo:j], ac[:, lo : j - 1] if j - 1 > lo else None)
-                _, p = model.step(ctx, ac[:, j - 1])
-                assert p.latent is not None
-                zs.append(p.latent.cpu())
-                xs.append(fr[:, j])
-                ts.append(model.tokenizer.encode(fr[:, j, None].to(model.device))[:, 0].cpu())
-            done += len(ids)
-            log.info("decoder pairs: %d / %d episodes (%.0f s)", done, len(eps), time.perf_counter() - t0)
-    model.train(was_training)
-    return LatentPairs(torch.cat(zs), torch.cat(xs), torch.cat(ts))
+    """The DiT's one-step predictions of frames ``context, context + stride, ...`` of each episode from the true
+    frames before them, with the true frames and their encoder latents
+    (:func:`gedanken.train.decoder_tune.predicted_pairs`)."""
 
+    def encode(f: Tensor) -> Tensor:
+        return model.tokenizer.encode(f[:, None].to(model.device))[:, 0]
 
-def pair_batches(pairs: LatentPairs, size: int, seed: int):
-    """Batch source of random pairs (the trainer's ``source(start_step)``; same batches on resume)."""
-
-    def source(start: int) -> Iterator[LatentPairs]:
-        step = start
-        while True:
-            idx = torch.from_numpy(np.random.default_rng([seed, step, 2]).integers(len(pairs), size=size))
-            yield LatentPairs(pairs.latents[idx], pairs.frames[idx], pairs.truth[idx])
-            step += 1
-
-    return source
+    return predicted_pairs(model, frames, actions, cfg, encode, batch)
 
 
 class DecoderTuner(nn.Module):
