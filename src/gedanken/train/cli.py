@@ -71,6 +71,17 @@ def export_model(model_dir: Path, export: Path | None) -> None:
     shutil.copytree(model_dir, export)
 
 
+def check_decoder_options(steps: int, weight: float, episodes: int, only: bool, init: object) -> None:
+    """The decoder fine-tune's options (``--decoder-*``), checked alike for every family that has the stage."""
+    if steps < 0 or weight < 0 or episodes < 1:
+        raise typer.BadParameter(
+            "--decoder-steps and --decoder-weight must be >= 0 and --decoder-episodes >= 1, got "
+            f"{steps}, {weight}, {episodes}"
+        )
+    if only and (init is None or not steps):
+        raise typer.BadParameter("--decoder-only needs --init (a trained model) and --decoder-steps > 0")
+
+
 @train_app.command("diffusion")
 def train_diffusion_cmd(
     world: str = typer.Option(
@@ -219,13 +230,7 @@ def train_diffusion_cmd(
         tt = r.tokenizer_train
         tt = dataclasses.replace(tt, steps=tokenizer_steps or tt.steps, lr=tokenizer_lr or tt.lr)
         r = dataclasses.replace(r, tokenizer_train=tt)
-    if decoder_steps < 0 or decoder_weight < 0 or decoder_episodes < 1:
-        raise typer.BadParameter(
-            "--decoder-steps and --decoder-weight must be >= 0 and --decoder-episodes >= 1, got "
-            f"{decoder_steps}, {decoder_weight}, {decoder_episodes}"
-        )
-    if decoder_only and (init is None or not decoder_steps):
-        raise typer.BadParameter("--decoder-only needs --init (a trained model) and --decoder-steps > 0")
+    check_decoder_options(decoder_steps, decoder_weight, decoder_episodes, decoder_only, init)
     if decoder_steps:
         r = dataclasses.replace(
             r,

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from gedanken.models.protocol import WorldModel
+from gedanken.train.trainer import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,22 @@ class DecoderTuneConfig:
             raise ValueError(
                 f"foreground_weight must be >= 0 and mix in (0, 1], got {self.foreground_weight}, {self.mix}"
             )
+
+
+def decoder_train_config(steps: int, lr: float, threads: int = 0, progress: bool = True) -> TrainConfig:
+    """A decoder stage's optimisation: ``steps`` of 32 pairs, warmup then cosine decay from ``lr``, no weight
+    decay."""
+    return TrainConfig(
+        steps=steps,
+        batch_size=32,
+        lr=lr,
+        warmup=min(50, max(1, steps // 10)),
+        weight_decay=0.0,
+        log_every=max(1, min(100, steps // 5)),
+        ckpt_every=500,
+        num_threads=threads,
+        progress=progress,
+    )
 
 
 @dataclass
@@ -123,4 +140,4 @@ def pair_batches(pairs: LatentPairs, size: int, seed: int) -> Callable[[int], It
     return source
 
 
-__all__ = ["DecoderTuneConfig", "LatentPairs", "pair_batches", "predicted_pairs"]
+__all__ = ["DecoderTuneConfig", "LatentPairs", "decoder_train_config", "pair_batches", "predicted_pairs"]

@@ -112,13 +112,9 @@ def train_autoregressive_cmd(
         r = rep(r, labelled_steps=max(labelled_steps, 1))
     if latent_actions:
         r = rep(r, model=rep(r.model, lam=rep(r.model.lam, num_actions=latent_actions)))
-    if decoder_steps < 0 or decoder_weight < 0 or decoder_episodes < 1:
-        raise typer.BadParameter(
-            "--decoder-steps and --decoder-weight must be >= 0 and --decoder-episodes >= 1, got "
-            f"{decoder_steps}, {decoder_weight}, {decoder_episodes}"
-        )
-    if decoder_only and (init is None or not decoder_steps):
-        raise typer.BadParameter("--decoder-only needs --init (a trained model) and --decoder-steps > 0")
+    from gedanken.train.cli import check_decoder_options
+
+    check_decoder_options(decoder_steps, decoder_weight, decoder_episodes, decoder_only, init)
     if decoder_steps:
         from gedanken.models.autoregressive.decoder import decoder_train_config
 

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from gedanken.models.protocol import ModelCard
 from gedanken.tokenizers.discrete import DiscreteTokenizer, foreground_mask, frames_to_float, psnr
 from gedanken.train.decoder_tune import DecoderTuneConfig, LatentPairs, pair_batches, predicted_pairs
+from gedanken.train.decoder_tune import decoder_train_config as shared_train_config
 from gedanken.train.trainer import TrainConfig, TrainResult, fit
 
 if TYPE_CHECKING:
@@ -36,18 +37,8 @@ log = logging.getLogger(__name__)
 
 
 def decoder_train_config(steps: int, threads: int = 0, progress: bool = True) -> TrainConfig:
-    """The decoder stage's optimisation: ``steps`` of 32 pairs, peak learning rate 5e-4, cosine decay."""
-    return TrainConfig(
-        steps=steps,
-        batch_size=32,
-        lr=5e-4,
-        warmup=min(50, max(1, steps // 10)),
-        weight_decay=0.0,
-        log_every=max(1, min(100, steps // 5)),
-        ckpt_every=max(1, min(500, steps)),
-        num_threads=threads,
-        progress=progress,
-    )
+    """The decoder stage's optimisation: ``steps`` of 32 pairs at a peak learning rate of 5e-4."""
+    return shared_train_config(steps, 5e-4, threads, progress)
 
 
 class TokenDecoderTuner(nn.Module):

@@ -27,6 +27,7 @@ from gedanken.models.diffusion.decoder import DecoderTuneConfig, decoder_stage
 from gedanken.models.diffusion.model import DiffusionWorldModel, LatentBatch
 from gedanken.models.diffusion.weights import small_object_weights
 from gedanken.models.protocol import ModelCard
+from gedanken.train.decoder_tune import decoder_train_config
 from gedanken.train.trainer import TrainConfig, TrainResult, fit
 from gedanken.worlds.palette import flat_palette
 
@@ -90,18 +91,8 @@ RECIPES = {"tiny": tiny, "default": default}
 
 
 def decoder_preset(steps: int, threads: int = 0, progress: bool = True) -> TrainConfig:
-    """The decoder fine-tune's training config (stage 3): ``steps`` at a learning rate of 1e-4, no decay."""
-    return TrainConfig(
-        steps=steps,
-        batch_size=32,
-        lr=1e-4,
-        warmup=min(50, max(1, steps // 10)),
-        weight_decay=0.0,
-        log_every=max(1, min(100, steps // 5)),
-        ckpt_every=500,
-        num_threads=threads,
-        progress=progress,
-    )
+    """The decoder fine-tune's training config (stage 3): ``steps`` at a peak learning rate of 1e-4."""
+    return decoder_train_config(steps, 1e-4, threads, progress)
 
 
 @dataclass
