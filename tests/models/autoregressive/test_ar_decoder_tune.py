@@ -82,7 +82,13 @@ def test_the_tuner_trains_the_decoder_alone_and_refuses_a_display_decoder() -> N
 
 def test_the_stage_trains_last_and_decoder_only_keeps_everything_else(tmp_path) -> None:  # noqa: ANN001
     data = _data()
-    res = train_autoregressive(_recipe(), data, tmp_path / "a", device="cpu")
+    r = _recipe()
+    guided = replace(  # a checkpoint whose config the decoder-only run must keep as it is
+        r.model,
+        dynamics=replace(r.model.dynamics, action_dropout=0.2),
+        sampler=replace(r.model.sampler, action_guidance=1.5),
+    )
+    res = train_autoregressive(replace(r, model=guided), data, tmp_path / "a", device="cpu")
     assert set(res.stages) == {"tokenizer", "lam", "dynamics", "adapter", "decoder"}
     assert res.stages["decoder"].step == 6
     a = load_checkpoint(res.model_dir)
@@ -92,6 +98,7 @@ def test_the_stage_trains_last_and_decoder_only_keeps_everything_else(tmp_path) 
     )
     assert set(only.stages) == {"decoder"}
     b = load_checkpoint(only.model_dir)
+    assert b.cfg == a.cfg and b.cfg.sampler.action_guidance == 1.5  # type: ignore[attr-defined]
     sa, sb = a.state_dict(), b.state_dict()
     changed = {k for k in sa if not torch.equal(sa[k], sb[k])}
     assert changed and all(k.startswith("tokenizer.decoder.") for k in changed)

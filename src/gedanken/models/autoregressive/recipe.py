@@ -403,7 +403,12 @@ def train_autoregressive(
     if not use_labels:
         cfg = replace(cfg, action_mode=ActionMode.LATENT)
     torch.manual_seed(seed)
-    if init is not None:
+    if init is not None and not train_dynamics:  # decoder only: the checkpoint as it is, sampler included
+        from gedanken.models import load_initial
+
+        model = load_initial(init, AutoregressiveWorldModel, cfg)
+        cfg = model.cfg
+    elif init is not None:
         model = _initial_model(init, cfg)
         cfg = model.cfg
     else:
