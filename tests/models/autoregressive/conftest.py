@@ -28,3 +28,29 @@ def cached_past() -> Callable:
         return cache, g
 
     return make
+
+
+@pytest.fixture
+def tiny_cli_run(tmp_path) -> tuple:  # noqa: ANN001
+    """``(app, common)``: the CLI app and the arguments of a tiny ``train autoregressive`` run on a 3-episode
+    synthetic dataset in ``tmp_path / "data"``, already trained once into ``tmp_path / "a"``."""
+    from typer.testing import CliRunner
+
+    from gedanken.cli import app
+    from gedanken.data.store import EpisodeDataset
+    from gedanken.data.synthetic import synthetic_episode
+
+    EpisodeDataset.create(tmp_path / "data").extend([synthetic_episode(seed=i, steps=12) for i in range(3)])
+    common = [
+        "train",
+        "autoregressive",
+        "--preset",
+        "tiny",
+        "--data",
+        str(tmp_path / "data"),
+        "--device",
+        "cpu",
+    ]
+    first = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    return app, common

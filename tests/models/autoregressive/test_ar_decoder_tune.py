@@ -8,7 +8,6 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from gedanken.data.store import EpisodeDataset
 from gedanken.data.synthetic import synthetic_episode
 from gedanken.models import load_checkpoint
 from gedanken.models.autoregressive import AutoregressiveWorldModel
@@ -111,22 +110,8 @@ def test_the_stage_trains_last_and_decoder_only_keeps_everything_else(tmp_path) 
     assert not (tmp_path / "c").exists()
 
 
-def test_cli_decoder_only(tmp_path) -> None:  # noqa: ANN001
-    from gedanken.cli import app
-
-    EpisodeDataset.create(tmp_path / "data").extend([synthetic_episode(seed=i, steps=12) for i in range(3)])
-    common = [
-        "train",
-        "autoregressive",
-        "--preset",
-        "tiny",
-        "--data",
-        str(tmp_path / "data"),
-        "--device",
-        "cpu",
-    ]
-    first = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "a")])
-    assert first.exit_code == 0, first.output
+def test_cli_decoder_only(tmp_path, tiny_cli_run) -> None:  # noqa: ANN001
+    app, common = tiny_cli_run
     for wrong, says in (
         (["--decoder-only", "--decoder-steps", "3"], "--init"),
         (["--decoder-only", "--init", str(tmp_path / "a" / "model")], "--decoder-steps"),

@@ -183,22 +183,8 @@ def test_token_batches_show_the_projected_tokens_at_the_given_share() -> None:
     assert 0.3 < share < 0.7
 
 
-def test_cli_init_fine_tunes_on_projected_context(tmp_path) -> None:  # noqa: ANN001
-    from gedanken.cli import app
-
-    EpisodeDataset.create(tmp_path / "data").extend([synthetic_episode(seed=i, steps=12) for i in range(3)])
-    common = [
-        "train",
-        "autoregressive",
-        "--preset",
-        "tiny",
-        "--data",
-        str(tmp_path / "data"),
-        "--device",
-        "cpu",
-    ]
-    first = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "a")])
-    assert first.exit_code == 0, first.output
+def test_cli_init_fine_tunes_on_projected_context(tmp_path, tiny_cli_run) -> None:  # noqa: ANN001
+    app, common = tiny_cli_run
     args = [*common, "--out", str(tmp_path / "b"), "--init", str(tmp_path / "a" / "model")]
     bad = CliRunner().invoke(app, [*args, "--projected-context", "0.5"])  # no --keep-area: nothing to project
     assert bad.exit_code != 0 and "keep_area" in bad.output
