@@ -54,3 +54,24 @@ def tiny_cli_run(tmp_path) -> tuple:  # noqa: ANN001
     first = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "a")])
     assert first.exit_code == 0, first.output
     return app, common
+
+
+@pytest.fixture
+def episode_data() -> Callable:
+    """``f(n=4, steps=12) -> EpisodeData``: ``n`` synthetic episodes of ``steps`` steps held in memory, with
+    continuous 2-d actions (the recipe's input without a dataset on disk)."""
+    from gedanken.data.synthetic import synthetic_episode
+    from gedanken.models.autoregressive.recipe import EpisodeData
+
+    def make(n: int = 4, steps: int = 12) -> EpisodeData:
+        eps = [synthetic_episode(seed=i, steps=steps) for i in range(n)]
+        return EpisodeData(
+            frames=[torch.from_numpy(e.frames) for e in eps],
+            actions=[torch.from_numpy(e.actions) for e in eps],
+            world="synthetic",
+            action_dim=2,
+            action_classes=0,
+            has_actions=True,
+        )
+
+    return make

@@ -12,20 +12,8 @@ from gedanken.data.synthetic import synthetic_episode
 from gedanken.models import load_checkpoint
 from gedanken.models.autoregressive import AutoregressiveWorldModel
 from gedanken.models.autoregressive.decoder import TokenDecoderTuner, decoder_train_config
-from gedanken.models.autoregressive.recipe import EpisodeData, tiny, train_autoregressive
+from gedanken.models.autoregressive.recipe import tiny, train_autoregressive
 from gedanken.train.decoder_tune import DecoderTuneConfig, LatentPairs, predicted_pairs
-
-
-def _data(n: int = 4, steps: int = 12) -> EpisodeData:
-    eps = [synthetic_episode(seed=i, steps=steps) for i in range(n)]
-    return EpisodeData(
-        frames=[torch.from_numpy(e.frames) for e in eps],
-        actions=[torch.from_numpy(e.actions) for e in eps],
-        world="synthetic",
-        action_dim=2,
-        action_classes=0,
-        has_actions=True,
-    )
 
 
 def _recipe(steps: int = 6):  # noqa: ANN202
@@ -33,8 +21,8 @@ def _recipe(steps: int = 6):  # noqa: ANN202
     return replace(r, decoder_train=replace(decoder_train_config(steps, progress=False), batch_size=4))
 
 
-def test_pairs_are_the_dynamics_one_step_predictions_of_the_true_frames(tmp_path) -> None:  # noqa: ANN001
-    data = _data()
+def test_pairs_are_the_dynamics_one_step_predictions_of_the_true_frames(episode_data, tmp_path) -> None:  # noqa: ANN001
+    data = episode_data()
     model = load_checkpoint(train_autoregressive(tiny(), data, tmp_path / "run", device="cpu").model_dir)
     assert isinstance(model, AutoregressiveWorldModel)
     cfg = DecoderTuneConfig(stride=3, context=4)
@@ -79,8 +67,8 @@ def test_the_tuner_trains_the_decoder_alone_and_refuses_a_display_decoder() -> N
         TokenDecoderTuner(tok, DecoderTuneConfig(display=True))
 
 
-def test_the_stage_trains_last_and_decoder_only_keeps_everything_else(tmp_path) -> None:  # noqa: ANN001
-    data = _data()
+def test_the_stage_trains_last_and_decoder_only_keeps_everything_else(episode_data, tmp_path) -> None:  # noqa: ANN001
+    data = episode_data()
     r = _recipe()
     guided = replace(  # a checkpoint whose config the decoder-only run must keep as it is
         r.model,

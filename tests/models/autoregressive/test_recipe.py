@@ -12,20 +12,8 @@ from gedanken.models.autoregressive import ActionMode, AutoregressiveWorldModel
 from gedanken.models.autoregressive.recipe import EpisodeData, tiny, train_autoregressive
 
 
-def _data(n: int = 4, steps: int = 12) -> EpisodeData:
-    eps = [synthetic_episode(seed=i, steps=steps) for i in range(n)]
-    return EpisodeData(
-        frames=[torch.from_numpy(e.frames) for e in eps],
-        actions=[torch.from_numpy(e.actions) for e in eps],
-        world="synthetic",
-        action_dim=2,
-        action_classes=0,
-        has_actions=True,
-    )
-
-
-def test_tiny_recipe_trains_every_stage_and_exports(tmp_path) -> None:  # noqa: ANN001
-    res = train_autoregressive(tiny(), _data(), tmp_path / "run", device="cpu")
+def test_tiny_recipe_trains_every_stage_and_exports(episode_data, tmp_path) -> None:  # noqa: ANN001
+    res = train_autoregressive(tiny(), episode_data(), tmp_path / "run", device="cpu")
     assert set(res.stages) == {"tokenizer", "lam", "dynamics", "adapter"}
     assert all(r.step == 4 for r in res.stages.values())
     assert 0 < res.labelled_steps <= tiny().labelled_steps
@@ -39,7 +27,7 @@ def test_tiny_recipe_trains_every_stage_and_exports(tmp_path) -> None:  # noqa: 
     )
     assert roll.frames is not None and roll.frames.shape == (1, 3, 64, 64, 3)
     # resuming a finished run trains nothing more and reproduces the same weights
-    again = train_autoregressive(tiny(), _data(), tmp_path / "run", device="cpu")
+    again = train_autoregressive(tiny(), episode_data(), tmp_path / "run", device="cpu")
     assert all(r.resumed_from == 4 for r in again.stages.values())
 
 
@@ -58,8 +46,8 @@ def test_tokenizer_metrics_judge_with_a_palette() -> None:
     assert 0 <= fid["identity_accuracy"] <= 1 and fid["psnr"] == pytest.approx(p, abs=0.5)
 
 
-def test_action_free_data_gives_a_latent_driven_model(tmp_path) -> None:  # noqa: ANN001
-    data = replace(_data(n=3), has_actions=False)
+def test_action_free_data_gives_a_latent_driven_model(episode_data, tmp_path) -> None:  # noqa: ANN001
+    data = replace(episode_data(n=3), has_actions=False)
     res = train_autoregressive(tiny(), data, tmp_path / "run", device="cpu")
     assert "adapter" not in res.stages and res.action_map is None and res.labelled_steps == 0
     m = load_checkpoint(res.model_dir)
@@ -101,23 +89,23 @@ def test_cli_smoke(tmp_path) -> None:  # noqa: ANN001
     assert summary["latent_to_real_mse"] >= 0.0
 
 
-def test_the_config_records_the_datas_palette() -> None:
+def test_the_config_records_the_datas_palette(episode_data) -> None:  # noqa: ANN001
     from dataclasses import replace
 
     from gedanken.models.autoregressive.recipe import fit_config_to_data
 
     palette = ((0, 0, 0), (255, 0, 0))
-    assert fit_config_to_data(tiny().model, replace(_data(), palette=palette)).palette == palette
-    assert fit_config_to_data(tiny().model, _data()).palette == ()
+    assert fit_config_to_data(tiny().model, replace(episode_data(), palette=palette)).palette == palette
+    assert fit_config_to_data(tiny().model, episode_data()).palette == ()
 
 
-def _palette_data() -> EpisodeData:
+def _palette_data(episode_data) -> EpisodeData:  # noqa: ANN001
     eps = [synthetic_episode(seed=i, steps=12) for i in range(4)]
-    return replace(_data(), palette=tuple(tuple(int(v) for v in c) for c in eps[0].meta.palette))
+    return replace(episode_data(), palette=tuple(tuple(int(v) for v in c) for c in eps[0].meta.palette))
 
 
-def test_init_trains_the_dynamics_on_with_projected_context(tmp_path) -> None:  # noqa: ANN001
-    data = _palette_data()
+def test_init_trains_the_dynamics_on_with_projected_context(episode_data, tmp_path) -> None:  # noqa: ANN001
+    data = _palette_data(episode_data)
     first = train_autoregressive(tiny(), data, tmp_path / "a", device="cpu")
     r = tiny()
     r = replace(
@@ -145,8 +133,8 @@ def test_init_trains_the_dynamics_on_with_projected_context(tmp_path) -> None:  
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()  # nothing half-written
 
 
-def test_init_takes_the_recipes_action_dropout_and_guidance(tmp_path) -> None:  # noqa: ANN001
-    data = _data(n=3)
+def test_init_takes_the_recipes_action_dropout_and_guidance(episode_data, tmp_path) -> None:  # noqa: ANN001
+    data = episode_data(n=3)
     first = train_autoregressive(tiny(), data, tmp_path / "a", device="cpu")
     r = tiny()
     dyn = replace(r.model.dynamics, action_dropout=0.2)
