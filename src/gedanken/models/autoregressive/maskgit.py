@@ -31,6 +31,10 @@ class MaskGITConfig:
     # > 1: classifier-free guidance on the action, log p(x | a) + (g - 1) (log p(x | a) - log p(x | no action));
     # one extra pass per iteration; needs dynamics trained with action_dropout
     action_guidance: float = 1.0
+    # True: a patch whose token the dynamics left as it was in the last context frame, and whose 8 neighbours'
+    # tokens too, is shown with the last shown frame's pixels instead of being decoded again (the previous-frame
+    # compositing of pixel-copying video predictors, CDNA-style); the frame changes only where a token changed
+    keep_unchanged: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1:

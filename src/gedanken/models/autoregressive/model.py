@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gedanken.data.batch import Batch
@@ -55,6 +56,8 @@ class ARContext:
     generator: torch.Generator  # sampling noise source (used when the sampler temperature > 0)
     seen: Tensor | None = None  # (B, H, W, 3) the last frame projected onto the palette (sampler.keep_area)
     reference: Tensor | None = None  # (B, P - 1) colour areas of the last observed frame (sampler.keep_area)
+    shown: Tensor | None = None  # (B, H, W, 3) uint8 the last frame observed or returned (sampler.keep_unchanged)
+    last_tokens: Tensor | None = None  # (B, N) the tokens of the last context frame (sampler.keep_unchanged)
 
 
 class AutoregressiveWorldModel(nn.Module):
@@ -288,7 +291,20 @@ class AutoregressiveWorldModel(nn.Module):
             pal = torch.tensor(self.cfg.palette)
             last = snap_to_palette(frames[:, -1], pal, self.cfg.sampler.snap_background)
             ctx = replace(ctx, seen=last, reference=colour_areas(last, pal))
+        if self.cfg.sampler.keep_unchanged:
+            ctx = replace(ctx, shown=frames[:, -1], last_tokens=tb.tokens[:, -1])
         return ctx
+
+    def _keep_unchanged(self, frame: Tensor, tokens: Tensor, ctx: ARContext) -> Tensor:
+        """``frame`` (B, H, W, 3) with every patch whose predicted token, and its 8 neighbours' tokens, equal
+        the last context frame's shown as the last shown frame's pixels (``sampler.keep_unchanged``)."""
+        assert ctx.shown is not None and ctx.last_tokens is not None
+        same = (tokens == ctx.last_tokens).float().view(-1, 1, *self.grid)  # (B, 1, h, w)
+        # a patch's decoded pixels also depend on its neighbours' tokens (the refine stage), so erode by one
+        stable = -F.max_pool2d(-same, 3, stride=1, padding=1)  # (B, 1, h, w); the frame's edge does not erode
+        p = self.cfg.height // self.grid[0]
+        keep = stable.repeat_interleave(p, -2).repeat_interleave(p, -1)[:, 0, :, :, None] > 0.5  # (B, H, W, 1)
+        return torch.where(keep, ctx.shown, frame)
 
     def step(self, ctx: ARContext, action: Tensor) -> tuple[ARContext, Prediction]:
         """Advance one frame under ``action`` (B, A) (or (B,) discrete indices)."""
@@ -309,12 +325,18 @@ class AutoregressiveWorldModel(nn.Module):
         )  # (B, N)
         grid = tokens.view(ctx.batch, *self.grid)
         frame = self.tokenizer.decode(grid)  # (B, H, W, 3)
+        keep = self.cfg.sampler.keep_unchanged and ctx.shown is not None
+        if keep:
+            frame = self._keep_unchanged(frame, tokens, ctx)
         seen = None
         if self.cfg.sampler.keep_area > 0 and ctx.seen is not None:
             seen = self._project(frame, ctx)
             tokens = self.tokenizer.encode(seen).flatten(-2)  # the context holds the projected frame
         cache = self.dynamics.commit(tokens, emb, ctx.cache)
-        return replace(ctx, cache=cache, seen=seen), Prediction(frame=frame, latent=grid)
+        ctx = replace(ctx, cache=cache, seen=seen)
+        if keep:
+            ctx = replace(ctx, shown=frame, last_tokens=tokens)
+        return ctx, Prediction(frame=frame, latent=grid)
 
     def rollout(self, ctx: ARContext, actions: Tensor, *, seed: int = 0) -> Rollout:
         """``H`` frames under actions ``(B, H, A)``; deterministic given ``seed``."""
