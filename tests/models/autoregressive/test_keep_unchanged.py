@@ -35,13 +35,17 @@ def test_unchanged_tokens_show_the_last_frame_and_a_changed_one_redraws_its_neig
     m.set_sampler(replace(m.cfg.sampler, keep_unchanged=True))
     ctx = m.observe(_frames())
     assert ctx.last_tokens is not None and ctx.shown is not None
-    decoded = torch.zeros_like(ctx.shown)  # stands for a decoded frame that differs from the shown one everywhere
+    decoded = torch.zeros_like(
+        ctx.shown
+    )  # stands for a decoded frame that differs from the shown one everywhere
     same = ctx.last_tokens.clone()
     assert torch.equal(m._keep_unchanged(decoded, same, ctx), ctx.shown)  # nothing changed: the frame is kept
     h, w = m.grid
     p = m.cfg.height // h
     changed = same.view(2, h, w).clone()
-    changed[0, 3, 4] = (changed[0, 3, 4] + 1) % m.tokenizer.vocab_size  # one token of the first sample changes
+    changed[0, 3, 4] = (
+        changed[0, 3, 4] + 1
+    ) % m.tokenizer.vocab_size  # one token of the first sample changes
     out = m._keep_unchanged(decoded, changed.flatten(1), ctx)
     redrawn = torch.zeros(h, w, dtype=torch.bool)
     redrawn[2:5, 3:6] = True  # the changed patch and its 8 neighbours
