@@ -56,9 +56,7 @@ class ARContext:
     generator: torch.Generator  # sampling noise source (used when the sampler temperature > 0)
     seen: Tensor | None = None  # (B, H, W, 3) the last frame projected onto the palette (sampler.keep_area)
     reference: Tensor | None = None  # (B, P - 1) colour areas of the last observed frame (sampler.keep_area)
-    shown: Tensor | None = (
-        None  # (B, H, W, 3) uint8 the last frame observed or returned (sampler.keep_unchanged)
-    )
+    shown: Tensor | None = None  # (B, H, W, 3) uint8 the last frame observed or shown (keep_unchanged)
     last_tokens: Tensor | None = None  # (B, N) the tokens of the last context frame (sampler.keep_unchanged)
 
 
@@ -304,7 +302,7 @@ class AutoregressiveWorldModel(nn.Module):
         same = (tokens == ctx.last_tokens).float().view(-1, 1, *self.grid)  # (B, 1, h, w)
         # a patch's decoded pixels also depend on its neighbours' tokens (the refine stage), so erode by one
         stable = -F.max_pool2d(-same, 3, stride=1, padding=1)  # (B, 1, h, w); the frame's edge does not erode
-        p = self.cfg.height // self.grid[0]
+        p = self.cfg.tokenizer.patch
         keep = (
             stable.repeat_interleave(p, -2).repeat_interleave(p, -1)[:, 0, :, :, None] > 0.5
         )  # (B, H, W, 1)
