@@ -102,9 +102,19 @@ def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
     )
     torch.manual_seed(args.seed)
     lam = LatentActionModel(cfg)
-    opt = torch.optim.AdamW(lam.parameters(), lr=2e-3, weight_decay=0.0)
+    # Semi-supervised (``--label-weight``): the same 100 labelled steps the map is fitted on also train a linear
+    # reader of the quantized code (straight-through), so the code's partition is pulled towards the actions.
+    reader = torch.nn.Linear(lam.fsq.dim, n_real)
+    opt = torch.optim.AdamW([*lam.parameters(), *reader.parameters()], lr=2e-3, weight_decay=0.0)
     sched = _schedule(opt, args.steps)
     rng = np.random.default_rng(args.seed)
+    lab = [frames[i][:26] for i in train[:4]]
+    lab_prev = torch.cat(
+        [torch.cat([f[:1], f[:24]]) for f in lab]
+    )  # x_{t-1} (x_0 for the first), (100, H, W, 3)
+    lab_cur = torch.cat([f[:25] for f in lab])
+    lab_next = torch.cat([f[1:26] for f in lab])
+    lab_act = torch.cat([acts[i][:25] for i in train[:4]])
 
     def evaluate() -> tuple[float, float]:
         lam.eval()
@@ -125,6 +135,13 @@ def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
             st = int(rng.integers(len(frames[e]) - 2))
             clips.append(frames[e][st : st + 3])
         loss = lam(torch.stack(clips)).loss
+        if args.label_weight > 0:
+            from gedanken.tokenizers.discrete import frames_to_float
+
+            q = lam.quantized(
+                frames_to_float(lab_cur), frames_to_float(lab_next), past=frames_to_float(lab_prev)
+            )
+            loss = loss + args.label_weight * torch.nn.functional.cross_entropy(reader(q.codes), lab_act)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -193,6 +210,9 @@ def main() -> None:
     ap.add_argument("--num-actions", type=int, default=8, help="LAM: number of latent actions")
     ap.add_argument("--noise", type=float, default=0.0, help="LAM: share of rows quantized with noise")
     ap.add_argument("--change-weight", type=float, default=20.0, help="LAM: extra weight on changed pixels")
+    ap.add_argument(
+        "--label-weight", type=float, default=0.0, help="LAM: weight of the 100 labelled steps' reader loss"
+    )
     ap.add_argument("--save", default="", help="LAM: write the trained weights (safetensors) here")
     ap.add_argument("--seed", type=int, default=0, help="LAM: initialisation and sampling seed")
     args = ap.parse_args()

@@ -119,6 +119,8 @@ def test_init_trains_the_dynamics_on_with_projected_context(episode_data, tmp_pa
     assert any(not torch.equal(sa[k], sb[k]) for k in sa if k.startswith("dynamics."))
     assert b.cfg.sampler.keep_area == 0.8  # type: ignore[attr-defined]
     assert "trained on from" in b.card.notes and "projected context 0.5" in b.card.notes
+    assert b.card.notes.startswith(a.card.notes)  # the checkpoint's history is kept, this run's added
+    assert b.card.steps == a.card.steps + sum(r.step for r in res.stages.values())
     with pytest.raises(ValueError, match="--init"):
         train_autoregressive(
             r, replace(data, world="other"), tmp_path / "c", device="cpu", init=first.model_dir

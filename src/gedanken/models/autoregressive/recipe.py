@@ -465,13 +465,17 @@ def train_autoregressive(
     model.eval()
     step = 0
     if train_dynamics:
+        # trained on from a checkpoint: its card's steps, seconds and notes stay, this run's are added
+        prior = None if init is None else read_checkpoint(init).card
         final_card = replace(
             card,
-            steps=sum(r.step for r in stages.values()),
-            train_seconds=round(sum(r.seconds for r in stages.values()), 1),
+            steps=sum(r.step for r in stages.values()) + (prior.steps if prior else 0),
+            train_seconds=round(
+                sum(r.seconds for r in stages.values()) + (prior.train_seconds if prior else 0.0), 1
+            ),
             params=sum(p.numel() for p in model.parameters()),
-            notes=f"labelled steps {used}; tokenizer PSNR {tok_psnr:.2f} dB"
-            + (f"; dynamics trained on from {_source_name(init)}" if init is not None else "")
+            notes=(f"{prior.notes}; then dynamics trained on from {_source_name(init)}: " if prior else "")
+            + f"labelled steps {used}; tokenizer PSNR {tok_psnr:.2f} dB"
             + (f"; projected context {recipe.projected_context}" if recipe.projected_context > 0 else "")
             + note,
         )
