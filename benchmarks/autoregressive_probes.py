@@ -16,7 +16,9 @@ thread, on all but the last 24 episodes; they print held-out metrics every 250 (
   episodes, plus codebook usage / perplexity;
 * LAM: the latent -> real map fitted (majority vote, as ``posttrain.fit_action_map``) on the first 25
   transitions of 4 training episodes (100 labelled steps), its accuracy on every held-out transition, and the
-  majority purity of the latent actions on the held-out transitions (the accuracy with unlimited labels).
+  majority purity of the latent actions on the held-out transitions (the accuracy with unlimited labels);
+  ``--label-weight w`` also trains a linear reader of the code on those same 100 labelled steps (semi-supervised;
+  it made the map worse in session 23, docs/autoregressive.md).
 """
 
 from __future__ import annotations
