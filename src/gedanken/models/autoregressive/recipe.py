@@ -413,6 +413,7 @@ def train_autoregressive(
         cfg = model.cfg
     else:
         model = AutoregressiveWorldModel(cfg)
+    prior = model.card if init is not None else None  # the loaded checkpoint's card: its history is kept
     train_idx, held = split_episodes(len(ep.frames), recipe.holdout)
     card = ModelCard(
         name=f"autoregressive-{ep.world}",
@@ -466,7 +467,6 @@ def train_autoregressive(
     step = 0
     if train_dynamics:
         # trained on from a checkpoint: its card's steps, seconds and notes stay, this run's are added
-        prior = None if init is None else read_checkpoint(init).card
         final_card = replace(
             card,
             steps=sum(r.step for r in stages.values()) + (prior.steps if prior else 0),
