@@ -163,7 +163,7 @@ class CrossGoalPolicy:
     """The pusher driven to waypoints, most of them on or just around the goal square, so it crosses the goal.
 
     The other policies put the Push pusher over the goal in 4-8 % of frames, where the diffusion models lose it
-    (drawn over the goal, it differs from it in one colour channel; docs/diffusion.md "Session 14"). Each
+    (drawn over the goal, it differs from it in one colour channel; docs/history/diffusion.md "Session 14"). Each
     segment of ``segment`` steps heads for a new waypoint: with probability ``p_goal`` inside the goal square
     grown by ``margin`` on every side, else anywhere. Worlds without a goal slot get random actions.
     """

@@ -3,7 +3,7 @@
 The discrete tokenizer's decoder learns to draw the tokens its encoder gives true frames. The tokens a MaskGIT
 step predicts are a different mix: where the dynamics is unsure where a small object went, it commits tokens
 that no true frame encodes to, and the decoder draws them as blurred blobs, smears or a faint second copy of
-the object, which the audit's judge then counts as a duplicate (docs/autoregressive.md, "Session 21").
+the object, which the audit's judge then counts as a duplicate (docs/history/autoregressive.md, "Session 21").
 
 This stage keeps the encoder, the latent action model and the dynamics fixed and trains the decoder (patch
 decoder and refine stage) on pairs (the model's one-step prediction of a frame from the true frames before it,

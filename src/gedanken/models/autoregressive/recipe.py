@@ -96,7 +96,7 @@ def tiny() -> AutoregressiveRecipe:
 def default() -> AutoregressiveRecipe:
     """The shipped checkpoints: about 20 minutes on 2 CPU cores (one torch thread: two thrash on a shared
     machine). Tokenizer and LAM train on 32 frames / clips per step, as the measured runs in
-    docs/autoregressive.md did."""
+    docs/history/autoregressive.md did."""
     common = {"log_every": 50, "ckpt_every": 200, "num_threads": 1}
     return AutoregressiveRecipe(
         name="default",

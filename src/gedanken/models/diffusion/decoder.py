@@ -9,7 +9,7 @@ This stage keeps the encoder and the DiT fixed and trains the decoder on pairs o
 prediction of a frame from the true past, the true frame), recorded on training episodes. A share of each batch
 (``1 - mix``) reconstructs true frames from their encoder latents, so frames the DiT predicts well are drawn
 as before. Object pixels weigh ``1 + foreground_weight``: more weight draws uncertain objects brighter and
-also larger, which the audit's ``area_ratio`` shows (see docs/diffusion.md, "Session 19").
+also larger, which the audit's ``area_ratio`` shows (see docs/history/diffusion.md, "Session 19").
 
 By default the tokenizer's own decoder is trained, so the frames a rollout re-encodes into its context are
 drawn by it too; that is where most of the gain comes from (Bounce, 48 test episodes: identity 1.000 against
