@@ -18,7 +18,8 @@ thread, on all but the last 24 episodes; they print held-out metrics every 250 (
   transitions of 4 training episodes (100 labelled steps), its accuracy on every held-out transition, and the
   majority purity of the latent actions on the held-out transitions (the accuracy with unlimited labels);
   ``--label-weight w`` also trains a linear reader of the code on those same 100 labelled steps (semi-supervised;
-  it made the map worse in session 23, docs/autoregressive.md).
+  it made the map worse in session 23, docs/history/autoregressive.md); ``--smooth w`` trains on 16 clips of 4
+  frames and penalises the code's change between a clip's two transitions (session 24: no gain).
 """
 
 from __future__ import annotations
@@ -130,13 +131,29 @@ def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
         every = torch.zeros(args.num_actions, n_real).index_put_((z, a), torch.ones(len(z)), accumulate=True)
         return float((fit.argmax(1)[z] == a).float().mean()), float(every.max(1).values.sum() / len(z))
 
+    # ``--smooth w``: 16 clips of 4 frames (the same 32 transitions per step), and a penalty w on the squared
+    # change of the quantized code between a clip's two transitions. The data's policies hold each action for
+    # several steps, so a code that names the agent's choice changes less often than one that names the outcome.
+    length, n_clips = (4, 16) if args.smooth > 0 else (3, 32)
     t0 = time.perf_counter()
     for s in range(args.steps):
         clips = []
-        for e in rng.choice(train, size=32):
-            st = int(rng.integers(len(frames[e]) - 2))
-            clips.append(frames[e][st : st + 3])
-        loss = lam(torch.stack(clips)).loss
+        for e in rng.choice(train, size=n_clips):
+            st = int(rng.integers(len(frames[e]) - length + 1))
+            clips.append(frames[e][st : st + length])
+        batch = torch.stack(clips)
+        loss = lam(batch).loss
+        if args.smooth > 0:
+            from gedanken.tokenizers.discrete import frames_to_float
+
+            x = frames_to_float(batch)  # (16, 4, 3, H, W)
+            q = lam.quantized(
+                torch.cat([x[:, 1], x[:, 2]]),
+                torch.cat([x[:, 2], x[:, 3]]),
+                past=torch.cat([x[:, 0], x[:, 1]]),
+            )
+            c1, c2 = q.codes.chunk(2)
+            loss = loss + args.smooth * ((c1 - c2) ** 2).sum(1).mean()
         if args.label_weight > 0:
             from gedanken.tokenizers.discrete import frames_to_float
 
@@ -214,6 +231,9 @@ def main() -> None:
     ap.add_argument("--change-weight", type=float, default=20.0, help="LAM: extra weight on changed pixels")
     ap.add_argument(
         "--label-weight", type=float, default=0.0, help="LAM: weight of the 100 labelled steps' reader loss"
+    )
+    ap.add_argument(
+        "--smooth", type=float, default=0.0, help="LAM: weight of the code's change between consecutive steps"
     )
     ap.add_argument("--save", default="", help="LAM: write the trained weights (safetensors) here")
     ap.add_argument("--seed", type=int, default=0, help="LAM: initialisation and sampling seed")

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import track
 
 from gedanken.data.batch import Batch
 from gedanken.data.combine import read_episodes
 from gedanken.models.autoregressive import config as presets
 from gedanken.models.autoregressive.config import ActionMode, AutoregressiveConfig, Stage
+from gedanken.models.autoregressive.context_cache import projected_context
 from gedanken.models.autoregressive.decoder import decoder_stage
 from gedanken.models.autoregressive.model import AutoregressiveWorldModel, TokenBatch
 from gedanken.models.autoregressive.posttrain import (
@@ -326,10 +326,9 @@ def _dynamics_and_posttrain(
     tokens, latents = _encode_all(model, ep.frames)
     shown = None
     if recipe.projected_context > 0:
-        shown = [
-            model.projected_tokens(ep.frames[i], tokens[i]).cpu()
-            for i in track(train_idx, description="projecting the context", disable=not dt.progress)
-        ]
+        shown, _ = projected_context(
+            model, [ep.frames[i] for i in train_idx], [tokens[i] for i in train_idx], dt.progress
+        )
         differ = [(a != tokens[i]).flatten() for a, i in zip(shown, train_idx, strict=True)]
         moved = float(torch.cat(differ).float().mean())
         log.info("projected context: %.3f of the tokens differ from the frames' own", moved)
