@@ -96,12 +96,11 @@ def projected_context(
     frames: list[torch.Tensor],
     tokens: list[torch.Tensor],
     progress: bool = True,
-    use_cache: bool = True,
 ) -> tuple[list[torch.Tensor], bool]:
     """Tokens ``(T, N)`` of :meth:`AutoregressiveWorldModel.projected_tokens` for each episode, and whether
     they came from the cache."""
-    path = cache_dir() / f"{cache_key(model, frames)}.safetensors" if use_cache else None
-    if path is not None and (cached := _read(path, tokens)) is not None:
+    path = cache_dir() / f"{cache_key(model, frames)}.safetensors"
+    if (cached := _read(path, tokens)) is not None:
         log.info("projected context: %d episodes from the cache %s", len(cached), path)
         return cached, True
     shown = [
@@ -110,6 +109,5 @@ def projected_context(
             list(zip(frames, tokens, strict=True)), description="projecting the context", disable=not progress
         )
     ]
-    if path is not None:
-        _write(path, shown, path.stem)
+    _write(path, shown, path.stem)
     return shown, False
