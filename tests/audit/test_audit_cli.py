@@ -58,3 +58,41 @@ def test_bad_input_fails_cleanly(tmp_path, args, message) -> None:
     assert res.exit_code != 0
     assert message in " ".join(res.output.split())
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_threads_option_sets_torchs_threads(tmp_path) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    target = 1 if before != 1 else 2
+    try:
+        res = runner.invoke(
+            app,
+            [
+                "audit",
+                "--model",
+                "copy_last",
+                "--no-baselines",
+                "--world",
+                "bounce",
+                "--episodes",
+                "1",
+                "--horizon",
+                "4",
+                "--workers",
+                "1",
+                "--threads",
+                str(target),
+                "--out",
+                str(tmp_path / "r"),
+            ],
+        )
+        assert res.exit_code == 0, res.output
+        assert torch.get_num_threads() == target
+    finally:
+        torch.set_num_threads(before)
+    res = runner.invoke(
+        app, ["audit", "--model", "copy_last", "--threads", "-1", "--out", str(tmp_path / "bad")]
+    )
+    assert res.exit_code != 0 and "--threads" in " ".join(res.output.split())
+    assert not (tmp_path / "bad").exists()

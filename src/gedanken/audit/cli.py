@@ -42,6 +42,12 @@ def audit(
     workers: int = typer.Option(
         0, "--workers", help="Processes to record, simulate and audit on (0: every available core)."
     ),
+    threads: int = typer.Option(
+        0,
+        "--threads",
+        help="torch threads in this process (0: torch's default, every core). Set 1 when several audits or a "
+        "training share the cores: oversubscribed threads slow everything (forked --workers use 1 each).",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Report directory (audit.json + index.html)."),
 ) -> None:
     """Audit models against exact ground truth; write JSON for machines and one HTML page for people."""
@@ -50,6 +56,12 @@ def audit(
     from gedanken.audit.run import run_audit
     from gedanken.models.checkpoint import CheckpointError
 
+    if threads < 0:
+        raise typer.BadParameter(f"--threads must be >= 0, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     splits = [s.strip() for s in split.split(",") if s.strip()] or None
     try:
         with _err.status("auditing...") as status:
