@@ -16,7 +16,9 @@ thread, on all but the last 24 episodes; they print held-out metrics every 250 (
   episodes, plus codebook usage / perplexity;
 * LAM: the latent -> real map fitted (majority vote, as ``posttrain.fit_action_map``) on the first 25
   transitions of 4 training episodes (100 labelled steps), its accuracy on every held-out transition, and the
-  majority purity of the latent actions on the held-out transitions (the accuracy with unlimited labels);
+  majority purity of the latent actions on the held-out transitions (the accuracy with unlimited labels), and the
+  map's leave-one-out accuracy on the 100 labelled steps (what a user can measure; session 26: too noisy to choose
+  a checkpoint by);
   ``--label-weight w`` also trains a linear reader of the code on those same 100 labelled steps (semi-supervised;
   it made the map worse in session 23, docs/history/autoregressive.md); ``--smooth w`` trains on 16 clips of 4
   frames and penalises the code's change between a clip's two transitions (session 24: no gain).
@@ -119,7 +121,7 @@ def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
     lab_next = torch.cat([f[1:26] for f in lab])
     lab_act = torch.cat([acts[i][:25] for i in train[:4]])
 
-    def evaluate() -> tuple[float, float]:
+    def evaluate() -> tuple[float, float, float]:
         lam.eval()
         with torch.no_grad():
             lz = torch.cat([lam.infer(frames[i][None, :26])[0] for i in train[:4]])
@@ -129,7 +131,16 @@ def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
         lam.train()
         fit = torch.zeros(args.num_actions, n_real).index_put_((lz, la), torch.ones(len(lz)), accumulate=True)
         every = torch.zeros(args.num_actions, n_real).index_put_((z, a), torch.ones(len(z)), accumulate=True)
-        return float((fit.argmax(1)[z] == a).float().mean()), float(every.max(1).values.sum() / len(z))
+        # Leave-one-out accuracy of the majority map on the labelled steps themselves: what a user with only those
+        # 100 labels can measure, and so what can choose between LAM checkpoints.
+        loo = fit[lz].clone()
+        loo[torch.arange(len(lz)), la] -= 1
+        labelled = float((loo.argmax(1) == la).float().mean())
+        return (
+            float((fit.argmax(1)[z] == a).float().mean()),
+            float(every.max(1).values.sum() / len(z)),
+            labelled,
+        )
 
     # ``--smooth w``: 16 clips of 4 frames (the same 32 transitions per step), and a penalty w on the squared
     # change of the quantized code between a clip's two transitions. The data's policies hold each action for
@@ -166,11 +177,11 @@ def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
         opt.step()
         sched.step()
         if (s + 1) % 100 == 0 or s + 1 == args.steps:
-            acc, purity = evaluate()
+            acc, purity, labelled = evaluate()
             print(
                 s + 1,
                 f"{time.perf_counter() - t0:.0f}s",
-                f"accuracy {acc:.3f} purity {purity:.3f}",
+                f"accuracy {acc:.3f} purity {purity:.3f} labelled (leave-one-out) {labelled:.3f}",
                 flush=True,
             )
     if args.save:

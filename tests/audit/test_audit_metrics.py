@@ -200,3 +200,16 @@ def test_a_growing_object_shows_in_size_not_in_identity() -> None:
     assert m.scalars["size_err"] > 0.5 and m.scalars["area_ratio"] > 1.2
     same = object_metrics(tj, tj, present, present.any(1), CFG, 15.0)
     assert same.scalars["size_err"] == 0.0 and same.scalars["area_ratio"] == 1.0
+
+
+def test_per_object_errors_are_kept_for_paired_comparisons() -> None:
+    true = _tracks(_line(9, (10, 20), (1, 0)), _line(9, (40, 40), (0, 1)))
+    pred = true.copy()
+    pred[1:, 0] += (0, 2)  # ball 0 drawn 2 units low
+    pred[5:, 1] = (500, 500)  # ball 1 leaves the frame at horizon step 4
+    m = _metrics(true, pred)
+    err = m.objects["pos_err_px"]  # (1, Hz, K), pixels (64 px over 64 units)
+    assert err.shape == (1, 8, 3)
+    np.testing.assert_allclose(err[0, :, 0], 2.0, atol=0.3)
+    assert np.isfinite(err[0, :4, 1]).all() and np.isnan(err[0, 4:, 1]).all()
+    assert np.isnan(err[0, :, 2]).all()  # an empty slot is never scored

@@ -42,14 +42,19 @@ def default() -> AuditConfig:
 
 @dataclass
 class MetricSet:
-    """Named curves over the horizon (``(Hz,)`` float64) and named scalars (JSON through ``to_json``)."""
+    """Named curves over the horizon (``(Hz,)`` float64) and named scalars (JSON through ``to_json``).
+
+    ``objects`` holds per-object arrays (``(B, Hz, K)``, NaN where undefined) that later comparisons between
+    models need (:func:`gedanken.audit.objects.paired_position`); they stay in memory and are not written."""
 
     curves: dict[str, np.ndarray] = field(default_factory=dict)
     scalars: dict[str, float] = field(default_factory=dict)
+    objects: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def update(self, other: MetricSet) -> MetricSet:
         self.curves.update(other.curves)
         self.scalars.update(other.scalars)
+        self.objects.update(other.objects)
         return self
 
     def to_json(self) -> dict[str, dict[str, object]]:

@@ -175,4 +175,29 @@ def object_metrics(
     m.scalars["wrong_colour"] = float((pred.wrong_px[:, 1:] / n_px).mean())
     m.scalars["area_ratio"] = float(np.exp2(scalar_mean(log_area[:, 1:], seen_both[:, 1:])))
     m.scalars["size_err"] = scalar_mean(np.abs(log_area[:, 1:]), seen_both[:, 1:])
+    m.objects["pos_err_px"] = np.where(both, pos_err * ppu, np.nan)[:, 1:]  # (B, Hz, K)
     return m
+
+
+PAIRED_BASELINES: tuple[str, ...] = ("copy_last", "constant_velocity")
+
+
+def paired_position(model: MetricSet, base: MetricSet) -> dict[str, np.ndarray]:
+    """Position error of a model and a baseline on the *same* objects: those both draw where the truth does.
+
+    Each one's ``pos_err_px`` curve averages over the objects *it* still shows. A baseline that loses objects
+    (constant velocity carries the pusher out of the frame) is then scored on fewer, easier ones at long
+    horizons, and a per-horizon comparison of the two curves favours it. Here both are averaged over the
+    intersection. Returns ``model_px``, ``base_px`` and ``objects`` (object-frames in the intersection), each
+    ``(Hz,)``; empty when either side has no per-object errors (a world without a palette)."""
+    a, b = model.objects.get("pos_err_px"), base.objects.get("pos_err_px")
+    if a is None or b is None:
+        return {}
+    if a.shape != b.shape:
+        raise ValueError(f"per-object errors of different episodes: {a.shape} and {b.shape}")
+    shared = np.isfinite(a) & np.isfinite(b)
+    return {
+        "model_px": masked_mean(a, shared, axis=(0, 2)),
+        "base_px": masked_mean(b, shared, axis=(0, 2)),
+        "objects": shared.sum(axis=(0, 2)).astype(np.float64),
+    }

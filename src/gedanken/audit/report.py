@@ -23,6 +23,7 @@ import numpy as np
 
 from gedanken import __version__
 from gedanken.audit.media import gif_data_uri, line_plot, side_by_side
+from gedanken.audit.objects import PAIRED_BASELINES
 from gedanken.audit.run import AuditResult
 from gedanken.audit.summary import GENERALIZATION, LEADERBOARD, METRICS
 
@@ -130,8 +131,28 @@ def _plots(data: dict) -> str:
             if series:
                 ys = {n: [math.nan if v is None else v for v in c] for n, c in series.items()}
                 figs.append(line_plot(ys, f"{title} ({split})", ylabel=unit))
+        figs += _paired_plots(data, split)
         parts.append(f"<h3>{_e(split)}</h3><div class='plots'>{''.join(figs)}</div>")
     return "".join(parts)
+
+
+def _paired_plots(data: dict, split: str) -> list[str]:
+    """Each learned model against copy-last and constant velocity on the objects both draw (a baseline's own
+    curve above averages over the objects it still shows, and constant velocity loses some off-frame)."""
+    figs = []
+    for m in data["models"]:
+        if m["card"].get("family") == "baseline":
+            continue
+        curves = m["splits"][split]["curves"]
+        for base in PAIRED_BASELINES:
+            a, b = curves.get(f"paired_{base}_model_px"), curves.get(f"paired_{base}_base_px")
+            if a is None or b is None:
+                continue
+            ys = {m["name"]: a, f"{base} (same objects)": b}
+            ys = {n: [math.nan if v is None else v for v in c] for n, c in ys.items()}
+            title = f"{m['name']} vs {base} on the objects both draw ({split})"
+            figs.append(line_plot(ys, title, ylabel="pixels"))
+    return figs
 
 
 def _clips(result: AuditResult) -> str:

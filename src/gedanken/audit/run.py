@@ -15,6 +15,7 @@ from gedanken.audit.config import AuditConfig, MetricSet, json_number
 from gedanken.audit.evaluate import SplitEvaluation, TruthJudged, evaluate_model, judge_truth
 from gedanken.audit.external import EXTERNAL_SEED_BASE, collect_external_truth, is_external
 from gedanken.audit.harness import TruthSet, collect_truth
+from gedanken.audit.objects import PAIRED_BASELINES, paired_position
 from gedanken.audit.parallel import fork_map
 from gedanken.audit.registry import BASELINES, check_world, load_model
 from gedanken.audit.summary import generalization, sentence
@@ -226,6 +227,7 @@ def run_audit(
             notes[name][split] = ev.notes
             clips[name][split] = Clip(truth=ev.clip_truth, pred=ev.clip_pred)
 
+    _add_paired(per_model, splits)
     baseline_ref = {n: per_model[n][reference] for n in names if n in BASELINES}
     audits = []
     for name, model in zip(names, resolved, strict=True):
@@ -255,6 +257,20 @@ def run_audit(
         truth_seconds=truth_seconds,
         seconds=time.perf_counter() - t_all,
     )
+
+
+def _add_paired(per_model: dict[str, dict[str, MetricSet]], splits: Sequence[str]) -> None:
+    """Curves ``paired_<base>_{model_px,base_px,objects}`` on every model audited beside copy-last or constant
+    velocity: both errors over the objects both draw (:func:`~gedanken.audit.objects.paired_position`)."""
+    for split in splits:
+        for base in PAIRED_BASELINES:
+            if base not in per_model:
+                continue
+            for name, metrics in per_model.items():
+                if name == base:
+                    continue
+                for key, curve in paired_position(metrics[split], per_model[base][split]).items():
+                    metrics[split].curves[f"paired_{base}_{key}"] = curve
 
 
 def _cuda_in_use() -> bool:

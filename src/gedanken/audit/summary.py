@@ -108,11 +108,16 @@ def _error_curve(m: MetricSet) -> tuple[np.ndarray, str] | None:
     return None
 
 
-def _versus(model: MetricSet, base: MetricSet, base_name: str) -> str | None:
-    """'beats <base> from horizon h on' by the error curve (position error, else PSNR)."""
-    a, b = _error_curve(model), _error_curve(base)
-    if a is None or b is None or a[1] != b[1]:
-        return None
+def _versus(model: MetricSet, base: MetricSet, base_name: str, key: str = "") -> str | None:
+    """'beats <base> from horizon h on' by the error curve: position error on the objects both draw (the
+    ``paired_<key>_*`` curves, when the audit made them), else position error, else PSNR."""
+    pm, pb = model.curves.get(f"paired_{key}_model_px"), model.curves.get(f"paired_{key}_base_px")
+    if pm is not None and pb is not None and np.isfinite(pm).any():
+        a, b = (pm, "position error on the objects both draw"), (pb, "")
+    else:
+        a, b = _error_curve(model), _error_curve(base)
+        if a is None or b is None or a[1] != b[1]:
+            return None
     wins = np.nan_to_num(a[0], nan=np.inf) < np.nan_to_num(b[0], nan=np.inf)
     if wins.all():
         return f"beats {base_name} at every horizon ({a[1]})"
@@ -138,7 +143,7 @@ def sentence(
         parts.append(f"valid for {ref.scalars['valid_horizon']:.1f} of {hz} frames on {reference}")
     for base in ("constant_velocity", "copy_last"):
         if base in baselines and base != name:
-            v = _versus(ref, baselines[base], base.replace("_", "-"))
+            v = _versus(ref, baselines[base], base.replace("_", "-"), base)
             if v:
                 parts.append(v)
                 break
