@@ -49,7 +49,7 @@ class MetricSet:
 
     curves: dict[str, np.ndarray] = field(default_factory=dict)
     scalars: dict[str, float] = field(default_factory=dict)
-    objects: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    objects: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def update(self, other: MetricSet) -> MetricSet:
         self.curves.update(other.curves)
