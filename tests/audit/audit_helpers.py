@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from gedanken.audit.harness import TruthSet
 from gedanken.data.episode import ActionSpec, EpisodeMeta
@@ -67,3 +68,25 @@ def make_truth(tracks: np.ndarray, context: int = 3, gravity: float = float("nan
         shapes=SHAPES,
         kinds=KINDS,
     )
+
+
+class TinyDrift(torch.nn.Module):
+    """A learned-model stand-in: shifts the last context frame down by ``shift`` rows per step."""
+
+    def __init__(self, shift: int = 1) -> None:
+        super().__init__()
+        self.name = "tiny_drift"
+        self.shift = shift
+        self.scale = torch.nn.Parameter(torch.ones(1))
+
+    def observe(self, frames, actions=None, text=None):
+        return frames[:, -1]
+
+    def step(self, ctx, action):
+        raise NotImplementedError
+
+    def rollout(self, ctx, actions, *, seed=0):
+        from gedanken.models.protocol import Rollout
+
+        steps = [torch.roll(ctx, self.shift * (h + 1), dims=1) for h in range(actions.shape[1])]
+        return Rollout(frames=torch.stack(steps, 1))

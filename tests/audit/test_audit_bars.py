@@ -85,3 +85,13 @@ def test_spans_and_foreign_json() -> None:
     passive.pop("ctrl_ratio")
     bars = read_bars(_audit({"pos_err_px": [1.0] * HZ}, passive, [2.0] * HZ, [3.0] * HZ))["mine"]
     assert len(bars) == 4  # no control bar on a passive world
+
+
+def test_a_horizon_too_short_for_a_bar_is_not_judged() -> None:
+    bars = {
+        b.name: b for b in read_bars(_audit({"pos_err_px": [1.0] * 4}, GOOD, [2.0] * 4, [3.0] * 4))["mine"]
+    }
+    assert bars["below constant-velocity from h8"].met is None
+    assert bars["below constant-velocity from h8"].measured == "horizon 4 is shorter than h8"
+    assert bars["below copy-last at h1-32"].met is True  # judged on the horizons there are, and says so
+    assert bars["below copy-last at h1-32"].measured.startswith("(only h1-4 audited)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from audit_helpers import PALETTE, make_truth
+from audit_helpers import PALETTE, TinyDrift, make_truth
 
 from gedanken.audit.baselines import ConstantVelocity, CopyLastFrame, GroundTruth, NoiseFloor
 from gedanken.audit.harness import EpisodeInfo, derangement, rollout
@@ -104,38 +104,16 @@ def test_external_env_is_audited_on_pixels() -> None:
         run_audit(["constant_velocity"], "CartPole-v1", episodes=1, horizon=2)
 
 
-class _TinyDrift(torch.nn.Module):
-    """A learned-model stand-in: shifts the last context frame down by ``shift`` rows per step."""
-
-    def __init__(self, shift: int = 1) -> None:
-        super().__init__()
-        self.name = "tiny_drift"
-        self.shift = shift
-        self.scale = torch.nn.Parameter(torch.ones(1))
-
-    def observe(self, frames, actions=None, text=None):
-        return frames[:, -1]
-
-    def step(self, ctx, action):
-        raise NotImplementedError
-
-    def rollout(self, ctx, actions, *, seed=0):
-        from gedanken.models.protocol import Rollout
-
-        steps = [torch.roll(ctx, self.shift * (h + 1), dims=1) for h in range(actions.shape[1])]
-        return Rollout(frames=torch.stack(steps, 1))
-
-
 def test_checkpoint_path_goes_through_the_model_registry(tmp_path) -> None:
     from gedanken.audit import run_audit
     from gedanken.models import ModelCard, register_family, save_checkpoint
 
-    register_family("audit_test_drift", lambda cfg: _TinyDrift(**cfg))
+    register_family("audit_test_drift", lambda cfg: TinyDrift(**cfg))
     card = ModelCard(
         name="tiny_drift", family="audit_test_drift", world="bounce", steps=12, train_seconds=3.5
     )
     path = save_checkpoint(
-        tmp_path / "ckpt", _TinyDrift(), family="audit_test_drift", model_config={"shift": 1}, card=card
+        tmp_path / "ckpt", TinyDrift(), family="audit_test_drift", model_config={"shift": 1}, card=card
     )
     model = load_model(str(path), "bounce")
     assert model.card.steps == 12
@@ -149,12 +127,12 @@ def test_two_checkpoints_of_one_card_are_told_apart_by_their_paths(tmp_path) -> 
     from gedanken.audit import run_audit
     from gedanken.models import ModelCard, register_family, save_checkpoint
 
-    register_family("audit_test_drift", lambda cfg: _TinyDrift(**cfg))
+    register_family("audit_test_drift", lambda cfg: TinyDrift(**cfg))
     card = ModelCard(name="tiny_drift", family="audit_test_drift", world="bounce")
     paths = [
         str(
             save_checkpoint(
-                tmp_path / d, _TinyDrift(), family="audit_test_drift", model_config={"shift": s}, card=card
+                tmp_path / d, TinyDrift(), family="audit_test_drift", model_config={"shift": s}, card=card
             )
         )
         for d, s in (("a", 1), ("b", 2))

@@ -96,3 +96,22 @@ def test_threads_option_sets_torchs_threads(tmp_path) -> None:
     )
     assert res.exit_code != 0 and "--threads" in " ".join(res.output.split())
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_learned_model_gets_its_bars_printed(tmp_path) -> None:
+    from audit_helpers import TinyDrift
+
+    from gedanken.models import ModelCard, register_family, save_checkpoint
+
+    register_family("audit_test_drift", lambda cfg: TinyDrift(**cfg))
+    card = ModelCard(name="tiny_drift", family="audit_test_drift", world="bounce")
+    ckpt = save_checkpoint(
+        tmp_path / "ckpt", TinyDrift(), family="audit_test_drift", model_config={"shift": 1}, card=card
+    )
+    args = ["audit", "--model", str(ckpt), "--world", "bounce", "--episodes", "2", "--horizon", "4"]
+    res = runner.invoke(app, [*args, "--context", "2", "--branches", "0", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    assert "tiny_drift: bars on test (2 episodes)" in res.output
+    for bar in ("below copy-last at h1-32", "below constant-velocity from h8", "identity >= 0.98"):
+        assert bar in res.output
+    assert "copy_last: bars" not in res.output  # baselines are what the bars compare against

@@ -80,8 +80,12 @@ def _position(model: dict, models: dict[str, dict], base: str, lo: int, hi: int)
     pb = _curve(model["curves"].get(f"paired_{base}_base_px"))
     if own is None or theirs is None:
         return Bar(title, "not audited beside it", None)
+    if len(own) < lo:
+        return Bar(title, f"horizon {len(own)} is shorter than h{lo}", None)
     unpaired = _losses(own, theirs, lo, hi)
     text = f"each on its own objects: fails {_spans(unpaired)}"
+    if hi < 10**6 and len(own) < hi:
+        text = f"(only h{lo}-{len(own)} audited) " + text
     if pm is None or pb is None:
         return Bar(title, text, not unpaired)
     paired = _losses(pm, pb, lo, hi)

@@ -84,7 +84,24 @@ def audit(
         raise typer.Exit(code=2) from None
     for m in result.models:
         typer.echo(m.sentence)
+    _print_bars(result.to_json())
     typer.echo(f"report: {path / 'index.html'} ({result.seconds:.1f} s)")
+
+
+def _print_bars(data: dict) -> None:
+    """The project's bars (``gedanken.audit.bars``) for every learned model, one table each."""
+    from rich.table import Table
+
+    from gedanken.audit.bars import read_bars
+
+    out = Console()
+    for name, bars in read_bars(data).items():
+        table = Table(title=f"{name}: bars on {data['reference_split']} ({data['episodes']} episodes)")
+        for col in ("bar", "measured", "met"):
+            table.add_column(col)
+        for b in bars:
+            table.add_row(b.name, b.measured, b.verdict().replace("**", ""))
+        out.print(table)
 
 
 def register(app: typer.Typer) -> None:
