@@ -115,3 +115,7 @@ def test_a_learned_model_gets_its_bars_printed(tmp_path) -> None:
     for bar in ("below copy-last at h1-32", "below constant-velocity from h8", "identity >= 0.98"):
         assert bar in res.output
     assert "copy_last: bars" not in res.output  # baselines are what the bars compare against
+    page = (tmp_path / "r" / "index.html").read_text()
+    # two position bars, identity and solidity (Bounce is passive: no control bar) ...
+    assert "<h2>Bars</h2>" in page and page.count("data-bar-met=") == 4
+    assert 'data-bar-met="null">-' in page  # ... one of which a 4-frame horizon cannot judge (from h8)

@@ -93,6 +93,7 @@ def test_report_is_self_contained(result, tmp_path) -> None:
     for m in result.models:
         assert m.sentence and m.sentence.startswith(m.name) and m.sentence in page
     assert "ood/test" in page  # generalization ratios
+    assert "No learned model audited: no bars to read." in page
 
 
 def test_json_has_curves_per_horizon_and_generalization(result) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from gedanken import __version__
+from gedanken.audit.bars import read_bars
 from gedanken.audit.media import gif_data_uri, line_plot, side_by_side
 from gedanken.audit.objects import PAIRED_BASELINES
 from gedanken.audit.run import AuditResult
@@ -95,6 +96,26 @@ def _leaderboard(data: dict) -> str:
                 )
             rows.append(f"<tr><td>{_e(split)}</td><td>{_e(m['name'])}</td>{''.join(cells)}</tr>")
     return f"<table><tr><th>split</th><th>model</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _bars(data: dict) -> str:
+    """The project's bars (``gedanken.audit.bars``) for every learned model on the reference split."""
+    rows = []
+    for name, bars in read_bars(data).items():
+        for b in bars:
+            verdict = html.escape(b.verdict()).replace("**no**", "<b>no</b>")
+            rows.append(
+                f"<tr><td>{_e(name)}</td><td>{_e(b.name)}</td><td>{_e(b.measured)}</td>"
+                f'<td data-bar-met="{"null" if b.met is None else str(b.met).lower()}">{verdict}</td></tr>'
+            )
+    if not rows:
+        return '<p class="muted">No learned model audited: no bars to read.</p>'
+    return (
+        f'<p class="muted">On {_e(data["reference_split"])}; position bars read on each curve\'s own objects '
+        "and on the objects both draw.</p><table><tr><th>model</th><th>bar</th><th>measured</th><th>met</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _generalization(data: dict) -> str:
@@ -223,6 +244,7 @@ horizon {data["horizon"]}; seed {data["seed"]}; {data["seconds"]:.1f} s; gedanke
 <h2>Leaderboard</h2>
 <p class="muted">Bold: best learned model per column (baselines are references). Hover a header for its meaning.</p>
 {_leaderboard(data)}
+<h2>Bars</h2>{_bars(data)}
 <h2>Generalization (ratio to {_e(data["reference_split"])})</h2>{_generalization(data)}
 <h2>Error vs horizon</h2>{_plots(data)}
 <h2>Ground truth vs prediction</h2><p class="muted">First episode of each split; left truth, right model.</p>
