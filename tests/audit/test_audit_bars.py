@@ -95,3 +95,12 @@ def test_a_horizon_too_short_for_a_bar_is_not_judged() -> None:
     assert bars["below constant-velocity from h8"].measured == "horizon 4 is shorter than h8"
     assert bars["below copy-last at h1-32"].met is True  # judged on the horizons there are, and says so
     assert bars["below copy-last at h1-32"].measured.startswith("(only h1-4 audited)")
+
+
+def test_bars_show_the_episode_interval_when_the_audit_has_it() -> None:
+    sc = dict(GOOD, identity_persistence_lo=0.97, identity_persistence_hi=0.995)
+    bars = {
+        b.name: b for b in read_bars(_audit({"pos_err_px": [1.0] * HZ}, sc, [2.0] * HZ, [3.0] * HZ))["mine"]
+    }
+    assert bars["identity >= 0.98"].measured == "0.9900 (95 % CI 0.9700-0.9950)"
+    assert bars["interpenetration <= 2x simulator"].measured == "0.0002 (simulator 0.0003)"  # none recorded

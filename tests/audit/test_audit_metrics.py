@@ -213,3 +213,24 @@ def test_per_object_errors_are_kept_for_paired_comparisons() -> None:
     np.testing.assert_allclose(err[0, :, 0], 2.0, atol=0.3)
     assert np.isfinite(err[0, :4, 1]).all() and np.isnan(err[0, 4:, 1]).all()
     assert np.isnan(err[0, :, 2]).all()  # an empty slot is never scored
+
+
+def test_episode_interval_brackets_the_mean_and_narrows_with_episodes() -> None:
+    from gedanken.audit.config import episode_ci
+
+    rng = np.random.default_rng(0)
+    few, many = rng.random(20), rng.random(400)
+    lo, hi = episode_ci(few)
+    assert lo < few.mean() < hi
+    lo2, hi2 = episode_ci(many)
+    assert lo2 < many.mean() < hi2 and (hi2 - lo2) < 0.6 * (hi - lo)
+    assert episode_ci(few) == (lo, hi)  # seeded: the same interval every time
+    assert episode_ci(np.ones(10)) == (1.0, 1.0)
+    assert all(np.isnan(episode_ci(np.ones(1))))
+
+
+def test_one_episode_has_no_interval() -> None:
+    true = _tracks(_line(9, (10, 20), (1, 0)), _line(9, (40, 40), (0, 1)))
+    m = _metrics(true, true.copy())
+    assert m.scalars["identity_persistence"] == 1.0
+    assert np.isnan(m.scalars["identity_persistence_lo"]) and np.isnan(m.scalars["interpenetration_hi"])

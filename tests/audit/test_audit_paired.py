@@ -69,6 +69,9 @@ def test_run_audit_adds_paired_curves_and_writes_no_per_object_arrays() -> None:
     np.testing.assert_allclose(gt.curves["paired_copy_last_model_px"], 0.0, atol=1e-9)
     assert "paired_copy_last_model_px" not in r.model("copy_last").splits["test"].curves
     assert "paired_constant_velocity_base_px" in r.model("copy_last").splits["test"].curves
+    # two episodes, both perfect: the interval over episodes is the point itself
+    assert gt.scalars["identity_persistence_lo"] == gt.scalars["identity_persistence_hi"] == 1.0
+    assert gt.scalars["interpenetration_lo"] == gt.scalars["interpenetration_hi"] == 0.0
     js = r.to_json()
     row = next(m for m in js["models"] if m["name"] == "ground_truth")["splits"]["test"]
     assert "paired_constant_velocity_base_px" in row["curves"] and "objects" not in row

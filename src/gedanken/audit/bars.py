@@ -95,6 +95,12 @@ def _position(model: dict, models: dict[str, dict], base: str, lo: int, hi: int)
     return Bar(title, text, not paired, met_own_objects=not unpaired)
 
 
+def _ci(scalars: dict, key: str) -> str:
+    """' (95 % CI lo-hi)' over episodes when the audit has it (audits before session 26 do not)."""
+    lo, hi = scalars.get(f"{key}_lo"), scalars.get(f"{key}_hi")
+    return "" if lo is None or hi is None else f" (95 % CI {lo:.4f}-{hi:.4f})"
+
+
 def model_bars(model: dict, models: dict[str, dict], controllable: bool) -> list[Bar]:
     """Every bar for one model's split (``model``: its ``{"curves", "scalars"}``; ``models``: all of them)."""
     sc = model["scalars"]
@@ -106,7 +112,7 @@ def model_bars(model: dict, models: dict[str, dict], controllable: bool) -> list
     bars.append(
         Bar(
             f"identity >= {IDENTITY_MIN}",
-            "-" if ident is None else f"{ident:.4f}",
+            "-" if ident is None else f"{ident:.4f}{_ci(sc, 'identity_persistence')}",
             None if ident is None else ident >= IDENTITY_MIN,
         )
     )
@@ -117,7 +123,7 @@ def model_bars(model: dict, models: dict[str, dict], controllable: bool) -> list
         bars.append(
             Bar(
                 "interpenetration <= 2x simulator",
-                f"{ip:.4f} (simulator {it:.4f})",
+                f"{ip:.4f}{_ci(sc, 'interpenetration')} (simulator {it:.4f})",
                 ip <= INTERPENETRATION_FACTOR * it,
             )
         )

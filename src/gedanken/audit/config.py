@@ -85,3 +85,30 @@ def masked_mean(
 def scalar_mean(values: np.ndarray, mask: np.ndarray) -> float:
     """Masked mean over everything, NaN when nothing is selected."""
     return float(masked_mean(values, mask))
+
+
+CI_LEVEL = 0.95
+CI_RESAMPLES = 2000
+
+
+def episode_ci(per_episode: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the mean of per-episode values (episodes resampled with
+    replacement, ``scipy.stats.bootstrap``). How far the same model's figure moves on another draw of held-out
+    episodes; ``(v, v)`` when every episode agrees, NaNs when there are fewer than two episodes."""
+    from scipy.stats import bootstrap
+
+    x = np.asarray(per_episode, np.float64)
+    x = x[np.isfinite(x)]
+    if len(x) < 2:
+        return float("nan"), float("nan")
+    if np.all(x == x[0]):
+        return float(x[0]), float(x[0])
+    res = bootstrap(
+        (x,),
+        np.mean,
+        confidence_level=CI_LEVEL,
+        n_resamples=CI_RESAMPLES,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gedanken.audit.config import AuditConfig, MetricSet, masked_mean, scalar_mean
+from gedanken.audit.config import AuditConfig, MetricSet, episode_ci, masked_mean, scalar_mean
 from gedanken.audit.judge import Judged
 
 
@@ -162,6 +162,8 @@ def object_metrics(
     m.scalars["vel_err_px"] = m.scalars["vel_err"] * ppu / fps  # pixels per frame
     m.scalars["valid_horizon"] = float(vph.mean())
     m.scalars["identity_persistence"] = float(frame_ok.mean())
+    lo, hi = episode_ci(frame_ok.mean(1))
+    m.scalars["identity_persistence_lo"], m.scalars["identity_persistence_hi"] = lo, hi
     m.scalars["first_break"] = float(first_break.mean())
     m.scalars["first_break_median"] = float(np.median(first_break))
     m.scalars["episodes_broken"] = float((first_break < hz).mean())

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gedanken.audit.config import AuditConfig, MetricSet, scalar_mean
+from gedanken.audit.config import AuditConfig, MetricSet, episode_ci, scalar_mean
 from gedanken.audit.judge import Judged
 from gedanken.audit.objects import ObjectView
 from gedanken.worlds.state import WORLD_SIZE
@@ -159,6 +159,8 @@ def physics_metrics(
     m.curves["interpenetration_truth"] = pen_t.mean(0)
     m.scalars["interpenetration"] = float(pen_p.mean())
     m.scalars["interpenetration_truth"] = float(pen_t.mean())
+    lo, hi = episode_ci(pen_p.mean(1))
+    m.scalars["interpenetration_lo"], m.scalars["interpenetration_hi"] = lo, hi
 
     on_p = _contact_events(gp, truth.solid, cfg.contact_tol)
     on_t = _contact_events(gt, truth.solid, cfg.contact_tol)
