@@ -22,6 +22,7 @@ import numpy as np
 
 COPY_LAST_HORIZONS = (1, 32)
 CONSTANT_VELOCITY_FROM = 8
+NO_END = 10**9  # a bar that runs to the audit's last horizon
 IDENTITY_MIN = 0.98
 INTERPENETRATION_FACTOR = 2.0
 CONTROL_MAX = 0.5
@@ -72,7 +73,7 @@ def _spans(hs: list[int]) -> str:
 
 def _position(model: dict, models: dict[str, dict], base: str, lo: int, hi: int) -> Bar:
     label = base.replace("_", "-")
-    title = f"below {label} at h{lo}-{hi}" if hi < 10**6 else f"below {label} from h{lo}"
+    title = f"below {label} at h{lo}-{hi}" if hi < NO_END else f"below {label} from h{lo}"
     own, theirs = _curve(model["curves"].get("pos_err_px")), None
     if base in models:
         theirs = _curve(models[base]["curves"].get("pos_err_px"))
@@ -84,13 +85,14 @@ def _position(model: dict, models: dict[str, dict], base: str, lo: int, hi: int)
         return Bar(title, f"horizon {len(own)} is shorter than h{lo}", None)
     unpaired = _losses(own, theirs, lo, hi)
     text = f"each on its own objects: fails {_spans(unpaired)}"
-    if hi < 10**6 and len(own) < hi:
+    if hi < NO_END and len(own) < hi:
         text = f"(only h{lo}-{len(own)} audited) " + text
     if pm is None or pb is None:
         return Bar(title, text, not unpaired)
     paired = _losses(pm, pb, lo, hi)
     end = min(hi, len(pm))
-    worst = float(np.nanmax(pm[lo - 1 : end] - pb[lo - 1 : end]))
+    gap = pm[lo - 1 : end] - pb[lo - 1 : end]
+    worst = float(np.nanmax(gap)) if np.isfinite(gap).any() else float("nan")
     text += f"; on the objects both draw: fails {_spans(paired)} (worst margin {worst:+.2f} px)"
     return Bar(title, text, not paired, met_own_objects=not unpaired)
 
@@ -106,7 +108,7 @@ def model_bars(model: dict, models: dict[str, dict], controllable: bool) -> list
     sc = model["scalars"]
     bars = [
         _position(model, models, "copy_last", *COPY_LAST_HORIZONS),
-        _position(model, models, "constant_velocity", CONSTANT_VELOCITY_FROM, 10**9),
+        _position(model, models, "constant_velocity", CONSTANT_VELOCITY_FROM, NO_END),
     ]
     ident = sc.get("identity_persistence")
     bars.append(
