@@ -1,6 +1,6 @@
 """The audit bars of issues #4 and #5, read off audit JSON files into one markdown table.
 
-    .venv/bin/python benchmarks/audit_bars.py benchmarks/results/audit_{diffusion,autoregressive}_{push,bounce}{,_seed1000}.json \
+    .venv/bin/python benchmarks/audit_bars.py benchmarks/results/audit_{diffusion,autoregressive}_{push,bounce}{,_seed1000,_seed2000}.json \
         --out benchmarks/results/audit_bars.md
 
 Each position bar is read two ways: every error curve over its own objects, and on the objects the model and the
@@ -36,8 +36,10 @@ def main() -> None:
         sys.exit(f"not an audit this script can read: {e}")
     cmd = " ".join(["python", "benchmarks/audit_bars.py", *sys.argv[1:]])
     print(table)
-    if args.out:
-        Path(args.out).write_text(f"<!-- {cmd} -->\n\n{table}")
+    if args.out:  # whole or not at all: written beside, then renamed over
+        tmp = Path(args.out).with_suffix(".tmp")
+        tmp.write_text(f"<!-- {cmd} -->\n\n{table}")
+        tmp.replace(args.out)
 
 
 if __name__ == "__main__":

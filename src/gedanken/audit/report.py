@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from gedanken import __version__
-from gedanken.audit.bars import read_bars
+from gedanken.audit.bars import BASELINE_FAMILY, read_bars
 from gedanken.audit.media import gif_data_uri, line_plot, side_by_side
 from gedanken.audit.objects import PAIRED_BASELINES
 from gedanken.audit.run import AuditResult
@@ -162,7 +162,7 @@ def _paired_plots(data: dict, split: str) -> list[str]:
     curve above averages over the objects it still shows, and constant velocity loses some off-frame)."""
     figs = []
     for m in data["models"]:
-        if m["card"].get("family") == "baseline":
+        if m["card"].get("family") == BASELINE_FAMILY:
             continue
         curves = m["splits"][split]["curves"]
         for base in PAIRED_BASELINES:
