@@ -21,7 +21,8 @@ thread, on all but the last 24 episodes; they print held-out metrics every 250 (
   a checkpoint by);
   ``--label-weight w`` also trains a linear reader of the code on those same 100 labelled steps (semi-supervised;
   it made the map worse in session 23, docs/history/autoregressive.md); ``--smooth w`` trains on 16 clips of 4
-  frames and penalises the code's change between a clip's two transitions (session 24: no gain).
+  frames and penalises the code's change between a clip's two transitions (session 24: no gain); ``--ema d``
+  also evaluates an exponential moving average of the weights (session 27: no gain).
 """
 
 from __future__ import annotations
@@ -121,14 +122,23 @@ def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
     lab_next = torch.cat([f[1:26] for f in lab])
     lab_act = torch.cat([acts[i][:25] for i in train[:4]])
 
-    def evaluate() -> tuple[float, float, float]:
-        lam.eval()
+    # ``--ema d``: an exponential moving average of the weights (decay d), evaluated beside the trained ones.
+    ema = (
+        torch.optim.swa_utils.AveragedModel(
+            lam, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema), use_buffers=True
+        )
+        if args.ema > 0
+        else None
+    )
+
+    def evaluate(model: LatentActionModel) -> tuple[float, float, float]:
+        model.eval()
         with torch.no_grad():
-            lz = torch.cat([lam.infer(frames[i][None, :26])[0] for i in train[:4]])
+            lz = torch.cat([model.infer(frames[i][None, :26])[0] for i in train[:4]])
             la = torch.cat([acts[i][:25] for i in train[:4]])
-            z = torch.cat([lam.infer(frames[i][None])[0] for i in held])
+            z = torch.cat([model.infer(frames[i][None])[0] for i in held])
             a = torch.cat([acts[i][:-1] for i in held])
-        lam.train()
+        model.train()
         fit = torch.zeros(args.num_actions, n_real).index_put_((lz, la), torch.ones(len(lz)), accumulate=True)
         every = torch.zeros(args.num_actions, n_real).index_put_((z, a), torch.ones(len(z)), accumulate=True)
         # Leave-one-out accuracy of the majority map on the labelled steps themselves: what a user with only those
@@ -176,14 +186,15 @@ def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
         loss.backward()
         opt.step()
         sched.step()
+        if ema is not None:
+            ema.update_parameters(lam)
         if (s + 1) % 100 == 0 or s + 1 == args.steps:
-            acc, purity, labelled = evaluate()
-            print(
-                s + 1,
-                f"{time.perf_counter() - t0:.0f}s",
-                f"accuracy {acc:.3f} purity {purity:.3f} labelled (leave-one-out) {labelled:.3f}",
-                flush=True,
-            )
+            acc, purity, labelled = evaluate(lam)
+            line = f"accuracy {acc:.3f} purity {purity:.3f} labelled (leave-one-out) {labelled:.3f}"
+            if ema is not None:
+                acc, purity, labelled = evaluate(ema.module)
+                line += f" | ema accuracy {acc:.3f} purity {purity:.3f} labelled {labelled:.3f}"
+            print(s + 1, f"{time.perf_counter() - t0:.0f}s", line, flush=True)
     if args.save:
         from safetensors.torch import save_file
 
@@ -246,6 +257,7 @@ def main() -> None:
     ap.add_argument(
         "--smooth", type=float, default=0.0, help="LAM: weight of the code's change between consecutive steps"
     )
+    ap.add_argument("--ema", type=float, default=0.0, help="LAM: also evaluate an EMA of the weights (decay)")
     ap.add_argument("--save", default="", help="LAM: write the trained weights (safetensors) here")
     ap.add_argument("--seed", type=int, default=0, help="LAM: initialisation and sampling seed")
     args = ap.parse_args()

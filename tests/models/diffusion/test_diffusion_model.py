@@ -122,6 +122,11 @@ def test_generate_from_text_alone_and_guidance():
     m.set_sampler(SamplerConfig(steps=2, text_guidance=2.0, action_guidance=1.5))
     r = m.rollout(m.start(2, ["a red square", "a blue square"]), None, horizon=3)
     assert r.frames.shape == (2, 3, 64, 64, 3)
+    for bad in (SamplerConfig(action_guidance=-0.5), SamplerConfig(text_guidance=float("nan"))):
+        with pytest.raises(ValueError, match="guidance"):
+            m.set_sampler(bad)
+    with pytest.raises(ValueError, match="steps"):
+        m.set_sampler(SamplerConfig(steps=0))
 
 
 def test_discrete_actions():

@@ -10,6 +10,7 @@ frames, or :meth:`DiffusionWorldModel.start`) generates from text alone.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, fields, replace
 
 import torch
@@ -113,6 +114,12 @@ class DiffusionWorldModel(nn.Module):
 
     def check_sampler(self, cfg: SamplerConfig) -> None:
         """Raise ``ValueError`` if this model cannot sample with ``cfg`` (snap without a palette, ...)."""
+        if cfg.steps < 1:
+            raise ValueError(f"sampler.steps must be >= 1, got {cfg.steps}")
+        for name in ("action_guidance", "text_guidance"):
+            g = getattr(cfg, name)
+            if not (math.isfinite(g) and g >= 0):
+                raise ValueError(f"sampler.{name} must be a finite number >= 0 (1 = no guidance), got {g}")
         if cfg.snap and not (cfg.reencode and self.cfg.palette):
             raise ValueError(
                 "sampler.snap projects the re-encoded context onto the model's palette: it needs "
