@@ -151,6 +151,11 @@ def train_diffusion_cmd(
     decoder_weight: float = typer.Option(
         4.0, help="Extra decoder-fine-tune loss weight on object pixels (more: brighter and larger objects)."
     ),
+    decoder_edge_weight: float = typer.Option(
+        0.0,
+        help="Further decoder-fine-tune weight on object pixels within 8 px of the frame's border, so objects at a "
+        "wall are drawn to their full extent (0 = off).",
+    ),
     decoder_only: bool = typer.Option(
         False, help="With --init and --decoder-steps: skip the DiT stage, fine-tune the decoder alone."
     ),
@@ -231,6 +236,8 @@ def train_diffusion_cmd(
         tt = dataclasses.replace(tt, steps=tokenizer_steps or tt.steps, lr=tokenizer_lr or tt.lr)
         r = dataclasses.replace(r, tokenizer_train=tt)
     check_decoder_options(decoder_steps, decoder_weight, decoder_episodes, decoder_only, init)
+    if decoder_edge_weight < 0:
+        raise typer.BadParameter(f"--decoder-edge-weight must be >= 0, got {decoder_edge_weight}")
     if decoder_steps:
         r = dataclasses.replace(
             r,
@@ -238,6 +245,7 @@ def train_diffusion_cmd(
             decoder_tune=dataclasses.replace(
                 r.decoder_tune,
                 foreground_weight=decoder_weight,
+                edge_weight=decoder_edge_weight,
                 display=decoder_display,
                 episodes=decoder_episodes,
             ),

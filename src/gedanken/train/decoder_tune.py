@@ -38,6 +38,8 @@ class DecoderTuneConfig:
     foreground_weight: float = 4.0  # extra loss weight on the true frame's object pixels
     mix: float = 0.5  # share of the loss on predicted latents; the rest reconstructs true frames
     display: bool = False  # train a separate display decoder instead of the tokenizer's (context untouched)
+    edge_weight: float = 0.0  # further weight on object pixels within edge_band px of the frame's border
+    edge_band: int = 8  # how far from the border edge_weight reaches (pixels)
 
     def __post_init__(self) -> None:
         if self.episodes < 1 or self.stride < 1 or self.context < 1:
@@ -48,6 +50,26 @@ class DecoderTuneConfig:
             raise ValueError(
                 f"foreground_weight must be >= 0 and mix in (0, 1], got {self.foreground_weight}, {self.mix}"
             )
+        if self.edge_weight < 0 or self.edge_band < 1:
+            raise ValueError(
+                f"edge_weight must be >= 0 and edge_band >= 1, got {self.edge_weight}, {self.edge_band}"
+            )
+
+    def pixel_weight(self, foreground: Tensor) -> Tensor:
+        """Loss weight per pixel from the true frame's ``(..., 1, H, W)`` object mask: ``1 + foreground_weight``
+        on objects, ``edge_weight`` more on objects near the border. At a wall the judge places an object by its far
+        side (a cut blob's centroid lies too far inside), so a far-side row drawn faint reads as a whole unit into
+        the wall; the edge weight asks the decoder to draw those objects to their full extent."""
+        w = 1.0 + self.foreground_weight * foreground
+        if self.edge_weight > 0:
+            h, wd = foreground.shape[-2:]
+            rows = torch.arange(h, device=foreground.device)
+            cols = torch.arange(wd, device=foreground.device)
+            near_r = (rows < self.edge_band) | (rows >= h - self.edge_band)
+            near_c = (cols < self.edge_band) | (cols >= wd - self.edge_band)
+            near = (near_r[:, None] | near_c[None, :]).to(foreground.dtype)
+            w = w + self.edge_weight * foreground * near
+        return w
 
 
 def decoder_train_config(steps: int, lr: float, threads: int = 0, progress: bool = True) -> TrainConfig:

@@ -137,6 +137,22 @@ def test_mix_one_trains_on_the_predictions_alone_and_batches_replay() -> None:
         DecoderTuneConfig(episodes=0)
 
 
+def test_edge_weight_falls_on_objects_near_the_border_only() -> None:
+    fg = torch.zeros(1, 1, 32, 32)
+    fg[0, 0, 26:32, 10:16] = 1.0  # an object resting on the bottom edge, its top row 6 px above it
+    fg[0, 0, 12:18, 12:18] = 1.0  # one in the middle
+    w = DecoderTuneConfig(foreground_weight=4.0, edge_weight=10.0, edge_band=8).pixel_weight(fg)
+    assert w[0, 0, 26, 12] == 15.0 and w[0, 0, 31, 12] == 15.0  # the whole edge object, far side included
+    assert w[0, 0, 14, 14] == 5.0 and w[0, 0, 0, 0] == 1.0  # mid-frame object, background
+    assert torch.equal(
+        DecoderTuneConfig(foreground_weight=4.0).pixel_weight(fg), 1.0 + 4.0 * fg
+    )  # off by default
+    with pytest.raises(ValueError, match="edge"):
+        DecoderTuneConfig(edge_weight=-1.0)
+    with pytest.raises(ValueError, match="edge"):
+        DecoderTuneConfig(edge_band=0)
+
+
 def _train(tmp_path, *extra: str):  # noqa: ANN001, ANN202
     from gedanken.cli import app
 
@@ -196,4 +212,8 @@ def test_cli_refuses_decoder_only_without_a_model(tmp_path) -> None:  # noqa: AN
     assert res.exit_code != 0 and "--decoder-steps" in res.output
     res = _train(tmp_path, "--out", str(tmp_path / "r"), "--decoder-steps", "3", "--decoder-episodes", "0")
     assert res.exit_code != 0 and "--decoder-episodes >= 1" in res.output
+    res = _train(
+        tmp_path, "--out", str(tmp_path / "r"), "--decoder-steps", "3", "--decoder-edge-weight", "-1"
+    )
+    assert res.exit_code != 0 and "--decoder-edge-weight" in res.output
     assert not (tmp_path / "r").exists() and not (tmp_path / "d").exists()  # nothing collected or written

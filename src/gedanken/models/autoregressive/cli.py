@@ -73,6 +73,11 @@ def train_autoregressive_cmd(
     decoder_weight: float = typer.Option(
         16.0, help="Extra decoder-fine-tune loss weight on object pixels (more: brighter and larger objects)."
     ),
+    decoder_edge_weight: float = typer.Option(
+        0.0,
+        help="Further decoder-fine-tune weight on object pixels within 8 px of the frame's border, so objects at a "
+        "wall are drawn to their full extent (0 = off).",
+    ),
     decoder_only: bool = typer.Option(
         False,
         help="With --init and --decoder-steps: skip the dynamics and post-training, fine-tune the decoder alone.",
@@ -115,6 +120,8 @@ def train_autoregressive_cmd(
     from gedanken.train.cli import check_decoder_options
 
     check_decoder_options(decoder_steps, decoder_weight, decoder_episodes, decoder_only, init)
+    if decoder_edge_weight < 0:
+        raise typer.BadParameter(f"--decoder-edge-weight must be >= 0, got {decoder_edge_weight}")
     if decoder_steps:
         from gedanken.models.autoregressive.decoder import decoder_train_config
 
@@ -122,7 +129,12 @@ def train_autoregressive_cmd(
         r = rep(
             r,
             decoder_train=decoder_train_config(decoder_steps, dyn.num_threads, dyn.progress),
-            decoder_tune=rep(r.decoder_tune, foreground_weight=decoder_weight, episodes=decoder_episodes),
+            decoder_tune=rep(
+                r.decoder_tune,
+                foreground_weight=decoder_weight,
+                edge_weight=decoder_edge_weight,
+                episodes=decoder_episodes,
+            ),
         )
     if threads:
         stages = ("tokenizer_train", "lam_train", "dynamics_train", "adapter_train", "decoder_train")

@@ -64,7 +64,7 @@ class TokenDecoderTuner(nn.Module):
 
     def loss(self, batch: LatentPairs) -> tuple[Tensor, dict[str, float]]:
         x = frames_to_float(batch.frames)  # (N, 3, H, W)
-        weight = 1.0 + self.cfg.foreground_weight * foreground_mask(x)
+        weight = self.cfg.pixel_weight(foreground_mask(x))
         pred = self._error(batch.latents, x, weight)
         logs = {"predicted": float(pred.detach())}
         loss = self.cfg.mix * pred

@@ -76,7 +76,7 @@ class DecoderTuner(nn.Module):
         tok.eval()  # frozen
         h, w = batch.frames.shape[1:3]
         x = batch.frames.permute(0, 3, 1, 2).float() / 255.0
-        weight = 1.0 + self.cfg.foreground_weight * foreground_mask(x, 0.05)
+        weight = self.cfg.pixel_weight(foreground_mask(x, 0.05))
 
         def raw(z: Tensor) -> Tensor:  # normalised -> the decoder's input scale
             return z * tok.latent_std[:, None, None] + tok.latent_mean[:, None, None]
@@ -126,7 +126,8 @@ def decoder_stage(
     which = "display decoder" if cfg.display else "decoder"
     note = (
         f"; {which} fine-tuned {tc.steps} steps on the DiT's one-step predictions of {len(frames)} "
-        f"training episodes (foreground weight {cfg.foreground_weight:g}, mix {cfg.mix:g}; reconstruction PSNR "
+        f"training episodes (foreground weight {cfg.foreground_weight:g}, edge weight {cfg.edge_weight:g}, mix "
+        f"{cfg.mix:g}; reconstruction PSNR "
         f"{psnr:.2f} dB after)"
     )
     return res, note
