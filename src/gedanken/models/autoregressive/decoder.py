@@ -125,8 +125,8 @@ def decoder_stage(
     log.info("decoder: held-out reconstruction PSNR %.2f dB -> %.2f dB", before, after)
     note = (
         f"; decoder fine-tuned {tc.steps} steps on the dynamics' one-step predictions of {len(frames)} "
-        f"training episodes (foreground weight {cfg.foreground_weight:g}, mix {cfg.mix:g}; reconstruction "
-        f"PSNR {before:.2f} -> {after:.2f} dB)"
+        f"training episodes (foreground weight {cfg.foreground_weight:g}, edge weight {cfg.edge_weight:g}, "
+        f"mix {cfg.mix:g}; reconstruction PSNR {before:.2f} -> {after:.2f} dB)"
     )
     return res, note
 

@@ -78,9 +78,7 @@ class SamplerConfig:
     steps: int = 4  # Euler steps per frame
     shift: float = 1.0  # timestep shift of the flow-matching schedule (>1 spends more steps at high noise)
     context_noise: float = 0.05  # sigma given to (and added to) generated frames before they become context
-    action_guidance: float = (
-        1.0  # classifier-free guidance on actions (1 = off, no extra pass; < 1 damps them)
-    )
+    action_guidance: float = 1.0  # CFG scale on actions (1 = off, no extra pass; < 1 damps the actions)
     text_guidance: float = 1.0  # classifier-free guidance scale on text (1 = off)
     reencode: bool = False  # context gets the generated frame's pixels encoded again (tokenizer manifold)
     snap: bool = False  # with reencode: each pixel of that frame first takes the palette's nearest colour

@@ -126,9 +126,8 @@ def decoder_stage(
     which = "display decoder" if cfg.display else "decoder"
     note = (
         f"; {which} fine-tuned {tc.steps} steps on the DiT's one-step predictions of {len(frames)} "
-        f"training episodes (foreground weight {cfg.foreground_weight:g}, edge weight {cfg.edge_weight:g}, mix "
-        f"{cfg.mix:g}; reconstruction PSNR "
-        f"{psnr:.2f} dB after)"
+        f"training episodes (foreground weight {cfg.foreground_weight:g}, edge weight {cfg.edge_weight:g}, "
+        f"mix {cfg.mix:g}; reconstruction PSNR {psnr:.2f} dB after)"
     )
     return res, note
 
