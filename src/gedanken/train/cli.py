@@ -71,8 +71,12 @@ def export_model(model_dir: Path, export: Path | None) -> None:
     shutil.copytree(model_dir, export)
 
 
-def check_decoder_options(steps: int, weight: float, episodes: int, only: bool, init: object) -> None:
+def check_decoder_options(
+    steps: int, weight: float, episodes: int, only: bool, init: object, edge_weight: float = 0.0
+) -> None:
     """The decoder fine-tune's options (``--decoder-*``), checked alike for every family that has the stage."""
+    if edge_weight < 0:
+        raise typer.BadParameter(f"--decoder-edge-weight must be >= 0, got {edge_weight}")
     if steps < 0 or weight < 0 or episodes < 1:
         raise typer.BadParameter(
             "--decoder-steps and --decoder-weight must be >= 0 and --decoder-episodes >= 1, got "
@@ -235,9 +239,9 @@ def train_diffusion_cmd(
         tt = r.tokenizer_train
         tt = dataclasses.replace(tt, steps=tokenizer_steps or tt.steps, lr=tokenizer_lr or tt.lr)
         r = dataclasses.replace(r, tokenizer_train=tt)
-    check_decoder_options(decoder_steps, decoder_weight, decoder_episodes, decoder_only, init)
-    if decoder_edge_weight < 0:
-        raise typer.BadParameter(f"--decoder-edge-weight must be >= 0, got {decoder_edge_weight}")
+    check_decoder_options(
+        decoder_steps, decoder_weight, decoder_episodes, decoder_only, init, decoder_edge_weight
+    )
     if decoder_steps:
         r = dataclasses.replace(
             r,

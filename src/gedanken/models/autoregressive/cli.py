@@ -119,9 +119,9 @@ def train_autoregressive_cmd(
         r = rep(r, model=rep(r.model, lam=rep(r.model.lam, num_actions=latent_actions)))
     from gedanken.train.cli import check_decoder_options
 
-    check_decoder_options(decoder_steps, decoder_weight, decoder_episodes, decoder_only, init)
-    if decoder_edge_weight < 0:
-        raise typer.BadParameter(f"--decoder-edge-weight must be >= 0, got {decoder_edge_weight}")
+    check_decoder_options(
+        decoder_steps, decoder_weight, decoder_episodes, decoder_only, init, decoder_edge_weight
+    )
     if decoder_steps:
         from gedanken.models.autoregressive.decoder import decoder_train_config
 
