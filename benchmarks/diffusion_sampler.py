@@ -9,9 +9,10 @@ several settings.
         --export runs/x/model_shift6
 
 Each setting is a comma-separated list of ``SamplerConfig`` fields (``steps``, ``shift``, ``context_noise``,
-``action_guidance``, ``reencode``, ``snap``, ``snap_background``, ``snap_radius``, ``candidates``, ``keep_area``)
+``action_guidance``, ``reencode``, ``snap``, ``snap_background``, ``snap_radius``, ``candidates``, ``keep_area``, ``show_projected``)
 on top of the checkpoint's own sampler; an autoregressive checkpoint takes ``MaskGITConfig`` fields instead
-(``steps``, ``temperature``, ``keep_area``, ``snap_radius``, ``snap_background``, ``action_guidance``). A checkpoint trained before
+(``steps``, ``temperature``, ``keep_area``, ``snap_radius``, ``snap_background``, ``action_guidance``,
+``keep_unchanged``, ``show_projected``). A checkpoint trained before
 checkpoints recorded the data's colours gets the world's palette (for ``snap`` and ``keep_area``; ``--export``
 keeps it). Every setting rolls out the same ``test`` episodes with the same seed, exactly as the
 audit does (same judge, same identity verdicts), and reports identity persistence (share of frames whose every

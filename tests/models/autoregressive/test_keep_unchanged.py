@@ -71,3 +71,24 @@ def test_a_step_changes_the_frame_only_where_the_dynamics_changed_tokens() -> No
     assert ctx2.last_tokens is not None and torch.equal(ctx2.last_tokens, kept.latent.flatten(1))
     roll = m.rollout(m.observe(frames), torch.zeros(2, 3, 1), seed=0)
     assert roll.frames.shape == (2, 3, 64, 64, 3)
+
+
+def test_show_projected_shows_the_frame_the_context_holds() -> None:
+    import pytest
+
+    palette = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255))
+    torch.manual_seed(0)
+    m = AutoregressiveWorldModel(tiny(action_classes=5, palette=palette)).eval()
+    g = torch.Generator().manual_seed(1)
+    frames = torch.tensor(palette, dtype=torch.uint8)[torch.randint(0, 4, (2, 3, 64, 64), generator=g)]
+    action = torch.tensor([[1.0], [2.0]])
+    base = MaskGITConfig(steps=m.cfg.sampler.steps, keep_area=0.9)
+    m.set_sampler(base)
+    _, plain = m.step(m.observe(frames), action)
+    m.set_sampler(replace(base, show_projected=True))
+    ctx, shown = m.step(m.observe(frames), action)
+    assert ctx.seen is not None and shown.frame is not None
+    assert torch.equal(shown.frame, ctx.seen) and torch.equal(shown.latent, plain.latent)
+    assert {tuple(c) for c in shown.frame.reshape(-1, 3).tolist()} <= set(palette)
+    with pytest.raises(ValueError, match="show_projected"):
+        MaskGITConfig(show_projected=True)  # keep_area 0: nothing projected to show

@@ -394,3 +394,20 @@ def test_keep_area_holds_the_context_colours_at_their_observed_areas():
         m.set_sampler(SamplerConfig(reencode=True, snap=True, keep_area=0.9))  # no snap_radius
     with pytest.raises(ValueError, match="keep_area"):
         m.set_sampler(SamplerConfig(reencode=True, snap=True, snap_radius=2, keep_area=1.5))
+
+
+def test_show_projected_shows_the_frame_the_context_carries():
+    palette = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255))
+    m = _model(palette=palette).eval()
+    base = SamplerConfig(steps=2, context_noise=0.0, reencode=True, snap=True, snap_radius=2)
+    m.set_sampler(base)
+    b = _batch(n=1, t=3)
+    _, plain = m.step(m.observe(b.frames[:, :2], b.actions[:, :2]), b.actions[:, 1])
+    m.set_sampler(dataclasses.replace(base, show_projected=True))
+    new, shown = m.step(m.observe(b.frames[:, :2], b.actions[:, :2]), b.actions[:, 1])
+    assert new.seen is not None and torch.equal(shown.frame, new.seen)  # what it shows is what it carries
+    assert torch.equal(shown.latent, plain.latent)  # the same sample; only the frame shown differs
+    assert not torch.equal(shown.frame, plain.frame)
+    assert {tuple(c) for c in shown.frame.reshape(-1, 3).tolist()} <= set(palette)
+    with pytest.raises(ValueError, match="show_projected"):
+        m.set_sampler(SamplerConfig(reencode=True, show_projected=True))  # nothing projected to show

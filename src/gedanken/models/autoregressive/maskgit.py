@@ -35,6 +35,7 @@ class MaskGITConfig:
     # tokens too, is shown with the last shown frame's pixels instead of being decoded again (the previous-frame
     # compositing of pixel-copying video predictors, CDNA-style); the frame changes only where a token changed
     keep_unchanged: bool = False
+    show_projected: bool = False  # with keep_area: the frame shown is the projected one the context holds
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -47,6 +48,10 @@ class MaskGITConfig:
             raise ValueError(
                 "need keep_area in [0, 1], snap_radius >= 1 and snap_background > 0, got "
                 f"{self.keep_area}, {self.snap_radius}, {self.snap_background}"
+            )
+        if self.show_projected and self.keep_area <= 0:
+            raise ValueError(
+                "show_projected shows the palette-projected context frame: it needs keep_area > 0"
             )
 
 

@@ -338,6 +338,8 @@ class AutoregressiveWorldModel(nn.Module):
         ctx = replace(ctx, cache=cache, seen=seen)
         if keep:
             ctx = replace(ctx, shown=frame, last_tokens=tokens)
+        if self.cfg.sampler.show_projected and seen is not None:
+            frame = seen  # it shows the frame it carries forward
         return ctx, Prediction(frame=frame, latent=grid)
 
     def rollout(self, ctx: ARContext, actions: Tensor, *, seed: int = 0) -> Rollout:

@@ -86,6 +86,7 @@ class SamplerConfig:
     candidates: int = 1  # > 1: that many samples per frame; keeps the one whose colour areas change least
     snap_radius: int = 0  # > 0: with snap, a colour may only appear within that many pixels of where it was
     keep_area: float = 0.0  # > 0, with snap_radius: each colour's area held in [k, 1/k] x the observed one
+    show_projected: bool = False  # with snap: the frame shown is the projected one the context carries
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,10 @@ class DiffusionWorldModel(nn.Module):
                 "sampler.snap projects the re-encoded context onto the model's palette: it needs "
                 f"reencode=True (got {cfg.reencode}) and a palette (this model has {len(self.cfg.palette)} colours)"
             )
+        if cfg.show_projected and not cfg.snap:
+            raise ValueError(
+                "sampler.show_projected shows the palette-projected context frame: it needs snap=True"
+            )
         if cfg.snap_radius < 0 or (cfg.snap_radius > 0 and not cfg.snap):
             raise ValueError(f"sampler.snap_radius must be >= 0 and needs snap=True, got {cfg.snap_radius}")
         if not 0.0 <= cfg.keep_area <= 1.0 or (cfg.keep_area > 0 and cfg.snap_radius <= 0):
@@ -365,7 +369,9 @@ class DiffusionWorldModel(nn.Module):
         else:
             ctx_lat = lat[:, None]
         seen = snap if sc.snap_radius > 0 else None
-        if self.display is not None:  # what it shows; the context above came from the tokenizer's decoder
+        if sc.show_projected:  # it shows the frame it carries forward, not a second drawing of the latent
+            frame = snap
+        elif self.display is not None:  # what it shows; the context above came from the tokenizer's decoder
             frame = self.tokenizer.decode(lat[:, None], self.cfg.height, self.cfg.width, self.display)[:, 0]
         return replace(self._append(ctx, ctx_lat, a, keep), areas=areas, seen=seen), lat, frame
 
