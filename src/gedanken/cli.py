@@ -36,13 +36,14 @@ def demo(
     from rich.console import Console
 
     from gedanken.demo import DemoConfig, run_demo
+    from gedanken.progress import progress_messages
 
     if min(episodes, audit_episodes, horizon) < 1:
         raise typer.BadParameter("--episodes, --audit-episodes and --horizon must be >= 1")
     console = Console()
     cfg = DemoConfig(out=out, episodes=episodes, audit_episodes=audit_episodes, horizon=horizon)
-    with console.status("demo") as status:
-        res = run_demo(cfg, progress=lambda msg: status.update(f"demo: {msg}"))
+    with progress_messages(console, "demo") as say:
+        res = run_demo(cfg, progress=lambda msg: say(f"demo: {msg}"))
     for world, sentences in res.sentences.items():
         console.rule(f"{world}: {res.reports[world] / 'index.html'}")
         for s in sentences:

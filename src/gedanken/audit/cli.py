@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from gedanken.audit.config import AuditConfig
+from gedanken.progress import progress_messages
 
 _err = Console(stderr=True)
 
@@ -64,7 +65,7 @@ def audit(
         torch.set_num_threads(threads)
     splits = [s.strip() for s in split.split(",") if s.strip()] or None
     try:
-        with _err.status("auditing...") as status:
+        with progress_messages(_err, "auditing...") as say:
             result = run_audit(
                 model,
                 world,
@@ -76,7 +77,7 @@ def audit(
                 config=AuditConfig(branches=branches),
                 baselines=baselines,
                 workers=workers or default_workers(),
-                progress=lambda msg: status.update(msg),
+                progress=say,
             )
             path = write_report(result, out)
     except (ValueError, CheckpointError, FileNotFoundError) as e:
