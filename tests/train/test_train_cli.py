@@ -202,3 +202,36 @@ def test_dataset_for_records_a_policy_into_its_own_folder(tmp_path, monkeypatch)
     ds = EpisodeDataset.open(path)
     assert len(ds) == 2 and ds.meta(0).policy == "poke"
     assert dataset_for("push", None, 2, 6).as_posix() == "data/push"  # the default policy keeps the old name
+
+
+def test_play_rollout_generate_refuse_empty_requests_and_play_drives_discrete_models_by_index(tmp_path):
+    runner = CliRunner()
+    clip = tmp_path / "clip.mp4"
+    for args in (
+        ["play", "--model", "diffusion_bounce", "--frames", "0", "--out", str(clip)],
+        [
+            "generate",
+            "--model",
+            "diffusion_bounce",
+            "--prompt",
+            "two balls",
+            "--steps",
+            "0",
+            "--out",
+            str(clip),
+        ],
+        ["rollout", "--model", "diffusion_bounce", "--context", "0", "--out", str(clip)],
+        ["rollout", "--model", "diffusion_bounce", "--steps", "0", "--out", str(clip)],
+    ):
+        res = runner.invoke(app, [*args, "--device", "cpu"])
+        assert res.exit_code == 2, (args, res.output)
+        assert "greater than or equal to 1" in res.output
+    assert not clip.exists()
+    res = runner.invoke(app, ["play", "--model", "jepa_push", "--frames", "2", "--device", "cpu"])
+    assert res.exit_code == 2 and "does not decode frames" in res.output
+    # push_discrete takes whole action indices: a uniform float would be refused by the model
+    res = runner.invoke(
+        app, ["play", "--model", "autoregressive_push_discrete", "--frames", "3", "--device", "cpu"]
+    )
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert json.loads(res.output.strip().splitlines()[-1])["frames"] == 3

@@ -318,8 +318,8 @@ def rollout_cmd(
     ),
     split: str = typer.Option("test", help="Parameter split of the context episode."),
     seed: int = typer.Option(0, help="Episode seed (context, actions) and sampling seed."),
-    steps: int = typer.Option(64, help="Frames to predict."),
-    context: int = typer.Option(4, help="Context frames."),
+    steps: int = typer.Option(64, min=1, help="Frames to predict."),
+    context: int = typer.Option(4, min=1, help="Context frames."),
     sampler_steps: int = typer.Option(0, help="Override the sampler's steps per frame (0 = the model's)."),
     out: Path = typer.Option(Path("rollout.mp4"), help="mp4 to write (truth | model side by side)."),
     device: str = typer.Option("auto"),
@@ -348,7 +348,7 @@ def rollout_cmd(
 def generate_cmd(
     model: str = typer.Option(..., help="Checkpoint directory or shipped name."),
     prompt: str = typer.Option(..., help="What should happen, e.g. 'two heavy balls collide in the middle'."),
-    steps: int = typer.Option(32, help="Frames to generate."),
+    steps: int = typer.Option(32, min=1, help="Frames to generate."),
     seed: int = typer.Option(0),
     sampler_steps: int = typer.Option(0, help="Override the sampler's steps per frame."),
     text_guidance: float = typer.Option(0.0, help="Classifier-free guidance on text (0 = the model's)."),
@@ -373,7 +373,7 @@ def generate_cmd(
 def play_cmd(
     model: str = typer.Option(..., help="Checkpoint directory or shipped name."),
     world: str = typer.Option("", help="World for the starting context (default: the model's)."),
-    frames: int = typer.Option(64, help="Frames to play with random actions."),
+    frames: int = typer.Option(64, min=1, help="Frames to play with random actions."),
     seed: int = typer.Option(0),
     sampler_steps: int = typer.Option(0),
     out: Path = typer.Option(None, help="Optional mp4 of the session."),
@@ -387,7 +387,17 @@ def play_cmd(
     player = Player.from_world(m, world, seed=seed)
     rng = np.random.default_rng(seed)
     dim = getattr(getattr(m, "cfg", None), "action_dim", 1)
-    shots = [player.step(rng.uniform(-1, 1, size=dim).astype(np.float32)) for _ in range(frames)]
+    classes = getattr(getattr(m, "cfg", None), "action_classes", 0)
+
+    def random_action() -> np.ndarray:  # a random index of a discrete action space, else uniform in [-1, 1]
+        if classes:
+            return rng.integers(0, classes, size=1).astype(np.float32)
+        return rng.uniform(-1, 1, size=dim).astype(np.float32)
+
+    try:
+        shots = [player.step(random_action()) for _ in range(frames)]
+    except TypeError as e:  # a model that predicts latents only (JEPA): nothing to show
+        raise typer.BadParameter(str(e)) from None
     warm = player.stats.per_frame[4:] or player.stats.per_frame
     console.print(
         json.dumps({"frames": frames, "fps": player.fps, "fps_after_warmup": len(warm) / sum(warm)})

@@ -164,7 +164,7 @@ def test_bad_inputs_name_the_problem() -> None:
     try:
         m.normalise_actions(torch.zeros(1, 3))
     except ValueError as e:
-        assert "width 2" in str(e)
+        assert "A=2" in str(e)
     else:
         raise AssertionError("wrong action width accepted")
 

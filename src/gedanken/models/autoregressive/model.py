@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gedanken.data.batch import Batch
+from gedanken.models.actions import check_actions
 from gedanken.models.autoregressive.config import ActionMode, AutoregressiveConfig, Stage
 from gedanken.models.autoregressive.dynamics import DynamicsCache, DynamicsTransformer
 from gedanken.models.autoregressive.lam import LatentActionModel
@@ -179,10 +180,9 @@ class AutoregressiveWorldModel(nn.Module):
         mode = self.action_mode if mode is None else mode
         actions = torch.as_tensor(actions, device=self.device, dtype=torch.float32)
         if mode is ActionMode.LATENT:
-            idx = actions[..., 0].round().long().clamp(0, self.cfg.lam.num_actions - 1)
-            return self.latent_embed(idx)
-        if actions.shape[-1] != self.cfg.action_dim:
-            raise ValueError(f"actions must end in A={self.cfg.action_dim}, got shape {tuple(actions.shape)}")
+            check_actions(actions, 1, self.cfg.lam.num_actions)
+            return self.latent_embed(actions[..., 0].long())
+        check_actions(actions, self.cfg.action_dim, self.cfg.action_classes)
         if mode is ActionMode.ADAPTER:
             if self.cfg.action_classes:
                 return self.adapter(actions[..., 0].round().long().clamp(0, self.cfg.action_classes - 1))

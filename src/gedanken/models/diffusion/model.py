@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from gedanken.data.batch import Batch
+from gedanken.models.actions import check_actions
 from gedanken.models.diffusion.config import DiffusionConfig, FlowConfig, SamplerConfig, Target
 from gedanken.models.diffusion.dit import DiT
 from gedanken.models.diffusion.sampling import FlowMatching, FlowSampler
@@ -176,9 +177,7 @@ class DiffusionWorldModel(nn.Module):
         actions = torch.as_tensor(actions, device=self.device)
         if self.cfg.action_classes and actions.ndim == ndim - 1:
             actions = actions[..., None]
-        if actions.shape[-1] != max(self.cfg.action_dim, 1):
-            raise ValueError(f"actions must end in A={self.cfg.action_dim}, got shape {tuple(actions.shape)}")
-        return actions.float()
+        return check_actions(actions.float(), self.cfg.action_dim, self.cfg.action_classes)
 
     # ------------------------------------------------------------------------------------------ training
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gedanken.data.batch import Batch
+from gedanken.models.actions import check_actions
 from gedanken.models.jepa.config import AntiCollapse, EncoderKind, JepaConfig
 from gedanken.models.jepa.decoder import PixelDecoder
 from gedanken.models.jepa.encoder import (
@@ -135,8 +136,7 @@ class JepaWorldModel(nn.Module):
 
     def normalise_actions(self, actions: Tensor) -> Tensor:
         """Raw actions ``(..., A)`` -> ``[-1, 1]`` per dimension."""
-        if actions.shape[-1] != self.cfg.action_dim:
-            raise ValueError(f"actions must have width {self.cfg.action_dim}, got {actions.shape[-1]}")
+        check_actions(actions, self.cfg.action_dim, 0)
         span = (self.action_high - self.action_low).clamp_min(1e-6)
         return (actions.float() - self.action_low) / span * 2.0 - 1.0
 
