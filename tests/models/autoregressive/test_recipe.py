@@ -184,11 +184,27 @@ def test_cli_init_fine_tunes_on_projected_context(tmp_path, tiny_cli_run) -> Non
         assert bad.exit_code != 0 and "action_dropout" in bad.output
         assert not (tmp_path / "b").exists()
     flags = ["--keep-area", "0.8", "--projected-context", "0.5", "--lr", "1e-4", "--adapter-steps", "6"]
+    flags += ["--keep-unchanged"]
     res = CliRunner().invoke(app, [*args, *flags, "--action-dropout", "0.2", "--action-guidance", "1.5"])
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "b" / "model" / "checkpoint.json").read_text())
     assert meta["model_config"]["sampler"]["keep_area"] == 0.8
     assert meta["model_config"]["dynamics"]["action_dropout"] == 0.2  # carried onto the --init checkpoint
     assert meta["model_config"]["sampler"]["action_guidance"] == 1.5
+    assert meta["model_config"]["sampler"]["keep_unchanged"] is True
     assert "projected context 0.5" in meta["card"]["notes"]
     assert json.loads((tmp_path / "b" / "adapter" / "last" / "trainer.json").read_text())["step"] == 6
+
+
+def test_init_takes_keep_unchanged_without_keep_area(tmp_path, tiny_cli_run) -> None:  # noqa: ANN001
+    from dataclasses import replace
+
+    from gedanken.models import load_checkpoint
+    from gedanken.models.autoregressive.recipe import _initial_model
+
+    path = tmp_path / "a" / "model"
+    cfg = load_checkpoint(path).cfg
+    assert not cfg.sampler.keep_unchanged and cfg.sampler.keep_area == 0
+    m = _initial_model(path, replace(cfg, sampler=replace(cfg.sampler, keep_unchanged=True)))
+    assert m.cfg.sampler.keep_unchanged and m.sampler.cfg.keep_unchanged
+    assert not _initial_model(path, cfg).cfg.sampler.keep_unchanged

@@ -51,6 +51,12 @@ def train_autoregressive_cmd(
     keep_area: float = typer.Option(
         0.0, help="Sampler: hold each colour's area in the context within [k, 1/k] x observed (0 = preset)."
     ),
+    keep_unchanged: bool = typer.Option(
+        False,
+        "--keep-unchanged",
+        help="Sampler: a patch whose token, and its 8 neighbours' tokens, did not change keeps the last shown "
+        "frame's pixels (mostly static scenes, e.g. Atari; the shipped Push model uses it).",
+    ),
     projected_context: float = typer.Option(
         0.0,
         help="Share of the dynamics' training frames shown as the --keep-area projection hands them back.",
@@ -103,6 +109,8 @@ def train_autoregressive_cmd(
     try:
         if keep_area:
             r = rep(r, model=rep(r.model, sampler=rep(r.model.sampler, keep_area=keep_area)))
+        if keep_unchanged:
+            r = rep(r, model=rep(r.model, sampler=rep(r.model.sampler, keep_unchanged=True)))
         if projected_context:
             r = rep(r, projected_context=projected_context)
         if action_dropout >= 0:

@@ -291,13 +291,16 @@ def _source_name(init: str | Path) -> str:
 
 def _initial_model(init: str | Path, cfg: AutoregressiveConfig) -> AutoregressiveWorldModel:
     """The autoregressive checkpoint at ``init``, checked against the data (``cfg`` fitted to it); the palette is
-    filled in when it predates recorded palettes, and ``cfg``'s sampler is taken when it sets ``keep_area``."""
+    filled in when it predates recorded palettes, and ``cfg``'s sampler is taken when it sets ``keep_area``
+    (its ``action_guidance`` and ``keep_unchanged`` when they are set)."""
     from gedanken.models import load_initial
 
     model = load_initial(init, AutoregressiveWorldModel, cfg)
     sampler = cfg.sampler if cfg.sampler.keep_area > 0 else model.cfg.sampler
     if cfg.sampler.action_guidance != 1.0:
         sampler = replace(sampler, action_guidance=cfg.sampler.action_guidance)
+    if cfg.sampler.keep_unchanged:
+        sampler = replace(sampler, keep_unchanged=True)
     model.cfg = replace(
         model.cfg,
         palette=model.cfg.palette or cfg.palette,
