@@ -110,3 +110,19 @@ def test_ddp_two_ranks_agree(tmp_path):
     assert r0["world_size"] == r1["world_size"] == 2
     assert r0["step"] == r1["step"] == 3
     assert r0["checksum"] == pytest.approx(r1["checksum"], abs=0, rel=0)
+
+
+def test_off_a_terminal_progress_is_logged_as_lines(tmp_path, caplog):
+    import logging
+
+    torch.manual_seed(0)
+    with caplog.at_level(logging.INFO, logger="gedanken.train.trainer"):
+        _fit(tmp_path / "a", TinyRegressor(), synthetic_batches, steps=6, log_every=3, progress=True)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("train smoke: step")]
+    assert len(lines) == 2, lines  # pytest's capture is not a terminal
+    assert lines[0].startswith("train smoke: step 3/6 (50 %), loss ") and "s left" in lines[0]
+    assert lines[1].startswith("train smoke: step 6/6 (100 %)") and "left" not in lines[1]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="gedanken.train.trainer"):
+        _fit(tmp_path / "b", TinyRegressor(), synthetic_batches, steps=6, log_every=3, progress=False)
+    assert not [r for r in caplog.records if "train smoke: step" in r.getMessage()]  # asked for no progress

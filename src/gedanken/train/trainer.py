@@ -147,6 +147,19 @@ def _step_seed(seed: int, step: int, rank: int) -> int:
     return (seed * 1_000_003 + step * 7919 + rank * 104_729) % (2**63 - 1)
 
 
+def _progress_line(
+    family: str, step: int, total: int, avg: dict[str, float], start: int, this_run: float
+) -> str:
+    """``train <family>: step 400/1000 (40 %), loss 0.1234, lr 2.0e-04, 95 s, about 142 s left``; the time left
+    from this run's pace (``this_run`` seconds for the steps since ``start``, where it resumed)."""
+    done, seconds = step - start, avg.get("seconds", 0.0)
+    left = f", about {this_run / done * (total - step):.0f} s left" if done > 0 and step < total else ""
+    return (
+        f"train {family}: step {step}/{total} ({100 * step / max(total, 1):.0f} %), loss {avg['loss']:.4g}, "
+        f"lr {avg['lr']:.1e}, {seconds:.0f} s{left}"
+    )
+
+
 def _lr_factor(step: int, cfg: TrainConfig) -> float:
     if cfg.warmup > 0 and step < cfg.warmup:
         return (step + 1) / cfg.warmup
@@ -347,6 +360,8 @@ def fit(
         TimeRemainingColumn(),
         disable=not (cfg.progress and info.is_main),
     )
+    # off a terminal (a log file, CI) the bar shows nothing: every log_every steps a line says where it is
+    lines = cfg.progress and info.is_main and not progress.console.is_terminal
     in_update = False
     try:
         with progress:
@@ -383,7 +398,13 @@ def fit(
                     sums, count = {}, 0
                     if info.is_main:
                         _append_jsonl(out / "metrics.jsonl", {"kind": "train", **avg})
-                        log.debug("step %d %s", step, avg)
+                        if lines:
+                            line = _progress_line(
+                                family, step, cfg.steps, avg, resumed_from, elapsed() - seconds_before
+                            )
+                            log.info("%s", line)
+                        else:
+                            log.debug("step %d %s", step, avg)
                 if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
                     run_eval()
                 if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < cfg.steps:

@@ -185,7 +185,7 @@ class AutoregressiveWorldModel(nn.Module):
         check_actions(actions, self.cfg.action_dim, self.cfg.action_classes)
         if mode is ActionMode.ADAPTER:
             if self.cfg.action_classes:
-                return self.adapter(actions[..., 0].round().long().clamp(0, self.cfg.action_classes - 1))
+                return self.adapter(actions[..., 0].long())  # whole indices in range: checked above
             return self.adapter(actions)
         return self.latent_embed(self.map_to_latent(actions))
 
