@@ -226,6 +226,8 @@ def test_play_rollout_generate_refuse_empty_requests_and_play_drives_discrete_mo
         res = runner.invoke(app, [*args, "--device", "cpu"])
         assert res.exit_code == 2, (args, res.output)
         assert "greater than or equal to 1" in res.output
+    res = runner.invoke(app, ["generate", "--model", "diffusion_bounce", "--prompt", " ", "--out", str(clip)])
+    assert res.exit_code == 2 and "--prompt is empty" in res.output
     assert not clip.exists()
     res = runner.invoke(app, ["play", "--model", "jepa_push", "--frames", "2", "--device", "cpu"])
     assert res.exit_code == 2 and "does not decode frames" in res.output

@@ -360,6 +360,8 @@ def generate_cmd(
 
     import torch
 
+    if not prompt.strip():
+        raise typer.BadParameter("--prompt is empty: say what should happen")
     m = _load(model, device, sampler_steps)
     if not hasattr(m, "start"):
         raise typer.BadParameter(f"model {m.name!r} cannot generate from text alone")
