@@ -237,3 +237,28 @@ def test_play_rollout_generate_refuse_empty_requests_and_play_drives_discrete_mo
     )
     assert res.exit_code == 0, res.output + repr(res.exception)
     assert json.loads(res.output.strip().splitlines()[-1])["frames"] == 3
+
+
+def test_train_diffusion_on_data_without_object_states_finishes_cleanly(tmp_path):
+    import dataclasses
+
+    import numpy as np
+
+    from gedanken.data.store import EpisodeDataset
+    from gedanken.data.synthetic import synthetic_episode
+
+    rng = np.random.default_rng(0)
+
+    def camera_like(seed: int):  # noqa: ANN202 - no object states, and noisy frames: no flat palette either
+        ep = synthetic_episode(seed=seed, steps=12, with_states=False)
+        noisy = ep.frames.astype(np.int16) + rng.integers(-12, 13, ep.frames.shape)
+        meta = dataclasses.replace(ep.meta, palette=())
+        return dataclasses.replace(ep, frames=noisy.clip(0, 255).astype(np.uint8), meta=meta)
+
+    data = tmp_path / "data"
+    EpisodeDataset.create(data).extend([camera_like(i) for i in range(3)])
+    args = ["train", "diffusion", "--preset", "tiny", "--data", str(data), "--device", "cpu"]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert "done" in res.output and "objects kept" not in res.output
+    assert (tmp_path / "run" / "model" / "checkpoint.json").is_file()

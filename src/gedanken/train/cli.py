@@ -280,7 +280,11 @@ def train_diffusion_cmd(
     )
     export_model(res.model_dir, export)
     fid = res.tokenizer_fidelity
-    judged = f" (objects kept {fid['objects_kept']:.3f}, position error {fid['position_error_px']:.2f} px)"
+    judged = (  # data without object states (a Gymnasium env, camera video) has nothing for the judge
+        f" (objects kept {fid['objects_kept']:.3f}, position error {fid['position_error_px']:.2f} px)"
+        if "objects_kept" in fid
+        else ""
+    )
     losses = [
         f"{name} loss {st.history[-1]['loss']:.4f}"
         for name, st in (("DiT", res.dit), ("decoder", res.decoder))
