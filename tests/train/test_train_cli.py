@@ -230,7 +230,7 @@ def test_play_rollout_generate_refuse_empty_requests_and_play_drives_discrete_mo
     assert res.exit_code == 2 and "--prompt is empty" in res.output
     assert not clip.exists()
     res = runner.invoke(app, ["play", "--model", "jepa_push", "--frames", "2", "--device", "cpu"])
-    assert res.exit_code == 2 and "does not decode frames" in res.output
+    assert res.exit_code == 2 and "predicts latents, not frames" in res.output
     # push_discrete takes whole action indices: a uniform float would be refused by the model
     res = runner.invoke(
         app, ["play", "--model", "autoregressive_push_discrete", "--frames", "3", "--device", "cpu"]

@@ -21,6 +21,10 @@ import torch
 from gedanken.models.protocol import Prediction, WorldModel
 
 
+class NoFramesError(TypeError):
+    """The model predicts latents (and its probe's object states), not frames: there is nothing to show."""
+
+
 @dataclass
 class PlayStats:
     """Timings of the ``step`` calls so far."""
@@ -91,7 +95,7 @@ class Player:
         self.stats.per_frame.append(dt)
         self.last = pred
         if pred.frame is None:
-            raise TypeError(
+            raise NoFramesError(
                 f"model {self.model.name!r} does not decode frames; read player.last.state instead"
             )
         return pred.frame[0].cpu().numpy()

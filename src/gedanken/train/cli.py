@@ -386,7 +386,7 @@ def play_cmd(
     device: str = typer.Option("auto"),
 ) -> None:
     """Drive the model frame by frame with random actions and report its frames per second."""
-    from gedanken.models.player import Player
+    from gedanken.models.player import NoFramesError, Player
 
     m = _load(model, device, sampler_steps)
     world = world or getattr(getattr(m, "card", None), "world", "") or "bounce"
@@ -402,8 +402,11 @@ def play_cmd(
 
     try:
         shots = [player.step(random_action()) for _ in range(frames)]
-    except TypeError as e:  # a model that predicts latents only (JEPA): nothing to show
-        raise typer.BadParameter(str(e)) from None
+    except NoFramesError:  # a model that predicts latents only (JEPA): nothing to show
+        raise typer.BadParameter(
+            f"model {m.name!r} predicts latents, not frames: play a diffusion or autoregressive model "
+            "(in Python, Player.step still advances it and player.last.state holds its probe's object states)"
+        ) from None
     warm = player.stats.per_frame[4:] or player.stats.per_frame
     console.print(
         json.dumps({"frames": frames, "fps": player.fps, "fps_after_warmup": len(warm) / sum(warm)})
