@@ -280,7 +280,7 @@ def train_diffusion_cmd(
     )
     export_model(res.model_dir, export)
     fid = res.tokenizer_fidelity
-    judged = (  # data without object states (a Gymnasium env, camera video) has nothing for the judge
+    judged = (  # data without a palette (resized Atari frames, camera video): the judge has no colours to read
         f" (objects kept {fid['objects_kept']:.3f}, position error {fid['position_error_px']:.2f} px)"
         if "objects_kept" in fid
         else ""
