@@ -182,19 +182,20 @@ class AutoregressiveWorldModel(nn.Module):
         if mode is ActionMode.LATENT:
             check_actions(actions, 1, self.cfg.lam.num_actions)
             return self.latent_embed(actions[..., 0].long())
-        check_actions(actions, self.cfg.action_dim, self.cfg.action_classes)
         if mode is ActionMode.ADAPTER:
+            check_actions(actions, self.cfg.action_dim, self.cfg.action_classes)
             if self.cfg.action_classes:
                 return self.adapter(actions[..., 0].long())  # whole indices in range: checked above
             return self.adapter(actions)
-        return self.latent_embed(self.map_to_latent(actions))
+        return self.latent_embed(self.map_to_latent(actions))  # checks the actions itself
 
     def map_to_latent(self, actions: Tensor) -> Tensor:
         """Real actions ``(..., A)`` -> latent action indices ``(...)`` through the fitted map."""
         if not self.map_fitted:
             raise RuntimeError("no latent<->real action map fitted yet; run posttrain.fit_action_map first")
+        check_actions(actions, self.cfg.action_dim, self.cfg.action_classes)
         if self.cfg.action_classes:
-            return self.real_to_latent[actions[..., 0].round().long().clamp(0, self.cfg.action_classes - 1)]
+            return self.real_to_latent[actions[..., 0].long()]
         dist = torch.cdist(actions.reshape(-1, actions.shape[-1]), self.latent_to_real)  # (M, |A|)
         dist = dist.masked_fill(self.latent_counts[None] <= 0, float("inf"))
         return dist.argmin(-1).view(actions.shape[:-1])
