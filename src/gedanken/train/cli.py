@@ -147,6 +147,11 @@ def train_diffusion_cmd(
         help="Up to this factor of DiT loss on the latent cells of small objects, so they are not drawn dim "
         "(palette data; 1 = off).",
     ),
+    edge_weight: float = typer.Option(
+        1.0,
+        help="DiT loss factor on the latent cells of objects within 8 px of the frame's border (the walls), so "
+        "objects pressed against a wall are placed exactly (palette data; 1 = off).",
+    ),
     decoder_steps: int = typer.Option(
         0,
         help="Then fine-tune the decoder this many steps on the DiT's one-step predictions of training "
@@ -218,7 +223,7 @@ def train_diffusion_cmd(
     if rollout_forcing:
         flow = dataclasses.replace(flow, rollout_forcing=rollout_forcing)
     try:
-        flow = dataclasses.replace(flow, size_weight=size_weight)
+        flow = dataclasses.replace(flow, size_weight=size_weight, edge_weight=edge_weight)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     r = dataclasses.replace(r, model=dataclasses.replace(r.model, dit=dit, flow=flow))

@@ -1,4 +1,4 @@
-"""Small-object loss weights (FlowConfig.size_weight): the map, the loss, and the training plumbing."""
+"""Object loss weights (FlowConfig.size_weight, edge_weight): the maps, the loss, and the training plumbing."""
 
 from dataclasses import replace
 
@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from gedanken.models.diffusion.config import FlowConfig, Target
 from gedanken.models.diffusion.sampling import FlowMatching
-from gedanken.models.diffusion.weights import small_object_weights
+from gedanken.models.diffusion.weights import edge_object_weights, small_object_weights
 
 PALETTE = ((0, 0, 0), (255, 0, 0), (0, 0, 255))
 
@@ -35,6 +35,23 @@ def test_small_objects_weigh_more_where_they_are_and_were() -> None:
         small_object_weights(_frames(), PALETTE, 48.0, 4.0, 3)
 
 
+def test_objects_at_the_border_weigh_more_where_they_are_and_were() -> None:
+    w = edge_object_weights(_frames(), PALETTE, band=2, weight=8.0, cell=4)
+    assert w.shape == (2, 1, 4, 4) and w.dtype == torch.float32
+    assert w[0, 0, 0, 0] == 8.0  # red touches the top and left border
+    assert w[0, 0, 0, 1] == 1.0  # background
+    assert w[0, 0, 3, 3] == 8.0  # blue reaches the bottom-right corner
+    assert w[0, 0, 2, 2] == 1.0  # blue's inner cell is 4 px from every border
+    assert w[1, 0, 0, 1] == 8.0 and w[1, 0, 0, 0] == 8.0  # where red is now, and where it was
+    assert float(edge_object_weights(_frames()[:, 4:12, 4:12], PALETTE, 1, 8.0, 4).max()) == 8.0
+    inner = torch.zeros(1, 16, 16, 3, dtype=torch.uint8)
+    inner[0, 6:10, 6:10] = torch.tensor([255, 0, 0])
+    assert float(edge_object_weights(inner, PALETTE, 4, 8.0, 4).max()) == 1.0  # nothing within 4 px of a wall
+    assert float(edge_object_weights(inner, PALETTE, 7, 8.0, 4).max()) == 8.0
+    with pytest.raises(ValueError, match="palette"):
+        edge_object_weights(_frames(), (), 2, 8.0, 4)
+
+
 def test_the_loss_weighs_positions_and_keeps_its_scale() -> None:
     flow = FlowMatching(FlowConfig(target=Target.RESIDUAL, change_weight=8.0))
     g = torch.Generator().manual_seed(0)
@@ -54,6 +71,13 @@ def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="velocity"):
         FlowConfig(size_weight=2.0)  # the velocity target has no per-position loss to weigh
     FlowConfig(target=Target.RESIDUAL, size_weight=2.0)
+    with pytest.raises(ValueError, match="edge_weight"):
+        FlowConfig(target=Target.RESIDUAL, edge_weight=0.5)
+    with pytest.raises(ValueError, match="edge_band"):
+        FlowConfig(target=Target.RESIDUAL, edge_weight=2.0, edge_band=0)
+    with pytest.raises(ValueError, match="velocity"):
+        FlowConfig(edge_weight=2.0)
+    FlowConfig(target=Target.RESIDUAL, edge_weight=2.0)
 
 
 def test_training_batches_carry_the_weights(tmp_path) -> None:  # noqa: ANN001
@@ -78,13 +102,21 @@ def test_training_batches_carry_the_weights(tmp_path) -> None:  # noqa: ANN001
     batch = next(_window_batches(lat, data, text, [0, 1], 3, 4, 0, weight_of)(0))
     assert batch.weights is not None and batch.weights.shape == (3, 4, 1, 16, 16)
     assert float(batch.weights.min()) >= 1.0
+    edge = replace(r.model, flow=replace(flow, size_weight=1.0, edge_weight=6.0))
+    edge_of = _size_weights(edge, data, 4)
+    assert edge_of is not None
+    both_of = _size_weights(replace(r.model, flow=replace(flow, edge_weight=6.0)), data, 4)
+    assert both_of is not None
+    for e in range(2):  # the larger of the two weights, cell by cell
+        torch.testing.assert_close(both_of(e), torch.maximum(weight_of(e), edge_of(e)))
     with pytest.raises(ValueError, match="flat-coloured"):
         _size_weights(replace(r.model, palette=()), data, 4)
     res = train_diffusion(r, tmp_path / "data", tmp_path / "run", device="cpu", progress=False)
     assert res.model_dir.is_dir()
 
 
-def test_cli_refuses_size_weight_with_the_velocity_target(tmp_path) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("option", ["--size-weight", "--edge-weight"])
+def test_cli_refuses_object_weights_with_the_velocity_target(tmp_path, option: str) -> None:  # noqa: ANN001
     from gedanken.cli import app
 
     res = CliRunner().invoke(
@@ -100,7 +132,7 @@ def test_cli_refuses_size_weight_with_the_velocity_target(tmp_path) -> None:  # 
             str(tmp_path / "d"),
             "--out",
             str(tmp_path / "run"),
-            "--size-weight",
+            option,
             "2",
         ],
     )

@@ -61,6 +61,10 @@ class FlowConfig:
     # clamp((size_reference / a)^2, 1, size_weight), so small objects are not drawn dim (1 = off)
     size_weight: float = 1.0
     size_reference: float = 48.0
+    # RESIDUAL, palette data: latent cells covering an object within edge_band px of the frame's border (the
+    # walls), this frame or the previous, weigh edge_weight, so objects at a wall are placed exactly (1 = off)
+    edge_weight: float = 1.0
+    edge_band: int = 8
 
     def __post_init__(self) -> None:
         if self.size_weight < 1 or self.size_reference <= 0:
@@ -69,6 +73,12 @@ class FlowConfig:
             )
         if self.size_weight > 1 and self.target is not Target.RESIDUAL:
             raise ValueError("size_weight weighs the residual target's loss; this flow predicts velocity")
+        if self.edge_weight < 1 or self.edge_band < 1:
+            raise ValueError(
+                f"need edge_weight >= 1 and edge_band >= 1, got {self.edge_weight}, {self.edge_band}"
+            )
+        if self.edge_weight > 1 and self.target is not Target.RESIDUAL:
+            raise ValueError("edge_weight weighs the residual target's loss; this flow predicts velocity")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from gedanken.models.diffusion import config as presets
 from gedanken.models.diffusion.config import DiffusionConfig
 from gedanken.models.diffusion.decoder import DecoderTuneConfig, decoder_stage
 from gedanken.models.diffusion.model import DiffusionWorldModel, LatentBatch
-from gedanken.models.diffusion.weights import small_object_weights
+from gedanken.models.diffusion.weights import edge_object_weights, small_object_weights
 from gedanken.models.protocol import ModelCard
 from gedanken.train.decoder_tune import decoder_train_config
 from gedanken.train.trainer import TrainConfig, TrainResult, fit
@@ -193,7 +193,7 @@ def _window_batches(
     weight_of: Callable[[int], torch.Tensor] | None = None,
 ):
     """Batch source of random ``window``-step latent windows; ``weight_of(episode)`` gives its per-frame loss
-    weights (FlowConfig.size_weight)."""
+    weights (FlowConfig.size_weight, edge_weight)."""
     idx = [i for i in idx if len(lat[i]) >= window]
     if not idx:
         raise ValueError(f"no episode has the {window} steps a training window needs")
@@ -228,20 +228,31 @@ def _window_batches(
 
 
 def _size_weights(cfg: DiffusionConfig, data: _Data, cell: int) -> Callable[[int], torch.Tensor] | None:
-    """Per-episode small-object loss weights (latent cells of ``cell`` px), computed when an episode is first
-    drawn; None when ``flow.size_weight`` is off."""
+    """Per-episode object loss weights (latent cells of ``cell`` px: small objects, ``flow.size_weight``; objects
+    at the border, ``flow.edge_weight``; the larger of the two), computed when an episode is first drawn; None
+    when both are off."""
     flow = cfg.flow
-    if flow.size_weight <= 1:
+    if flow.size_weight <= 1 and flow.edge_weight <= 1:
         return None
     if not cfg.palette:
-        raise ValueError("flow.size_weight reads objects as palette colours; this data is not flat-coloured")
+        raise ValueError(
+            "flow.size_weight and flow.edge_weight read objects as palette colours; this data is not flat-coloured"
+        )
     cache: dict[int, torch.Tensor] = {}
 
     def weight_of(e: int) -> torch.Tensor:
         if e not in cache:
-            cache[e] = small_object_weights(
-                data.frames[e], cfg.palette, flow.size_reference, flow.size_weight, cell
-            )
+            w = torch.ones(())
+            if flow.size_weight > 1:
+                w = small_object_weights(
+                    data.frames[e], cfg.palette, flow.size_reference, flow.size_weight, cell
+                )
+            if flow.edge_weight > 1:
+                edge = edge_object_weights(
+                    data.frames[e], cfg.palette, flow.edge_band, flow.edge_weight, cell
+                )
+                w = torch.maximum(w, edge)
+            cache[e] = w
         return cache[e]
 
     return weight_of
