@@ -85,6 +85,14 @@ def test_load_model_errors(tmp_path) -> None:
         load_model(str(tmp_path), "bounce")
     with pytest.raises(ValueError, match="valid worlds: .*bounce"):
         check_world("mars")
+    with pytest.raises(ModelSpecError, match="a shipped model .*diffusion_push"):
+        load_model("diffusion_pushh", "push")
+
+
+def test_load_model_takes_a_shipped_name_and_refuses_a_world_it_cannot_act_in() -> None:
+    assert load_model("jepa_push", "push").card.world == "push"
+    with pytest.raises(ValueError, match="cannot drive this model"):
+        load_model("jepa_push", "bounce")
 
 
 def test_external_env_is_audited_on_pixels() -> None:

@@ -139,3 +139,19 @@ def test_missing_or_corrupt_dataset_is_reported_with_its_path(app: typer.Typer, 
         app, ["data", "export-mp4", str(out), "--episode", "5", "--out", str(tmp_path / "x.mp4")]
     )
     assert res.exit_code == 2 and "out of range" in res.output
+
+
+def test_collect_refuses_a_folder_of_other_files(app: typer.Typer, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    res = runner.invoke(
+        app, ["collect", "--world", "push", "--episodes", "1", "--steps", "4", "--out", str(tmp_path)]
+    )
+    assert res.exit_code == 2 and "holds no gedanken dataset" in res.output
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_envs_says_when_nothing_matches(app: typer.Typer) -> None:
+    res = runner.invoke(app, ["data", "envs", "zzzzqq"])
+    assert res.exit_code == 2 and "no world or Gymnasium id contains 'zzzzqq'" in res.output
+    res = runner.invoke(app, ["data", "envs", "push"])
+    assert res.exit_code == 0 and "push_discrete" in res.output

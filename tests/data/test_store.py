@@ -134,6 +134,17 @@ def test_wrong_schema_version_is_refused(tmp_path: Path) -> None:
         EpisodeDataset.open(tmp_path / "ds")
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [{"committed": {"episodes": 1, "steps": "x"}}, {"committed": {}}, {"layout": {"frame_size": 3}}],
+)
+def test_a_damaged_header_is_refused_naming_the_path(tmp_path: Path, changes: dict) -> None:
+    _make(tmp_path / "ds", n=1)
+    _edit_header(tmp_path / "ds", **changes)
+    with pytest.raises(DatasetSchemaError, match=f"{tmp_path / 'ds'}: damaged 'gedanken' header"):
+        EpisodeDataset.open(tmp_path / "ds")
+
+
 def test_not_a_gedanken_group_is_refused(tmp_path: Path) -> None:
     zarr.open_group(str(tmp_path / "g"), mode="w")
     with pytest.raises(DatasetSchemaError, match="not a gedanken episode dataset"):

@@ -63,3 +63,43 @@ def test_continuous_models_refuse_a_nan_action() -> None:
         jm.step(jctx, torch.tensor([[0.0, float("inf")]]))
     with pytest.raises(ValueError, match="A=2"):
         jm.step(jctx, torch.zeros(1, 3))
+
+
+def test_a_model_is_refused_on_a_world_whose_actions_cannot_drive_it() -> None:
+    from types import SimpleNamespace
+
+    from gedanken.models.actions import check_model_world
+
+    def model(dim: int, classes: int | None, world: str) -> SimpleNamespace:
+        cfg = (
+            SimpleNamespace(action_dim=dim)
+            if classes is None
+            else SimpleNamespace(action_dim=dim, action_classes=classes)
+        )
+        return SimpleNamespace(cfg=cfg, card=SimpleNamespace(world=world), name="m")
+
+    check_model_world(model(2, 0, "push"), "push")
+    check_model_world(model(1, 0, "bounce"), "occlude")  # another passive world: same actions, allowed
+    check_model_world(model(1, 5, "push_discrete"), "push_discrete")
+    check_model_world(model(2, None, "push"), "push")  # a JEPA model: no action classes
+    check_model_world(SimpleNamespace(name="copy_last"), "push")  # baselines take any actions
+    check_model_world(model(2, 0, "push"), "CartPole-v1")  # Gymnasium ids are checked when actions arrive
+    with pytest.raises(ValueError, match="trained on bounce .1-wide continuous.*push gives 2-wide"):
+        check_model_world(model(1, 0, "bounce"), "push")
+    with pytest.raises(ValueError, match="push gives 2-wide continuous actions"):
+        check_model_world(model(1, 5, "push_discrete"), "push")
+    with pytest.raises(ValueError, match="push_discrete gives 5 discrete actions"):
+        check_model_world(model(2, 0, "push"), "push_discrete")
+
+
+def test_commands_refuse_a_model_off_its_action_space(tmp_path) -> None:  # noqa: ANN001
+    from typer.testing import CliRunner
+
+    from gedanken.cli import app
+
+    res = CliRunner().invoke(
+        app,
+        ["rollout", "--model", "autoregressive_push", "--world", "bounce", "--out", str(tmp_path / "r.mp4")],
+    )
+    assert res.exit_code != 0 and "cannot drive this model" in str(res.exception or res.output)
+    assert not any(tmp_path.iterdir())

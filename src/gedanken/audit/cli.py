@@ -8,9 +8,22 @@ import typer
 from rich.console import Console
 
 from gedanken.audit.config import AuditConfig
+from gedanken.cli_options import out_dir_option
 from gedanken.progress import progress_messages
 
 _err = Console(stderr=True)
+
+
+def _report_dir(value: Path) -> Path:
+    """``--out``: a folder that can be written and holds no files of anything but an audit (checked first)."""
+    from gedanken.audit.report import check_report_dir
+
+    out_dir_option(value)
+    try:
+        check_report_dir(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    return value
 
 
 def audit(
@@ -18,8 +31,8 @@ def audit(
         ...,
         "--model",
         "-m",
-        help="Checkpoint directory or baseline name (ground_truth, copy_last, "
-        "constant_velocity, noise); repeat for several.",
+        help="Checkpoint directory, shipped model name (diffusion_push) or baseline name (ground_truth, "
+        "copy_last, constant_velocity, noise); repeat for several.",
     ),
     world: str = typer.Option(
         "bounce", "--world", "-w", help="Built-in world, or a Gymnasium id (pixel metrics only)."
@@ -35,13 +48,13 @@ def audit(
     context: int = typer.Option(4, "--context", help="Context frames given to the model."),
     seed: int = typer.Option(0, "--seed", help="Offset added to every split's held-out seed base."),
     branches: int = typer.Option(
-        2, "--branches", help="Counterfactual action sequences per branched episode."
+        2, "--branches", min=0, help="Counterfactual action sequences per branched episode."
     ),
     baselines: bool = typer.Option(
         True, "--baselines/--no-baselines", help="Also audit every built-in baseline not already given."
     ),
     workers: int = typer.Option(
-        0, "--workers", help="Processes to record, simulate and audit on (0: every available core)."
+        0, "--workers", min=0, help="Processes to record, simulate and audit on (0: every available core)."
     ),
     threads: int = typer.Option(
         0,
@@ -49,7 +62,9 @@ def audit(
         help="torch threads in this process (0: torch's default, every core). Set 1 when several audits or a "
         "training share the cores: oversubscribed threads slow everything (forked --workers use 1 each).",
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Report directory (audit.json + index.html)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", callback=_report_dir, help="Report directory (audit.json + index.html)."
+    ),
 ) -> None:
     """Audit models against exact ground truth; write JSON for machines and one HTML page for people."""
     from gedanken.audit.parallel import default_workers

@@ -257,8 +257,9 @@ horizon {data["horizon"]}; seed {data["seed"]}; {data["seconds"]:.1f} s; gedanke
 """
 
 
-def write_report(result: AuditResult, out_dir: str | Path) -> Path:
-    """Write ``audit.json`` and ``index.html`` into ``out_dir`` (replaced atomically); return ``out_dir``."""
+def check_report_dir(out_dir: str | Path) -> Path:
+    """``out_dir`` as a path; ``ValueError`` if it is a file, or a non-empty folder that holds no audit (a report
+    replaces only an earlier report)."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"report output {out} exists and is not a directory")
@@ -266,6 +267,12 @@ def write_report(result: AuditResult, out_dir: str | Path) -> Path:
         raise ValueError(
             f"report output {out} is a non-empty directory that holds no audit; choose another --out"
         )
+    return out
+
+
+def write_report(result: AuditResult, out_dir: str | Path) -> Path:
+    """Write ``audit.json`` and ``index.html`` into ``out_dir`` (replaced atomically); return ``out_dir``."""
+    out = check_report_dir(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     data = result.to_json()
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from gedanken.cli_options import out_dir_option, out_file_option
 from gedanken.data.store import DatasetError, EpisodeDataset
 
 console = Console()
@@ -41,7 +42,13 @@ def _open(path: Path) -> EpisodeDataset:
 
 
 def collect_command(
-    out: Path = typer.Option(..., "--out", "-o", help="Dataset folder (created, or continued if it exists)."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        callback=out_dir_option,
+        help="Dataset folder (created, or continued if it exists).",
+    ),
     world: str | None = typer.Option(None, "--world", "-w", help="Built-in world (bounce, push, ...)."),
     env: str | None = typer.Option(
         None, "--env", "-e", help="Gymnasium id with rgb_array render, e.g. ALE/Pong-v5."
@@ -76,6 +83,8 @@ def collect_command(
         spec = make_spec(source, kind=kind, split=split, steps=steps, seed=seed, policy=policy, size=size)
     except ValueError as e:
         raise _fail(str(e)) from None
+    if out.is_dir() and not (out / "zarr.json").exists() and any(out.iterdir()):
+        raise _fail(f"{out} is a non-empty folder that holds no gedanken dataset; choose another --out")
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -153,7 +162,7 @@ def verify_command(path: Path = typer.Argument(..., help="Dataset folder.")) -> 
 @data_app.command("export-mp4")
 def export_mp4_command(
     path: Path = typer.Argument(..., help="Dataset folder."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output .mp4 file."),
+    out: Path = typer.Option(..., "--out", "-o", callback=out_file_option, help="Output .mp4 file."),
     episode: int = typer.Option(0, "--episode", help="Episode index."),
     scale: int = typer.Option(4, help="Integer nearest-neighbour upscale factor."),
     fps: float | None = typer.Option(None, help="Frames per second (default: the episode's)."),
@@ -185,6 +194,14 @@ def envs_command(
     from gedanken.worlds.external import registered_ids
 
     needle = contains.lower()
+    if (
+        needle
+        and not any(needle in w for w in WORLD_ENTRIES)
+        and not any(needle in i.lower() for i in registered_ids())
+    ):
+        raise _fail(
+            f"no world or Gymnasium id contains {contains!r}; run `gedanken data envs` for all of them"
+        )
     console.print("[bold]built-in worlds[/] (--world): " + ", ".join(w for w in WORLD_ENTRIES if needle in w))
     ids = [i for i in registered_ids() if needle in i.lower() and not i.startswith("gedanken/")]
     console.print(f"[bold]Gymnasium ids[/] (--env), {len(ids)}:")

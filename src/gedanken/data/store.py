@@ -143,9 +143,14 @@ class EpisodeDataset:
                 f"{self.path}: dataset schema version {version}, this gedanken reads version {SCHEMA_VERSION}"
             )
         self._header: dict[str, Any] = header
-        self.layout = None if header["layout"] is None else DatasetLayout.from_json(header["layout"])
-        self._n_episodes = int(header["committed"]["episodes"])
-        self._n_steps = int(header["committed"]["steps"])
+        try:
+            self.layout = None if header["layout"] is None else DatasetLayout.from_json(header["layout"])
+            self._n_episodes = int(header["committed"]["episodes"])
+            self._n_steps = int(header["committed"]["steps"])
+        except (KeyError, TypeError, ValueError) as e:  # a hand-edited or damaged header
+            raise DatasetSchemaError(
+                f"{self.path}: damaged '{_ATTR}' header ({type(e).__name__}: {e})"
+            ) from e
         if self.layout is not None:
             if tuple(header["layout"].get("state_fields", STATE_FIELDS)) != STATE_FIELDS:
                 raise DatasetSchemaError(

@@ -26,3 +26,32 @@ def check_actions(actions: Tensor, action_dim: int, action_classes: int) -> Tens
                 f"{actions[bad].flatten()[:4].tolist()}"
             )
     return actions
+
+
+def _describe(dim: int, classes: int) -> str:
+    return f"{classes} discrete actions" if classes else f"{dim}-wide continuous actions"
+
+
+def check_model_world(model: object, world: str, name: str = "") -> None:
+    """``ValueError`` when ``model`` cannot be driven by the built-in ``world``'s actions (another action width,
+    or discrete against continuous), so that a command fails before it records or rolls out anything.
+
+    Models without an action config (baselines) and Gymnasium ids (checked when their actions arrive) pass.
+    """
+    from gedanken.worlds import WORLDS, make_world
+
+    cfg = getattr(model, "cfg", None)
+    if world not in WORLDS or not hasattr(cfg, "action_dim"):
+        return
+    spec = make_world(world).action_spec()
+    dim, classes = max(spec.dim, 1), (spec.n if spec.kind == "discrete" else 0)
+    m_dim = max(int(cfg.action_dim), 1)  # type: ignore[union-attr]
+    m_classes = int(getattr(cfg, "action_classes", classes))  # JEPA embeds every action as a vector
+    if (m_dim, m_classes) == (dim, classes):
+        return
+    trained = getattr(getattr(model, "card", None), "world", "") or "another world"
+    label = name or getattr(model, "name", "the model")
+    raise ValueError(
+        f"{label} was trained on {trained} ({_describe(m_dim, m_classes)}); {world} gives "
+        f"{_describe(dim, classes)}, so it cannot drive this model. Pick the model's world or another model."
+    )

@@ -11,8 +11,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from gedanken.cli_options import device_option, out_dir_option
+
 log = logging.getLogger(__name__)
 console = Console()
+
+
+def _plan_dir(value: Path) -> Path:
+    """``--out``: a writable folder that is new, empty, or an earlier plan report (checked before planning)."""
+    out_dir_option(value)
+    if value.is_dir() and any(value.iterdir()) and not (value / "plan.json").exists():
+        raise typer.BadParameter(
+            f"{value} is a non-empty folder that holds no plan report; choose another --out"
+        )
+    return value
 
 
 def plan_cmd(
@@ -23,12 +35,16 @@ def plan_cmd(
         "(jepa_push+jepa_push_s1+jepa_push_s2), planned with --risk.",
     ),
     world: str = typer.Option("push", help="World with goals (only 'push' so far)."),
-    episodes: int = typer.Option(50, help="Start/goal pairs per model."),
-    out: Path = typer.Option(Path("reports/plan"), help="Report directory (plan.json, index.html, clips/)."),
+    episodes: int = typer.Option(50, min=1, help="Start/goal pairs per model."),
+    out: Path = typer.Option(
+        Path("reports/plan"),
+        callback=_plan_dir,
+        help="Report directory (plan.json, index.html, clips/).",
+    ),
     planner: str = typer.Option("cem", help="cem | mppi."),
     goal: str = typer.Option("state", help="state (block positions via states/probe) | image | latent."),
     split: str = typer.Option("train", help="Parameter split of the episodes."),
-    max_steps: int = typer.Option(100, help="N: steps allowed per episode."),
+    max_steps: int = typer.Option(100, min=1, help="N: steps allowed per episode."),
     shaping: float = typer.Option(
         4.0, help="Weight of the state goal's pusher-behind-the-block term (0 = off)."
     ),
@@ -47,10 +63,12 @@ def plan_cmd(
     horizon: int = typer.Option(8, help="Planning horizon."),
     candidates: int = typer.Option(300, help="Candidate action sequences per iteration."),
     iterations: int = typer.Option(0, help="Planner iterations per step (0 = the planner's default)."),
-    clips: int = typer.Option(3, help="Episodes per model whose clips are written."),
+    clips: int = typer.Option(3, min=0, help="Episodes per model whose clips are written."),
     seed: int = typer.Option(0, help="Episode and planner seed."),
-    threads: int = typer.Option(0, help="torch threads (0 = torch's default)."),
-    device: str = typer.Option("cpu", help="Device for learned models: cpu | cuda | auto."),
+    threads: int = typer.Option(0, min=0, help="torch threads (0 = torch's default)."),
+    device: str = typer.Option(
+        "cpu", callback=device_option, help="Device for learned models: cpu | cuda | cuda:N | auto."
+    ),
 ) -> None:
     """Model-predictive control toward goals: success rate, steps to success, latency, clips."""
     import torch
@@ -63,9 +81,17 @@ def plan_cmd(
     if world != "push":
         raise typer.BadParameter(f"goal-reaching tasks exist for 'push' only, got {world!r}")
     try:
-        kind, goal_kind = PlannerKind(planner), GoalKind(goal)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from e
+        kind = PlannerKind(planner)
+    except ValueError:
+        raise typer.BadParameter(
+            f"unknown --planner {planner!r}; valid: {', '.join(k.value for k in PlannerKind)}"
+        ) from None
+    try:
+        goal_kind = GoalKind(goal)
+    except ValueError:
+        raise typer.BadParameter(
+            f"unknown --goal {goal!r}; valid: {', '.join(k.value for k in GoalKind)}"
+        ) from None
     if threads:
         torch.set_num_threads(threads)
     try:
@@ -132,6 +158,7 @@ def plan_cmd(
 def _load(spec: str, device: str):  # noqa: ANN202
     """A checkpoint, or an :class:`Ensemble` of the ``+``-joined checkpoints of ``spec``."""
     from gedanken.models import load_checkpoint
+    from gedanken.models.actions import check_model_world
     from gedanken.planning.ensemble import Ensemble
     from gedanken.train.cli import resolve_model_path
     from gedanken.train.trainer import resolve_device
@@ -143,6 +170,8 @@ def _load(spec: str, device: str):  # noqa: ANN202
             "(no empty parts; 'simulator' and 'random' cannot be members)"
         )
     models = [load_checkpoint(resolve_model_path(p), device=resolve_device(device)) for p in parts]
+    for p, m in zip(parts, models, strict=True):
+        check_model_world(m, "push", p)
     return models[0] if len(models) == 1 else Ensemble(models, name=spec)
 
 

@@ -14,6 +14,9 @@ import numpy as np
 import typer
 from rich.console import Console
 
+from gedanken.cli_options import device_option, out_dir_option, out_file_option
+from gedanken.models.actions import check_model_world
+
 log = logging.getLogger(__name__)
 console = Console()
 
@@ -100,9 +103,11 @@ def train_diffusion_cmd(
         help="More recorded datasets (same world, frame size, action space) whose episodes are trained on "
         "after --data's, e.g. one collected with another --policy. Repeatable.",
     ),
-    out: Path = typer.Option(None, help="Run directory (default: runs/diffusion_<world>)."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
-    steps: int = typer.Option(0, help="Override the DiT's training steps (0 = preset)."),
+    out: Path = typer.Option(
+        None, callback=out_dir_option, help="Run directory (default: runs/diffusion_<world>)."
+    ),
+    device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
+    steps: int = typer.Option(0, min=0, help="Override the DiT's training steps (0 = preset)."),
     tokenizer_steps: int = typer.Option(
         0,
         help="Override the tokenizer's training steps (0 = preset); with --init, fine-tune the checkpoint's "
@@ -176,9 +181,11 @@ def train_diffusion_cmd(
         help="Fine-tune a separate decoder for the frames the model shows, leaving the tokenizer's (which "
         "draws the frames re-encoded into the context) as it is.",
     ),
-    threads: int = typer.Option(0, help="torch threads (0 = preset)."),
+    threads: int = typer.Option(0, min=0, help="torch threads (0 = preset)."),
     seed: int = typer.Option(0, help="Initialisation and data-order seed."),
-    export: Path = typer.Option(None, help="Also copy the final model (no trainer state) here."),
+    export: Path = typer.Option(
+        None, callback=out_dir_option, help="Also copy the final model (no trainer state) here."
+    ),
 ) -> None:
     """Train the diffusion world model: tokenizer, then the DiT on frozen latents (then, optionally, the
     decoder on the DiT's predictions)."""
@@ -330,8 +337,10 @@ def rollout_cmd(
     steps: int = typer.Option(64, min=1, help="Frames to predict."),
     context: int = typer.Option(4, min=1, help="Context frames."),
     sampler_steps: int = typer.Option(0, help="Override the sampler's steps per frame (0 = the model's)."),
-    out: Path = typer.Option(Path("rollout.mp4"), help="mp4 to write (truth | model side by side)."),
-    device: str = typer.Option("auto"),
+    out: Path = typer.Option(
+        Path("rollout.mp4"), callback=out_file_option, help="mp4 to write (truth | model side by side)."
+    ),
+    device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
 ) -> None:
     """Roll a model out from a recorded context under the recorded actions; writes truth | model video."""
     import torch
@@ -340,6 +349,7 @@ def rollout_cmd(
 
     m = _load(model, device, sampler_steps)
     world = world or getattr(getattr(m, "card", None), "world", "") or "bounce"
+    check_model_world(m, world, model)
     ep = record_episode(world, split, seed, context + steps)
     f = torch.from_numpy(ep.frames[None, :context])
     a = torch.from_numpy(ep.actions[None])
@@ -361,8 +371,8 @@ def generate_cmd(
     seed: int = typer.Option(0),
     sampler_steps: int = typer.Option(0, help="Override the sampler's steps per frame."),
     text_guidance: float = typer.Option(0.0, help="Classifier-free guidance on text (0 = the model's)."),
-    out: Path = typer.Option(Path("generated.mp4")),
-    device: str = typer.Option("auto"),
+    out: Path = typer.Option(Path("generated.mp4"), callback=out_file_option, help="mp4 to write."),
+    device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
 ) -> None:
     """Generate a clip from a text prompt alone (no context frames, no actions)."""
     import dataclasses
@@ -387,14 +397,15 @@ def play_cmd(
     frames: int = typer.Option(64, min=1, help="Frames to play with random actions."),
     seed: int = typer.Option(0),
     sampler_steps: int = typer.Option(0),
-    out: Path = typer.Option(None, help="Optional mp4 of the session."),
-    device: str = typer.Option("auto"),
+    out: Path = typer.Option(None, callback=out_file_option, help="Optional mp4 of the session."),
+    device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
 ) -> None:
     """Drive the model frame by frame with random actions and report its frames per second."""
     from gedanken.models.player import NoFramesError, Player
 
     m = _load(model, device, sampler_steps)
     world = world or getattr(getattr(m, "card", None), "world", "") or "bounce"
+    check_model_world(m, world, model)
     player = Player.from_world(m, world, seed=seed)
     rng = np.random.default_rng(seed)
     dim = getattr(getattr(m, "cfg", None), "action_dim", 1)

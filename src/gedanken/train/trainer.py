@@ -111,12 +111,27 @@ class TrainResult:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> the local CUDA device when available, else CPU; anything else is passed to torch."""
+    """``"auto"`` -> the local CUDA device when available, else CPU; ``cpu``, ``cuda``, ``cuda:N`` as named.
+
+    Raises ``ValueError`` for a name torch does not know, or a CUDA device this machine does not have."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         return torch.device("cpu")
-    return torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {name!r}: no CUDA GPU is available here (torch {torch.__version__}); use cpu or auto"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type != "cpu":
+        raise ValueError(f"device {name!r}: gedanken runs on cpu or cuda")
+    return dev
 
 
 @dataclass(frozen=True)

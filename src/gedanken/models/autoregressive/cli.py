@@ -10,6 +10,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from gedanken.cli_options import device_option, out_dir_option
+
 console = Console()
 
 
@@ -27,16 +29,18 @@ def train_autoregressive_cmd(
         help="More recorded datasets (same world, frame size, action space) whose episodes are trained on "
         "after --data's, e.g. one collected with another --policy. Repeatable.",
     ),
-    out: Path = typer.Option(None, help="Run directory (default: runs/autoregressive_<world>)."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
-    steps: int = typer.Option(0, help="Override the dynamics' training steps (0 = preset)."),
+    out: Path = typer.Option(
+        None, callback=out_dir_option, help="Run directory (default: runs/autoregressive_<world>)."
+    ),
+    device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
+    steps: int = typer.Option(0, min=0, help="Override the dynamics' training steps (0 = preset)."),
     labelled_steps: int = typer.Option(
         -1, help="Labelled steps for action post-training (-1 = preset, 0 = none)."
     ),
     latent_actions: int = typer.Option(0, help="Number of latent actions |A| (0 = preset)."),
     episodes: int = typer.Option(0, help="Episodes to collect when the dataset is absent (0 = preset)."),
     resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
-    threads: int = typer.Option(0, help="torch threads (0 = preset)."),
+    threads: int = typer.Option(0, min=0, help="torch threads (0 = preset)."),
     seed: int = typer.Option(0, help="Initialisation and data-order seed."),
     export: Path = typer.Option(None, help="Also copy the final model (no trainer state) here."),
     init: str = typer.Option(
@@ -49,7 +53,8 @@ def train_autoregressive_cmd(
         0, help="Override the adapter's training steps on the labelled windows (0 = preset)."
     ),
     keep_area: float = typer.Option(
-        0.0, help="Sampler: hold each colour's area in the context within [k, 1/k] x observed (0 = preset)."
+        0.0,
+        help="Sampler: hold each colour's area in the context between k and 1/k times the observed area (0 = preset).",
     ),
     keep_unchanged: bool = typer.Option(
         False,

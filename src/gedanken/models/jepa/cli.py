@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from gedanken.cli_options import device_option, out_dir_option
+
 console = Console()
 
 
@@ -16,16 +18,19 @@ def train_jepa_cmd(
     preset: str = typer.Option("default", help="Recipe preset: tiny | default."),
     data: Path = typer.Option(
         None,
-        help="A recorded dataset (default: data/<world>_poke for the default preset, collected if absent).",
+        help="A recorded dataset, which must exist (default: data/<world>_poke for the default preset, "
+        "collected there if absent).",
     ),
-    out: Path = typer.Option(None, help="Run directory (default: runs/jepa_<world>)."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    out: Path = typer.Option(
+        None, callback=out_dir_option, help="Run directory (default: runs/jepa_<world>)."
+    ),
+    device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
     encoder_steps: int = typer.Option(0, help="Override the encoder's steps (0 = preset)."),
     predictor_steps: int = typer.Option(0, help="Override the predictor's steps (0 = preset)."),
     predictor_loss: str = typer.Option("", help="Override the predictor's loss: l1 | mse (empty = preset)."),
     episodes: int = typer.Option(0, help="Episodes to collect when the dataset is absent (0 = preset)."),
     resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
-    threads: int = typer.Option(0, help="torch threads (0 = preset)."),
+    threads: int = typer.Option(0, min=0, help="torch threads (0 = preset)."),
     seed: int = typer.Option(0, help="Initialisation and data-order seed."),
     export: Path = typer.Option(None, help="Also copy the final model (no trainer state) here."),
     encoder_from: Path = typer.Option(

@@ -1,0 +1,59 @@
+"""Checks shared by the ``gedanken`` sub-commands, run by typer as option callbacks: a bad ``--device`` or an
+``--out`` that cannot be written is refused before any data is loaded, recorded or trained on."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+
+def device_option(value: str) -> str:
+    """``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, refused when this machine cannot run it."""
+    from gedanken.train.trainer import resolve_device
+
+    try:
+        resolve_device(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    return value
+
+
+def writable_parent(path: Path) -> None:
+    """Raise ``ValueError`` unless ``path`` can be created: its nearest existing ancestor is a writable folder."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"cannot write {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write {path}: {parent} is not writable")
+
+
+def out_dir_option(value: Path | None) -> Path | None:
+    """``--out`` naming a folder: refused when it is a file or cannot be created."""
+    if value is None:
+        return None
+    if value.exists() and not value.is_dir():
+        raise typer.BadParameter(f"{value} is a file; --out names a folder")
+    try:
+        writable_parent(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    return value
+
+
+def out_file_option(value: Path | None) -> Path | None:
+    """``--out`` naming an ``.mp4`` file: refused when it is a folder, has another suffix, or cannot be created."""
+    if value is None:
+        return None
+    if value.is_dir():
+        raise typer.BadParameter(f"{value} is a folder; --out names an .mp4 file, e.g. {value / 'clip.mp4'}")
+    if value.suffix.lower() != ".mp4":
+        raise typer.BadParameter(f"{value}: --out writes an MP4 video, so its name must end in .mp4")
+    try:
+        writable_parent(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    return value
