@@ -31,17 +31,21 @@ def writable_parent(path: Path) -> None:
         raise ValueError(f"cannot write {path}: {parent} is not writable")
 
 
+def _creatable(value: Path) -> Path:
+    try:
+        writable_parent(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    return value
+
+
 def out_dir_option(value: Path | None) -> Path | None:
     """``--out`` naming a folder: refused when it is a file or cannot be created."""
     if value is None:
         return None
     if value.exists() and not value.is_dir():
         raise typer.BadParameter(f"{value} is a file; --out names a folder")
-    try:
-        writable_parent(value)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
-    return value
+    return _creatable(value)
 
 
 def out_file_option(value: Path | None) -> Path | None:
@@ -52,8 +56,4 @@ def out_file_option(value: Path | None) -> Path | None:
         raise typer.BadParameter(f"{value} is a folder; --out names an .mp4 file, e.g. {value / 'clip.mp4'}")
     if value.suffix.lower() != ".mp4":
         raise typer.BadParameter(f"{value}: --out writes an MP4 video, so its name must end in .mp4")
-    try:
-        writable_parent(value)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
-    return value
+    return _creatable(value)
