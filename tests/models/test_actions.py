@@ -103,3 +103,14 @@ def test_commands_refuse_a_model_off_its_action_space(tmp_path) -> None:  # noqa
     )
     assert res.exit_code != 0 and "cannot drive this model" in str(res.exception or res.output)
     assert not any(tmp_path.iterdir())
+
+
+def test_driving_actions_follow_the_autoregressive_mode() -> None:
+    from gedanken.models.actions import driving_actions
+    from gedanken.models.autoregressive import ActionMode
+
+    model = AutoregressiveWorldModel(ar_tiny())
+    model.action_mode = ActionMode.LATENT
+    assert driving_actions(model) == (1, model.cfg.lam.num_actions)
+    model.action_mode = ActionMode.ADAPTER
+    assert driving_actions(model) == (max(model.cfg.action_dim, 1), model.cfg.action_classes)

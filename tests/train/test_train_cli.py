@@ -237,6 +237,9 @@ def test_play_rollout_generate_refuse_empty_requests_and_play_drives_discrete_mo
     )
     assert res.exit_code == 0, res.output + repr(res.exception)
     assert json.loads(res.output.strip().splitlines()[-1])["frames"] == 3
+    # autoregressive_bounce runs on its latent actions: play draws indices of those, not floats
+    res = runner.invoke(app, ["play", "--model", "autoregressive_bounce", "--frames", "3", "--device", "cpu"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
 
 
 def test_train_diffusion_on_data_without_object_states_finishes_cleanly(tmp_path):

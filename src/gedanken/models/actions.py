@@ -28,6 +28,15 @@ def check_actions(actions: Tensor, action_dim: int, action_classes: int) -> Tens
     return actions
 
 
+def driving_actions(model: object) -> tuple[int, int]:
+    """(width, number of discrete actions or 0) of the actions ``model`` takes now: its config's, except that an
+    autoregressive model in ``LATENT`` mode takes indices of its latent actions."""
+    cfg = getattr(model, "cfg", None)
+    if getattr(getattr(model, "action_mode", None), "value", None) == "latent":
+        return 1, int(cfg.lam.num_actions)  # type: ignore[union-attr]
+    return max(int(getattr(cfg, "action_dim", 1)), 1), int(getattr(cfg, "action_classes", 0))
+
+
 def _describe(dim: int, classes: int) -> str:
     return f"{classes} discrete actions" if classes else f"{dim}-wide continuous actions"
 

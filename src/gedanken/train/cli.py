@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from gedanken.cli_options import device_option, out_dir_option, out_file_option
-from gedanken.models.actions import check_model_world
+from gedanken.models.actions import check_model_world, driving_actions
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -368,8 +368,8 @@ def generate_cmd(
     model: str = typer.Option(..., help="Checkpoint directory or shipped name."),
     prompt: str = typer.Option(..., help="What should happen, e.g. 'two heavy balls collide in the middle'."),
     steps: int = typer.Option(32, min=1, help="Frames to generate."),
-    seed: int = typer.Option(0),
-    sampler_steps: int = typer.Option(0, help="Override the sampler's steps per frame."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+    sampler_steps: int = typer.Option(0, help="Override the sampler's steps per frame (0 = the model's)."),
     text_guidance: float = typer.Option(0.0, help="Classifier-free guidance on text (0 = the model's)."),
     out: Path = typer.Option(Path("generated.mp4"), callback=out_file_option, help="mp4 to write."),
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
@@ -395,8 +395,8 @@ def play_cmd(
     model: str = typer.Option(..., help="Checkpoint directory or shipped name."),
     world: str = typer.Option("", help="World for the starting context (default: the model's)."),
     frames: int = typer.Option(64, min=1, help="Frames to play with random actions."),
-    seed: int = typer.Option(0),
-    sampler_steps: int = typer.Option(0),
+    seed: int = typer.Option(0, help="Seed of the starting episode, the random actions and the sampler."),
+    sampler_steps: int = typer.Option(0, help="Override the sampler's steps per frame (0 = the model's)."),
     out: Path = typer.Option(None, callback=out_file_option, help="Optional mp4 of the session."),
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
 ) -> None:
@@ -408,8 +408,7 @@ def play_cmd(
     check_model_world(m, world, model)
     player = Player.from_world(m, world, seed=seed)
     rng = np.random.default_rng(seed)
-    dim = getattr(getattr(m, "cfg", None), "action_dim", 1)
-    classes = getattr(getattr(m, "cfg", None), "action_classes", 0)
+    dim, classes = driving_actions(m)
 
     def random_action() -> np.ndarray:  # a random index of a discrete action space, else uniform in [-1, 1]
         if classes:

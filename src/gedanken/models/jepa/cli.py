@@ -18,8 +18,8 @@ def train_jepa_cmd(
     preset: str = typer.Option("default", help="Recipe preset: tiny | default."),
     data: Path = typer.Option(
         None,
-        help="A recorded dataset, which must exist (default: data/<world>_poke for the default preset, "
-        "collected there if absent).",
+        help="A recorded dataset; a path given here must exist. Without it: data/<world>_poke for the default "
+        "preset, data/<world> for tiny, recorded there if absent.",
     ),
     out: Path = typer.Option(
         None, callback=out_dir_option, help="Run directory (default: runs/jepa_<world>)."
