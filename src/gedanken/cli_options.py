@@ -20,23 +20,16 @@ def device_option(value: str) -> str:
     return value
 
 
-def writable_parent(path: Path) -> None:
-    """Raise ``ValueError`` unless ``path`` can be created: its nearest existing ancestor is a writable folder."""
+def _creatable(path: Path) -> Path:
+    """``path`` if it can be created (its nearest existing ancestor is a writable folder), else a usage error."""
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise ValueError(f"cannot write {path}: {parent} is a file, not a folder")
+        raise typer.BadParameter(f"cannot write {path}: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write {path}: {parent} is not writable")
-
-
-def _creatable(value: Path) -> Path:
-    try:
-        writable_parent(value)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
-    return value
+        raise typer.BadParameter(f"cannot write {path}: {parent} is not writable")
+    return path
 
 
 def out_dir_option(value: Path | None) -> Path | None:
