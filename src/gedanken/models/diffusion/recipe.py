@@ -227,7 +227,7 @@ def _window_batches(
     return source
 
 
-def _size_weights(cfg: DiffusionConfig, data: _Data, cell: int) -> Callable[[int], torch.Tensor] | None:
+def _object_weights(cfg: DiffusionConfig, data: _Data, cell: int) -> Callable[[int], torch.Tensor] | None:
     """Per-episode object loss weights (latent cells of ``cell`` px: small objects, ``flow.size_weight``; objects
     at the border, ``flow.edge_weight``; the larger of the two), computed when an episode is first drawn; None
     when both are off."""
@@ -349,7 +349,7 @@ def train_diffusion(
     else:
         model = DiffusionWorldModel(cfg)
     tok = model.tokenizer
-    weight_of = _size_weights(cfg, data, tok.stride)  # checked before anything is written
+    weight_of = _object_weights(cfg, data, tok.stride)  # checked before anything is written
     held_frames = torch.cat([data.frames[i][:: max(1, len(data.frames[i]) // 8)] for i in held_idx])[None]
     tok_res = None
     tune = init is not None and recipe.tokenizer_finetune_steps > 0
