@@ -26,7 +26,9 @@ def test_smoke_run_with_baselines(tmp_path) -> None:
             "--world",
             "bounce",
             "--split",
-            "test,ood",
+            "test",
+            "--split",
+            "ood,gap",  # repeated and comma-separated: all three are audited
             "--episodes",
             "2",
             "--horizon",
@@ -38,7 +40,7 @@ def test_smoke_run_with_baselines(tmp_path) -> None:
     assert res.exit_code == 0, res.output
     data = json.loads((out / "audit.json").read_text())
     assert [m["name"] for m in data["models"]] == ["constant_velocity", "copy_last"]
-    assert data["splits"] == ["test", "ood"] and data["horizon"] == 8 and data["episodes"] == 2
+    assert data["splits"] == ["test", "ood", "gap"] and data["horizon"] == 8 and data["episodes"] == 2
     assert (out / "index.html").stat().st_size > 1000
     assert "constant_velocity:" in res.output
 
@@ -49,6 +51,7 @@ def test_smoke_run_with_baselines(tmp_path) -> None:
         (["--model", "nonsense"], "ground_truth, copy_last, constant_velocity, noise"),
         (["--model", "copy_last", "--world", "mars"], "valid worlds"),
         (["--model", "copy_last", "--split", "test,moon"], "valid splits"),
+        (["--model", "copy_last", "--split", "test", "--split", "moon"], "valid splits"),
         (["--model", "copy_last", "--horizon", "0"], "horizon"),
     ],
 )

@@ -37,11 +37,12 @@ def audit(
     world: str = typer.Option(
         "bounce", "--world", "-w", help="Built-in world, or a Gymnasium id (pixel metrics only)."
     ),
-    split: str = typer.Option(
-        "",
+    split: list[str] = typer.Option(
+        None,
         "--split",
         "-s",
-        help="Comma-separated splits: test, ood, gap, combo, train (default test; 'external' for a Gymnasium id).",
+        help="Splits, repeated or comma-separated: test, ood, gap, combo, train (default test; 'external' for a "
+        "Gymnasium id).",
     ),
     episodes: int = typer.Option(100, "--episodes", "-n", help="Held-out episodes per split."),
     horizon: int = typer.Option(64, "--horizon", help="Predicted frames per episode."),
@@ -78,7 +79,7 @@ def audit(
         import torch
 
         torch.set_num_threads(threads)
-    splits = [s.strip() for s in split.split(",") if s.strip()] or None
+    splits = [p.strip() for s in split or [] for p in s.split(",") if p.strip()] or None
     try:
         with progress_messages(_err, "auditing...") as say:
             result = run_audit(

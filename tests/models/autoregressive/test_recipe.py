@@ -9,6 +9,7 @@ from gedanken.data.store import EpisodeDataset
 from gedanken.data.synthetic import synthetic_episode
 from gedanken.models import load_checkpoint
 from gedanken.models.autoregressive import ActionMode, AutoregressiveWorldModel
+from gedanken.models.autoregressive.config import Stage
 from gedanken.models.autoregressive.recipe import EpisodeData, tiny, train_autoregressive
 
 
@@ -158,7 +159,7 @@ def test_projected_context_needs_the_samplers_projection() -> None:
 
 
 def test_token_batches_show_the_projected_tokens_at_the_given_share() -> None:
-    from gedanken.models.autoregressive.recipe import _token_batches
+    from gedanken.models.autoregressive.batches import token_batches as _token_batches
 
     tokens = [torch.zeros(10, 4, dtype=torch.long)]
     latents = [torch.zeros(9, dtype=torch.long)]
@@ -208,3 +209,55 @@ def test_init_takes_keep_unchanged_without_keep_area(tmp_path, tiny_cli_run) -> 
     m = _initial_model(path, replace(cfg, sampler=replace(cfg.sampler, keep_unchanged=True)))
     assert m.cfg.sampler.keep_unchanged and m.sampler.cfg.keep_unchanged
     assert not _initial_model(path, cfg).cfg.sampler.keep_unchanged
+
+
+def test_contact_weight_reaches_the_dynamics_loss(episode_data, tmp_path) -> None:  # noqa: ANN001
+    from gedanken.models.autoregressive.batches import contact_weights, token_batches
+
+    data = _palette_data(episode_data)
+    r = replace(tiny(), contact_weight=6.0, contact_band=3)
+    tokens = [torch.zeros(len(f), 256, dtype=torch.long) for f in data.frames]  # a 16 x 16 grid of 4 px cells
+    weights = contact_weights(r, data, tokens, [0, 1])
+    assert weights is not None and len(weights) == 2 and weights[0].shape == tokens[0].shape
+    assert set(torch.cat(weights).unique().tolist()) <= {1.0, 6.0}
+    assert contact_weights(tiny(), data, tokens, [0, 1]) is None  # off by default
+    with pytest.raises(ValueError, match="flat-coloured"):
+        contact_weights(r, replace(data, palette=()), tokens, [0])
+    with pytest.raises(ValueError, match="cannot place"):
+        contact_weights(r, data, [torch.zeros(len(data.frames[0]), 100, dtype=torch.long)], [0])
+    with pytest.raises(ValueError, match="contact_weight"):
+        replace(tiny(), contact_weight=0.5)
+    # the windows carry the weights cut as the tokens are
+    lat = [torch.zeros(len(t) - 1, dtype=torch.long) for t in tokens[:2]]
+    marked = [torch.arange(t.numel(), dtype=torch.float32).view(t.shape) for t in tokens[:2]]
+    b = next(token_batches(tokens[:2], lat, None, 4, 3, 0, weights=marked)(0))
+    assert b.weights is not None and b.weights.shape == b.tokens.shape
+    assert bool((b.weights[:, 1, 0] - b.weights[:, 0, 0] == 256).all())  # consecutive frames of one window
+    # a token weighed more moves the loss: the same batch, weights 1 vs 50 on one token of each masked frame
+    model = AutoregressiveWorldModel(tiny().model)  # 8 px patches: 64 tokens a frame
+    model.set_stage(Stage.DYNAMICS)
+    grid = [torch.randint(0, 100, (6, 64))]
+    tb = next(token_batches(grid, [torch.zeros(5, dtype=torch.long)], None, 2, 3, 0)(0))
+    torch.manual_seed(0)
+    plain, _ = model.loss(tb)
+    heavy = torch.ones_like(tb.tokens, dtype=torch.float32)
+    heavy[..., :32] = 50.0
+    torch.manual_seed(0)
+    weighed, _ = model.loss(replace(tb, weights=heavy))
+    assert not torch.isclose(plain, weighed)
+    with pytest.raises(ValueError, match="token weights"):
+        model.loss(replace(tb, weights=heavy[..., :10]))
+    # end to end: a fine-tune with the weight trains and records nothing broken
+    first = train_autoregressive(tiny(), data, tmp_path / "a", device="cpu")
+    res = train_autoregressive(r, data, tmp_path / "b", device="cpu", init=first.model_dir)
+    assert res.stages["dynamics"].step == 4
+
+
+def test_cli_contact_weight(tmp_path, tiny_cli_run) -> None:  # noqa: ANN001
+    app, common = tiny_cli_run
+    args = [*common, "--out", str(tmp_path / "b"), "--init", str(tmp_path / "a" / "model")]
+    bad = CliRunner().invoke(app, [*args, "--contact-weight", "0.5"])
+    assert bad.exit_code != 0 and not (tmp_path / "b").exists()
+    res = CliRunner().invoke(app, [*args, "--contact-weight", "4"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "b" / "dynamics" / "last" / "trainer.json").read_text())["step"] == 4

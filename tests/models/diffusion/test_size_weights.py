@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from gedanken.models.diffusion.config import FlowConfig, Target
 from gedanken.models.diffusion.sampling import FlowMatching
-from gedanken.models.diffusion.weights import edge_object_weights, small_object_weights
+from gedanken.models.object_weights import edge_object_weights, small_object_weights
 
 PALETTE = ((0, 0, 0), (255, 0, 0), (0, 0, 255))
 

@@ -76,6 +76,12 @@ def train_autoregressive_cmd(
         help="Sampler: classifier-free guidance on actions, > 1 amplifies them (needs --action-dropout; "
         "0 = preset).",
     ),
+    contact_weight: float = typer.Option(
+        1.0,
+        min=1.0,
+        help="Dynamics loss weight (a multiplier) on the tokens covering an object within 3 px of another object, "
+        "so that colliding objects bounce rather than overlap (1 = off; flat-coloured data only).",
+    ),
     decoder_steps: int = typer.Option(
         0,
         help="Then fine-tune the tokenizer's decoder this many steps on the dynamics' one-step predictions of "
@@ -118,6 +124,8 @@ def train_autoregressive_cmd(
             r = rep(r, model=rep(r.model, sampler=rep(r.model.sampler, keep_unchanged=True)))
         if projected_context:
             r = rep(r, projected_context=projected_context)
+        if contact_weight > 1:
+            r = rep(r, contact_weight=contact_weight)
         if action_dropout >= 0:
             dyn = rep(r.model.dynamics, action_dropout=action_dropout)
             r = rep(r, model=rep(r.model, dynamics=dyn))

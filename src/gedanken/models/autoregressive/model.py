@@ -35,6 +35,9 @@ class TokenBatch:
     latent_actions: Tensor  # (B, T - 1) int64, latent action from frame t to t + 1
     actions: Tensor | None = None  # (B, T, A) float32 real actions (adapter stage)
     shown: Tensor | None = None  # (B, T, N) the tokens the dynamics sees where unmasked (default: tokens)
+    weights: Tensor | None = (
+        None  # (B, T, N) float per-token loss weights (e.g. objects in contact; default 1)
+    )
 
     def to(self, device: torch.device | str) -> TokenBatch:
         return TokenBatch(
@@ -42,6 +45,7 @@ class TokenBatch:
             self.latent_actions.to(device),
             None if self.actions is None else self.actions.to(device),
             None if self.shown is None else self.shown.to(device),
+            None if self.weights is None else self.weights.to(device),
         )
 
     def __len__(self) -> int:
@@ -230,13 +234,18 @@ class AutoregressiveWorldModel(nn.Module):
             if tb.actions is None:
                 raise ValueError("the adapter stage needs real actions in the batch")
             step_emb = self.real_action_embedding(tb.actions[:, :-1], ActionMode.ADAPTER)  # (B, T-1, D)
-        return self._token_loss(tb.tokens, self._clip_action_emb(step_emb), tb.shown)
+        return self._token_loss(tb.tokens, self._clip_action_emb(step_emb), tb.shown, tb.weights)
 
     def _token_loss(
-        self, tokens: Tensor, action_emb: Tensor, shown: Tensor | None = None
+        self,
+        tokens: Tensor,
+        action_emb: Tensor,
+        shown: Tensor | None = None,
+        token_weights: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, float]]:
         """MaskGIT loss: predict the masked ``tokens`` from the unmasked ones, which are read from ``shown``
-        (the same shape; e.g. the frames as the sampler's projection hands them back) when given."""
+        (the same shape; e.g. the frames as the sampler's projection hands them back) when given. A masked
+        token's loss is multiplied by its entry of ``token_weights`` (the same shape) when given."""
         b, t, n = tokens.shape
         if t > self.cfg.dynamics.window:
             raise ValueError(
@@ -252,6 +261,12 @@ class AutoregressiveWorldModel(nn.Module):
         prev = torch.cat([tokens[:, :1], tokens[:, :-1]], dim=1)[mask]
         changed = target != prev
         weight = torch.where(changed, self.cfg.dynamics.change_weight, 1.0)
+        if token_weights is not None:
+            if token_weights.shape != tokens.shape:
+                raise ValueError(
+                    f"token weights {tuple(token_weights.shape)} must match the tokens {tuple(tokens.shape)}"
+                )
+            weight = weight * token_weights.to(weight.device, weight.dtype)[mask]
         loss = (self.dynamics.token_loss(h, target) * weight).sum() / weight.sum()
         with torch.no_grad():
             hit = self.dynamics.predict(h) == target

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from gedanken.data.batch import Batch
 from gedanken.data.combine import read_episodes
 from gedanken.models.autoregressive import config as presets
+from gedanken.models.autoregressive.batches import clip_batches, contact_weights, token_batches
 from gedanken.models.autoregressive.config import ActionMode, AutoregressiveConfig, Stage
 from gedanken.models.autoregressive.context_cache import projected_context
 from gedanken.models.autoregressive.decoder import decoder_stage
-from gedanken.models.autoregressive.model import AutoregressiveWorldModel, TokenBatch
+from gedanken.models.autoregressive.model import AutoregressiveWorldModel
 from gedanken.models.autoregressive.posttrain import (
     ActionMapEval,
     evaluate_action_map,
@@ -61,6 +61,10 @@ class AutoregressiveRecipe:
     # share of the dynamics' training frames whose unmasked tokens are the frame as the sampler's keep_area
     # projection hands it back (AutoregressiveWorldModel.projected_tokens); needs model.sampler.keep_area > 0
     projected_context: float = 0.0
+    # dynamics loss weight (a multiplier) on the tokens that cover an object within contact_band px of another
+    # object, in the target frame or the one before (object_weights.contact_object_weights; palette data; 1 = off)
+    contact_weight: float = 1.0
+    contact_band: int = 3
     # stage 5, the decoder fine-tuned on the dynamics' one-step predictions (None: off;
     # models/autoregressive/decoder.decoder_train_config); what it trains on:
     decoder_train: TrainConfig | None = None
@@ -72,6 +76,10 @@ class AutoregressiveRecipe:
         if self.projected_context > 0 and self.model.sampler.keep_area <= 0:
             raise ValueError(
                 "projected_context trains on the sampler's projection: set model.sampler.keep_area"
+            )
+        if self.contact_weight < 1 or self.contact_band < 1:
+            raise ValueError(
+                f"need contact_weight >= 1 and contact_band >= 1, got {self.contact_weight}, {self.contact_band}"
             )
 
 
@@ -160,76 +168,6 @@ def split_episodes(n: int, holdout: float) -> tuple[list[int], list[int]]:
     """Train / held-out episode indices (the held-out ones are the last ``holdout`` share, at least one)."""
     k = max(1, int(round(n * holdout))) if n > 1 else 0
     return list(range(n - k)), list(range(n - k, n)) or list(range(n))
-
-
-def _clip_batches(frames: list[torch.Tensor], idx: list[int], size: int, length: int, seed: int):
-    """Batch source of random ``length``-frame pixel clips (actions etc. zero: these stages use frames only)."""
-    idx = [i for i in idx if len(frames[i]) >= length]
-    if not idx:
-        raise ValueError(f"no episode has the {length} frames a training clip needs")
-
-    def source(start: int) -> Iterator[Batch]:
-        step = start
-        while True:
-            rng = np.random.default_rng([seed, step])
-            eps = rng.choice(idx, size=size)
-            clips = []
-            for e in eps:
-                s = int(rng.integers(len(frames[e]) - length + 1))
-                clips.append(frames[e][s : s + length])
-            f = torch.stack(clips)  # (B, T, H, W, 3)
-            b, t = f.shape[:2]
-            yield Batch(
-                frames=f,
-                actions=torch.zeros(b, t, 1),
-                rewards=torch.zeros(b, t),
-                terminated=torch.zeros(b, t, dtype=torch.bool),
-            )
-            step += 1
-
-    return source
-
-
-def _token_batches(
-    tokens: list[torch.Tensor],
-    latents: list[torch.Tensor],
-    actions: list[torch.Tensor] | None,
-    size: int,
-    length: int,
-    seed: int,
-    shown: list[torch.Tensor] | None = None,
-    share: float = 0.0,
-):
-    """Batch source of random ``length``-frame token windows (with real actions when given). With ``shown``
-    (tokens of the same shape per episode), each frame of a window is shown as those with probability
-    ``share`` (the first frame, context only, whenever ``share`` > 0)."""
-    idx = [i for i in range(len(tokens)) if len(tokens[i]) >= length]
-    if not idx:
-        raise ValueError(f"no episode has the {length} frames a dynamics window needs")
-
-    def source(start: int) -> Iterator[TokenBatch]:
-        step = start
-        while True:
-            rng = np.random.default_rng([seed, step])
-            eps = rng.choice(idx, size=size)
-            starts = [int(rng.integers(len(tokens[e]) - length + 1)) for e in eps]
-            tok = torch.stack([tokens[e][s : s + length] for e, s in zip(eps, starts, strict=True)])
-            lat = torch.stack([latents[e][s : s + length - 1] for e, s in zip(eps, starts, strict=True)])
-            act = (
-                None
-                if actions is None
-                else torch.stack([actions[e][s : s + length] for e, s in zip(eps, starts, strict=True)])
-            )
-            seen = None
-            if shown is not None and share > 0:
-                alt = torch.stack([shown[e][s : s + length] for e, s in zip(eps, starts, strict=True)])
-                use = torch.from_numpy(rng.random((size, length)) < share)
-                use[:, 0] = True
-                seen = torch.where(use[..., None], alt, tok)
-            yield TokenBatch(tokens=tok, latent_actions=lat, actions=act, shown=seen)
-            step += 1
-
-    return source
 
 
 @dataclass
@@ -335,11 +273,12 @@ def _dynamics_and_posttrain(
         differ = [(a != tokens[i]).flatten() for a, i in zip(shown, train_idx, strict=True)]
         moved = float(torch.cat(differ).float().mean())
         log.info("projected context: %.3f of the tokens differ from the frames' own", moved)
+    weights = contact_weights(recipe, ep, tokens, train_idx)
     window = cfg.dynamics.window
     run(
         Stage.DYNAMICS,
         dt,
-        _token_batches(
+        token_batches(
             [tokens[i] for i in train_idx],
             [latents[i] for i in train_idx],
             None,
@@ -348,6 +287,7 @@ def _dynamics_and_posttrain(
             seed + 2,
             shown,
             recipe.projected_context,
+            weights,
         ),
     )
     used, amap = 0, None
@@ -366,7 +306,7 @@ def _dynamics_and_posttrain(
         log.info("latent -> real action map: held-out accuracy %.3f over %d steps", amap.accuracy, amap.steps)
         seg_tok, seg_lat = _encode_all(model, seg_f)
         length = min(window, min(len(t) for t in seg_tok))
-        run(Stage.ADAPTER, at, _token_batches(seg_tok, seg_lat, seg_a, at.batch_size, length, seed + 3))
+        run(Stage.ADAPTER, at, token_batches(seg_tok, seg_lat, seg_a, at.batch_size, length, seed + 3))
     return used, amap
 
 
@@ -439,8 +379,8 @@ def train_autoregressive(
 
     tt, lt = recipe.tokenizer_train, recipe.lam_train
     if init is None:
-        run(Stage.TOKENIZER, tt, _clip_batches(ep.frames, train_idx, tt.batch_size, 1, seed))
-        run(Stage.LAM, lt, _clip_batches(ep.frames, train_idx, lt.batch_size, 3, seed + 1))
+        run(Stage.TOKENIZER, tt, clip_batches(ep.frames, train_idx, tt.batch_size, 1, seed))
+        run(Stage.LAM, lt, clip_batches(ep.frames, train_idx, lt.batch_size, 3, seed + 1))
     tok_psnr, usage, fid = tokenizer_metrics(model, [ep.frames[i] for i in held], palette=ep.palette)
     log.info("tokenizer: held-out PSNR %.2f dB, codebook usage %.3f, %s", tok_psnr, usage["usage"], fid)
     used, amap = 0, None

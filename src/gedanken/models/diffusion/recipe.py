@@ -25,7 +25,7 @@ from gedanken.models.diffusion import config as presets
 from gedanken.models.diffusion.config import DiffusionConfig
 from gedanken.models.diffusion.decoder import DecoderTuneConfig, decoder_stage
 from gedanken.models.diffusion.model import DiffusionWorldModel, LatentBatch
-from gedanken.models.diffusion.weights import edge_object_weights, small_object_weights
+from gedanken.models.object_weights import edge_object_weights, small_object_weights
 from gedanken.models.protocol import ModelCard
 from gedanken.train.decoder_tune import decoder_train_config
 from gedanken.train.trainer import TrainConfig, TrainResult, fit

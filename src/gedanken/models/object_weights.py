@@ -1,5 +1,7 @@
-"""Loss weights that keep small objects from being drawn dim (``FlowConfig.size_weight``) and objects at a wall
-in place (``FlowConfig.edge_weight``).
+"""Loss weights on the latent cells (or tokens) that matter most for a simulator and least for the mean loss:
+small objects, so they are not drawn dim (``FlowConfig.size_weight``), objects at a wall, so they stay out of it
+(``FlowConfig.edge_weight``), and objects touching each other, so they bounce off rather than overlap
+(``AutoregressiveRecipe.contact_weight``). Shared by the model families.
 
 A flow-matching network that is unsure of a small object's exact pixels predicts their mean: a faint blob the
 audit's judge, rightly, does not count as the object. Session 18 found that almost all of ``diffusion_bounce``'s
@@ -11,6 +13,10 @@ colours, so this needs flat-coloured data (the built-in worlds, or anything with
 The edge weights answer the Push breaches (docs/history/diffusion.md, "Session 20"): a pusher pressed into a wall
 drawn one or two pixels past it. The cells that cover an object within ``band`` pixels of the frame's border (the
 world's walls), in the target frame or the previous one, weigh ``edge_weight``.
+
+The contact weights answer the autoregressive Bounce overlaps (docs/history/autoregressive.md, "Session 24"): two
+balls held overlapped after a collision. The cells that cover an object pixel within ``band`` pixels of another
+object's pixel, in the target frame or the previous one, weigh ``contact_weight``.
 """
 
 from __future__ import annotations
@@ -70,3 +76,20 @@ def edge_object_weights(
         torch.minimum(cols, w - 1 - cols)[None] < band
     )
     return _to_cells(1.0 + (weight - 1.0) * (obj & near).float(), cell)
+
+
+def contact_object_weights(
+    frames: Tensor, palette: tuple[tuple[int, int, int], ...], band: int, weight: float, cell: int
+) -> Tensor:
+    """uint8 frames ``(T, H, W, 3)`` -> weights ``(T, 1, H / cell, W / cell)``: ``weight`` on the cells covering an
+    object pixel within ``band`` px (in x and in y) of a pixel of another object colour, now or one frame before;
+    1 elsewhere. Colour 0 of ``palette`` is the background."""
+    if band < 1:
+        raise ValueError(f"band must be >= 1 px, got {band}")
+    pal, snap = _object_pixels(frames, palette, cell)
+    colours = (snap[..., None, :] == pal[1:]).all(-1).permute(0, 3, 1, 2).float()  # (T, P - 1, H, W)
+    grown = F.max_pool2d(colours, 2 * band + 1, stride=1, padding=band)  # each colour grown by band px
+    # a pixel of colour c is in contact when another colour, grown, covers it
+    others = grown.sum(1, keepdim=True) - grown  # (T, P - 1, H, W): how many other grown colours cover it
+    touch = ((colours > 0) & (others > 0)).any(1)  # (T, H, W)
+    return _to_cells(1.0 + (weight - 1.0) * touch.float(), cell)

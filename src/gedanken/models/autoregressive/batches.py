@@ -1,0 +1,121 @@
+"""Training batch sources of the autoregressive recipe: pixel clips (tokenizer, LAM) and token windows (dynamics,
+adapter), with the optional per-token contact weights."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from gedanken.data.batch import Batch
+from gedanken.models.autoregressive.model import TokenBatch
+from gedanken.models.object_weights import contact_object_weights
+
+if TYPE_CHECKING:
+    from gedanken.models.autoregressive.recipe import AutoregressiveRecipe, EpisodeData
+
+log = logging.getLogger(__name__)
+
+
+def clip_batches(frames: list[torch.Tensor], idx: list[int], size: int, length: int, seed: int):
+    """Batch source of random ``length``-frame pixel clips (actions etc. zero: these stages use frames only)."""
+    idx = [i for i in idx if len(frames[i]) >= length]
+    if not idx:
+        raise ValueError(f"no episode has the {length} frames a training clip needs")
+
+    def source(start: int) -> Iterator[Batch]:
+        step = start
+        while True:
+            rng = np.random.default_rng([seed, step])
+            eps = rng.choice(idx, size=size)
+            clips = []
+            for e in eps:
+                s = int(rng.integers(len(frames[e]) - length + 1))
+                clips.append(frames[e][s : s + length])
+            f = torch.stack(clips)  # (B, T, H, W, 3)
+            b, t = f.shape[:2]
+            yield Batch(
+                frames=f,
+                actions=torch.zeros(b, t, 1),
+                rewards=torch.zeros(b, t),
+                terminated=torch.zeros(b, t, dtype=torch.bool),
+            )
+            step += 1
+
+    return source
+
+
+def token_batches(
+    tokens: list[torch.Tensor],
+    latents: list[torch.Tensor],
+    actions: list[torch.Tensor] | None,
+    size: int,
+    length: int,
+    seed: int,
+    shown: list[torch.Tensor] | None = None,
+    share: float = 0.0,
+    weights: list[torch.Tensor] | None = None,
+):
+    """Batch source of random ``length``-frame token windows (with real actions when given). With ``shown``
+    (tokens of the same shape per episode), each frame of a window is shown as those with probability
+    ``share`` (the first frame, context only, whenever ``share`` > 0). ``weights`` (per episode, float, the
+    tokens' shape) are cut into the same windows as per-token loss weights."""
+    idx = [i for i in range(len(tokens)) if len(tokens[i]) >= length]
+    if not idx:
+        raise ValueError(f"no episode has the {length} frames a dynamics window needs")
+
+    def source(start: int) -> Iterator[TokenBatch]:
+        step = start
+        while True:
+            rng = np.random.default_rng([seed, step])
+            eps = rng.choice(idx, size=size)
+            starts = [int(rng.integers(len(tokens[e]) - length + 1)) for e in eps]
+            tok = torch.stack([tokens[e][s : s + length] for e, s in zip(eps, starts, strict=True)])
+            lat = torch.stack([latents[e][s : s + length - 1] for e, s in zip(eps, starts, strict=True)])
+            act = (
+                None
+                if actions is None
+                else torch.stack([actions[e][s : s + length] for e, s in zip(eps, starts, strict=True)])
+            )
+            seen = None
+            if shown is not None and share > 0:
+                alt = torch.stack([shown[e][s : s + length] for e, s in zip(eps, starts, strict=True)])
+                use = torch.from_numpy(rng.random((size, length)) < share)
+                use[:, 0] = True
+                seen = torch.where(use[..., None], alt, tok)
+            wts = (
+                None
+                if weights is None
+                else torch.stack([weights[e][s : s + length] for e, s in zip(eps, starts, strict=True)])
+            )
+            yield TokenBatch(tokens=tok, latent_actions=lat, actions=act, shown=seen, weights=wts)
+            step += 1
+
+    return source
+
+
+def contact_weights(
+    recipe: AutoregressiveRecipe, ep: EpisodeData, tokens: list[torch.Tensor], idx: list[int]
+) -> list[torch.Tensor] | None:
+    """Per-token dynamics loss weights ``(T, N)`` of the episodes ``idx`` (objects in contact weigh
+    ``recipe.contact_weight``), or None when that is off."""
+    if recipe.contact_weight <= 1:
+        return None
+    if not ep.palette:
+        raise ValueError("contact_weight reads objects as palette colours; this data is not flat-coloured")
+    out = []
+    for i in idx:
+        t, h, w = ep.frames[i].shape[:3]
+        cell = int(round((h * w / tokens[i].shape[1]) ** 0.5))
+        if cell < 1 or h % cell or w % cell or (h // cell) * (w // cell) != tokens[i].shape[1]:
+            raise ValueError(f"cannot place {tokens[i].shape[1]} tokens on a {h}x{w} frame")
+        wt = contact_object_weights(
+            ep.frames[i], ep.palette, recipe.contact_band, recipe.contact_weight, cell
+        )
+        out.append(wt.reshape(t, -1))
+    share = float(torch.cat([w.flatten() for w in out]).gt(1).float().mean())
+    log.info("contact weight %g on %.4f of the dynamics' training tokens", recipe.contact_weight, share)
+    return out
