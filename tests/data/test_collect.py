@@ -92,3 +92,16 @@ def test_interrupted_collection_leaves_a_readable_dataset(tmp_path: Path) -> Non
     ds.verify()
     assert collect("push", out, 6, workers=1, **TINY).episodes_added == 3
     assert [EpisodeDataset.open(out).meta(i).seed for i in range(6)] == list(range(6))
+
+
+def test_resume_onto_a_damaged_dataset_names_the_chunk(tmp_path: Path) -> None:
+    from gedanken.data.schema import DatasetCorruptError
+
+    out = tmp_path / "push"
+    collect("push", out, 2, workers=1, **TINY)
+    chunk = sorted(p for p in (out / "frames" / "c").rglob("*") if p.is_file())[0]
+    chunk.write_bytes(chunk.read_bytes()[:20])  # truncated, as a crash or a bad copy leaves it
+    with pytest.raises(DatasetCorruptError) as err:
+        collect("push", out, 4, workers=1, **TINY)
+    assert str(chunk) in str(err.value)
+    assert len(EpisodeDataset.open(out, check_chunks=False)) == 2  # nothing appended

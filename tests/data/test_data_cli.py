@@ -59,6 +59,21 @@ def test_collect_info_export(app: typer.Typer, tmp_path: Path) -> None:
     frames = read_mp4(clip)
     assert frames.shape[1:] == (64, 64, 3) and 2 <= len(frames) <= 8
 
+    # a target folder we may not write to (root passes os.access, so the failure is simulated): the error
+    # names the file asked for, not our temporary one, and nothing is left behind
+    import tempfile
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".locked.mp4.x.tmp"))
+
+    locked = tmp_path / "locked.mp4"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tempfile, "mkstemp", refuse)
+        res = runner.invoke(app, ["data", "export-mp4", str(out), "--out", str(locked)])
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "cannot write" in said and "Permission denied" in said, res.output
+    assert ".tmp" not in said and not locked.exists()
+
     res = runner.invoke(app, ["data", "verify", str(out)])
     assert res.exit_code == 0 and "intact" in res.output
 

@@ -121,7 +121,11 @@ def test_train_rollout_generate_play_smoke(tmp_path):
     )  # the recipe's, not the checkpoint's
     assert cfg.dit.edge_embedding == 2  # added at zero, then trained
     assert cfg.flow.change_weight == 3 and cfg.flow.target == model.cfg.flow.target  # the target is kept
-    assert card.steps == 3 and f"trained on from {exported}" in card.notes
+    # the checkpoint's history stays on the card, this run's is added
+    prior = model.card
+    assert card.steps == prior.steps + 3 and card.notes.startswith(prior.notes)
+    assert f"then the DiT trained 3 steps more from {exported}: tokenizer PSNR" in card.notes
+    assert card.train_seconds >= prior.train_seconds
 
     # --init with --tokenizer-steps: the checkpoint's tokenizer is fine-tuned first (its latent scale kept),
     # with the given hard-pixel weight, then the DiT trains on its new latents
@@ -190,6 +194,18 @@ def test_unknown_preset_and_model_are_clear_errors(tmp_path):
     assert not (tmp_path / "mixed").exists()  # refused before anything is written
     res = runner.invoke(app, ["train", "diffusion", "--lr", "-1", "--data", str(tmp_path)])
     assert res.exit_code != 0 and "--lr must be positive" in res.output
+    # --world typed with --data of another world: refused by every family before anything is written
+    # (without --world, the data decides)
+    for family in ("diffusion", "autoregressive", "jepa"):
+        out = tmp_path / f"wrong_{family}"
+        res = runner.invoke(
+            app,
+            ["train", family, "--preset", "tiny", "--world", "push"]
+            + ["--data", str(tmp_path / "bounce"), "--out", str(out)],
+        )
+        said = " ".join(res.output.split())
+        assert res.exit_code == 2 and "--world push, but" in said and "recorded from bounce" in said, said
+        assert not out.exists()
 
 
 def test_dataset_for_records_a_policy_into_its_own_folder(tmp_path, monkeypatch):

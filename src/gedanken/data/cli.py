@@ -181,7 +181,10 @@ def export_mp4_command(
         ep = ds.episode(episode)
     except DatasetError as e:
         raise _fail(str(e)) from None
-    info = write_mp4(ep.frames, out, fps=fps or ep.meta.fps, scale=scale)
+    try:
+        info = write_mp4(ep.frames, out, fps=fps or ep.meta.fps, scale=scale)
+    except OSError as e:
+        raise _fail(str(e.strerror or e)) from None
     console.print(f"{info.path}: {info.frames} frames, {info.size[1]}×{info.size[0]} at {info.fps:g} fps")
 
 

@@ -217,6 +217,8 @@ def _open_or_create(out: Path, spec: CollectSpec) -> tuple[EpisodeDataset | None
         raise DatasetError(
             f"{out}: episode {n - 1} has seed {ds.meta(n - 1).seed}, expected {spec.seed + n - 1}"
         )
+    if n:
+        ds.verify()  # resume onto a damaged dataset: say so now (DatasetCorruptError names the chunk file)
     return ds, n
 
 

@@ -407,6 +407,11 @@ class EpisodeDataset:
         return self._n_episodes
 
     @property
+    def worlds(self) -> tuple[str, ...]:
+        """The worlds (or environment ids) the committed episodes were recorded from, sorted."""
+        return tuple(self._header.get("worlds", []))
+
+    @property
     def num_steps(self) -> int:
         return self._n_steps
 

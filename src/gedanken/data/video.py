@@ -63,8 +63,11 @@ def write_mp4(
     if pad_h or pad_w:
         x = np.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as e:  # name the file asked for, not our temporary one
+        raise OSError(e.errno, f"cannot write {out}: {e.strerror}") from None
     os.close(fd)
     try:
         with av.open(tmp, mode="w", format="mp4") as container:

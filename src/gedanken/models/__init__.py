@@ -121,6 +121,12 @@ def load_initial(init: str | Path, kind: type[Any], cfg: Any) -> Any:
     return model
 
 
+def source_name(init: str | Path) -> str:
+    """A shipped checkpoint by its name, any other by its path (for the model card of a run trained on it)."""
+    p = Path(init).resolve()
+    return p.name if p.parent == CHECKPOINT_ROOT.resolve() else str(init)
+
+
 def shipped_checkpoint(family: str, world: str) -> Path:
     """Path of the default checkpoint that ships in the package for ``family`` on ``world``."""
     path = CHECKPOINT_ROOT / f"{family}_{world}"

@@ -88,7 +88,8 @@ def contact_object_weights(
         raise ValueError(f"band must be >= 1 px, got {band}")
     pal, snap = _object_pixels(frames, palette, cell)
     colours = (snap[..., None, :] == pal[1:]).all(-1).permute(0, 3, 1, 2).float()  # (T, P - 1, H, W)
-    grown = F.max_pool2d(colours, 2 * band + 1, stride=1, padding=band)  # each colour grown by band px
+    k = 2 * band + 1  # each colour grown by band px: a k x k max, as a row pass then a column pass (cheaper)
+    grown = F.max_pool2d(F.max_pool2d(colours, (1, k), 1, (0, band)), (k, 1), 1, (band, 0))
     # a pixel of colour c is in contact when another colour, grown, covers it
     others = grown.sum(1, keepdim=True) - grown  # (T, P - 1, H, W): how many other grown colours cover it
     touch = ((colours > 0) & (others > 0)).any(1)  # (T, H, W)

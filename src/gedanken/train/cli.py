@@ -47,20 +47,41 @@ def dataset_for(
     *,
     collect_given: bool = True,
     policy: str | None = None,
+    world_given: bool = False,
 ) -> Path:
     """The dataset a ``train`` command reads: ``data`` or ``data/<world>``, recorded from ``world`` if absent.
 
     With ``collect_given=False`` only the default location is recorded into; an explicit ``data`` must exist.
     A behaviour ``policy`` other than the collector's default records into ``data/<world>_<policy>``.
+    ``world_given`` (the user typed ``--world``): an existing ``data`` recorded from another world is refused.
     """
     name = world.replace("/", "_") + (f"_{policy}" if policy not in (None, "mixed") else "")
     path = data or Path("data") / name
+    if world_given and data is not None and (path / "zarr.json").exists():
+        from gedanken.data.store import DatasetError, EpisodeDataset
+
+        try:
+            held = EpisodeDataset.open(path, check_chunks=False).worlds
+        except DatasetError as e:
+            raise typer.BadParameter(str(e), param_hint="--data") from None
+        if held and world not in held:
+            raise typer.BadParameter(
+                f"--world {world}, but {path} was recorded from {', '.join(held)}; drop --world or give a "
+                f"dataset of {world}",
+                param_hint="--world",
+            )
     if not (path / "zarr.json").exists() and (data is None or collect_given):
         from gedanken.data.collect import collect
 
         console.print(f"collecting {episodes} episodes of {world} into {path}")
         collect(world, path, episodes, steps=episode_steps, seed=0, workers=1, policy=policy)
     return path
+
+
+def typed(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave option ``name`` on the command line (rather than its default)."""
+    source = ctx.get_parameter_source(name)  # an enum of the click that typer carries (typer._click here)
+    return source is not None and source.name == "COMMANDLINE"
 
 
 def export_model(model_dir: Path, export: Path | None) -> None:
@@ -91,6 +112,7 @@ def check_decoder_options(
 
 @train_app.command("diffusion")
 def train_diffusion_cmd(
+    ctx: typer.Context,
     world: str = typer.Option(
         "bounce", help="Built-in world (or Gymnasium id) to collect data from if --data is absent."
     ),
@@ -276,7 +298,7 @@ def train_diffusion_cmd(
             r = dataclasses.replace(
                 r, decoder_train=dataclasses.replace(r.decoder_train, num_threads=threads)
             )
-    data = dataset_for(world, data, episodes or r.episodes, r.episode_steps)
+    data = dataset_for(world, data, episodes or r.episodes, r.episode_steps, world_given=typed(ctx, "world"))
     out = out or Path("runs") / f"diffusion_{world.replace('/', '_')}"
     start = resolve_model_path(str(init)) if init is not None else None
     res = train_diffusion(

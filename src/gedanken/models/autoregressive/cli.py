@@ -16,6 +16,7 @@ console = Console()
 
 
 def train_autoregressive_cmd(
+    ctx: typer.Context,
     world: str = typer.Option(
         "push_discrete", help="Built-in world (or Gymnasium id) to collect from if --data is absent."
     ),
@@ -162,10 +163,10 @@ def train_autoregressive_cmd(
         r = rep(
             r, **{k: rep(getattr(r, k), num_threads=threads) for k in stages if getattr(r, k) is not None}
         )
-    from gedanken.train.cli import dataset_for, export_model, resolve_model_path
+    from gedanken.train.cli import dataset_for, export_model, resolve_model_path, typed
 
     start = resolve_model_path(init) if init is not None else None
-    data = dataset_for(world, data, episodes or r.episodes, r.episode_steps)
+    data = dataset_for(world, data, episodes or r.episodes, r.episode_steps, world_given=typed(ctx, "world"))
     out = out or Path("runs") / f"autoregressive_{world.replace('/', '_')}"
     res = train_autoregressive(
         r,

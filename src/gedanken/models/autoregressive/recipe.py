@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from gedanken.data.combine import read_episodes
+from gedanken.models import source_name
 from gedanken.models.autoregressive import config as presets
 from gedanken.models.autoregressive.batches import clip_batches, contact_weights, token_batches
 from gedanken.models.autoregressive.config import ActionMode, AutoregressiveConfig, Stage
@@ -219,14 +220,6 @@ def tokenizer_metrics(
     return float(psnr(rec, f)), codebook_usage(tok, model.tokenizer.vocab_size), fid
 
 
-def _source_name(init: str | Path) -> str:
-    """A shipped checkpoint by its name, any other by its path (for the model card)."""
-    from gedanken.models import CHECKPOINT_ROOT
-
-    p = Path(init).resolve()
-    return p.name if p.parent == CHECKPOINT_ROOT.resolve() else str(init)
-
-
 def _initial_model(init: str | Path, cfg: AutoregressiveConfig) -> AutoregressiveWorldModel:
     """The autoregressive checkpoint at ``init``, checked against the data (``cfg`` fitted to it); the palette is
     filled in when it predates recorded palettes, and ``cfg``'s sampler is taken when it sets ``keep_area``
@@ -416,7 +409,7 @@ def train_autoregressive(
                 sum(r.seconds for r in stages.values()) + (prior.train_seconds if prior else 0.0), 1
             ),
             params=sum(p.numel() for p in model.parameters()),
-            notes=(f"{prior.notes}; then dynamics trained on from {_source_name(init)}: " if prior else "")
+            notes=(f"{prior.notes}; then dynamics trained on from {source_name(init)}: " if prior else "")
             + f"labelled steps {used}; tokenizer PSNR {tok_psnr:.2f} dB"
             + (f"; projected context {recipe.projected_context}" if recipe.projected_context > 0 else "")
             + note,

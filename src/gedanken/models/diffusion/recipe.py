@@ -20,9 +20,10 @@ import torch
 from gedanken.audit.fidelity import reconstruction_fidelity
 from gedanken.data.batch import Batch
 from gedanken.data.combine import read_episodes
+from gedanken.models import source_name
 from gedanken.models.checkpoint import read_checkpoint, save_checkpoint
 from gedanken.models.diffusion import config as presets
-from gedanken.models.diffusion.config import DiffusionConfig
+from gedanken.models.diffusion.config import DiffusionConfig, FlowConfig
 from gedanken.models.diffusion.decoder import DecoderTuneConfig, decoder_stage
 from gedanken.models.diffusion.model import DiffusionWorldModel, LatentBatch
 from gedanken.models.object_weights import edge_object_weights, small_object_weights
@@ -287,6 +288,22 @@ def _stage(
     )
 
 
+def _continued_card(
+    prior: ModelCard, card: ModelCard, init: str | Path, flow: FlowConfig, measured: str
+) -> ModelCard:
+    """The card of a DiT trained on from the checkpoint whose card is ``prior``: its history, then this run (its
+    steps, weights and ``measured`` tokenizer figures)."""
+    weights = [f"{k} {getattr(flow, k):g}" for k in ("size_weight", "edge_weight") if getattr(flow, k) > 1]
+    return replace(
+        card,
+        steps=card.steps + prior.steps,
+        train_seconds=round(card.train_seconds + prior.train_seconds, 1),
+        notes=f"{prior.notes}; then the DiT trained {card.steps} steps more from {source_name(init)}"
+        + (f" ({', '.join(weights)})" if weights else "")
+        + f": {measured}",
+    )
+
+
 def _initial_model(init: str | Path, cfg: DiffusionConfig) -> DiffusionWorldModel:
     """The diffusion checkpoint at ``init``, checked against the data's frame size, actions and world."""
     from gedanken.models import load_initial
@@ -408,15 +425,16 @@ def train_diffusion(
             emb = model.text_encoder.embed(data.captions)
             text = [emb[i] if data.captions[i] else None for i in range(len(data.captions))]
         dc = _stage(recipe.dit_train, out / "dit", device, resume, progress, seed)
+        measured = f"tokenizer PSNR {psnr:.2f} dB on held-out frames" + "".join(
+            f"; reconstruction {k} {v:.3g}" for k, v in fidelity.items() if k != "psnr"
+        )
         card = ModelCard(
             name=f"diffusion-{data.world}",
             family="diffusion",
             world=data.world,
             dataset="+".join(str(p) for p in (data_path, *more_data)),
             preset=recipe.name,
-            notes=f"tokenizer PSNR {psnr:.2f} dB on held-out frames"
-            + "".join(f"; reconstruction {k} {v:.3g}" for k, v in fidelity.items() if k != "psnr")
-            + (f"; DiT trained on from {init}" if init is not None else ""),
+            notes=measured + (f"; DiT trained on from {source_name(init)}" if init is not None else ""),
         )
         dit_res = fit(
             model,
@@ -428,6 +446,10 @@ def train_diffusion(
             model_config=cfg,
         )
         card, step = dit_res.card, dit_res.step
+        if (
+            init is not None
+        ):  # trained on: the checkpoint's steps, seconds and notes stay, this run's are added
+            card = _continued_card(read_checkpoint(init).card, card, init, cfg.flow, measured)
     else:  # the DiT as trained: its card (steps, seconds) and step
         assert init is not None
         before = read_checkpoint(init)

@@ -14,6 +14,7 @@ console = Console()
 
 
 def train_jepa_cmd(
+    ctx: typer.Context,
     world: str = typer.Option("push", help="Built-in world to collect data from if --data is absent."),
     preset: str = typer.Option("default", help="Recipe preset: tiny | default."),
     data: Path = typer.Option(
@@ -75,10 +76,16 @@ def train_jepa_cmd(
             predictor_train=th(r.predictor_train),
             decoder_train=th(r.decoder_train),
         )
-    from gedanken.train.cli import dataset_for, export_model
+    from gedanken.train.cli import dataset_for, export_model, typed
 
     data = dataset_for(
-        world, data, episodes or r.episodes, r.episode_steps, collect_given=False, policy=r.policy
+        world,
+        data,
+        episodes or r.episodes,
+        r.episode_steps,
+        collect_given=False,
+        policy=r.policy,
+        world_given=typed(ctx, "world"),
     )
     out = out or Path("runs") / f"jepa_{world.replace('/', '_')}"
     from gedanken.train.cli import resolve_model_path
