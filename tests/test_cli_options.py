@@ -79,6 +79,16 @@ def test_out_paths_that_cannot_be_written_are_refused_first(tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "folder"] and not any(folder.iterdir())
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_folder_that_takes_no_files_is_refused_first(tmp_path: Path) -> None:
+    # /proc passes os.access for root, but no file can be made there: tried, not assumed
+    res = _run("collect", "--world", "push", "--episodes", "1", "--steps", "4", "--out", "/proc/gedanken_x")
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "/proc is not writable" in said, res.output
+    res = _run("rollout", "--model", "autoregressive_push", "--steps", "2", "--out", "/proc/x.mp4")
+    assert res.exit_code == 2 and "not writable" in " ".join(res.output.split())
+
+
 def test_reports_do_not_write_into_a_folder_of_other_files(tmp_path: Path) -> None:
     (tmp_path / "mine.txt").write_text("keep")
     for args in (

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import typer
@@ -20,14 +21,27 @@ def device_option(value: str) -> str:
     return value
 
 
+def _writable(folder: Path) -> bool:
+    """Whether a file can be made in ``folder``: tried, since ``os.access`` says yes to root on read-only or
+    virtual file systems (``/proc``)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
 def _creatable(path: Path) -> Path:
-    """``path`` if it can be created (its nearest existing ancestor is a writable folder), else a usage error."""
-    parent = path.parent
+    """``path`` if it can be created or written into (its nearest existing folder, itself included when it is
+    one, takes a new file), else a usage error."""
+    parent = path if path.is_dir() else path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
         raise typer.BadParameter(f"cannot write {path}: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not _writable(parent):
         raise typer.BadParameter(f"cannot write {path}: {parent} is not writable")
     return path
 
