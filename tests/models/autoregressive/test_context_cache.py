@@ -59,3 +59,36 @@ def test_a_damaged_cache_file_is_recomputed(caplog: pytest.LogCaptureFixture) ->
     assert all(torch.equal(a, b) for a, b in zip(fresh, again, strict=True))
     _, hit = projected_context(model, frames, tokens, progress=False)  # rewritten whole
     assert hit
+
+
+def test_encoded_episodes_are_cached_by_weights_and_frames(caplog: pytest.LogCaptureFixture) -> None:
+    from gedanken.models.autoregressive.context_cache import encoded_episodes, encoded_key
+
+    model, frames, tokens = _model_and_data()
+    toks, lats, hit = encoded_episodes(model, frames, progress=False)
+    assert not hit and len(list(cache_dir("encoded").glob("*.safetensors"))) == 1
+    assert all(torch.equal(a, b) for a, b in zip(toks, tokens, strict=True))
+    assert all(
+        torch.equal(x, model.encode(f[None]).latent_actions[0]) for x, f in zip(lats, frames, strict=True)
+    )
+    again_t, again_l, hit = encoded_episodes(model, frames, progress=False)
+    assert hit and all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(toks, again_t, strict=True))
+    assert all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(lats, again_l, strict=True))
+    # the key follows the LAM's weights too (the projection's does not need them)
+    key = encoded_key(model, frames)
+    assert encoded_key(model, frames[:2]) != key
+    weight = next(model.lam.parameters())
+    kept = weight.detach().clone()
+    with torch.no_grad():
+        weight.add_(1e-3)
+    assert encoded_key(model, frames) != key
+    with torch.no_grad():
+        weight.copy_(kept)
+    assert encoded_key(model, frames) == key
+    # a damaged file is recomputed and rewritten
+    (path,) = cache_dir("encoded").glob("*.safetensors")
+    path.write_bytes(path.read_bytes()[:40])
+    with caplog.at_level(logging.WARNING):
+        _, _, hit = encoded_episodes(model, frames, progress=False)
+    assert not hit and "unreadable" in caplog.text
+    assert encoded_episodes(model, frames, progress=False)[2]

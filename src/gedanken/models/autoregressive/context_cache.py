@@ -1,4 +1,10 @@
-"""The dynamics' projected context (``AutoregressiveRecipe.projected_context``), cached on disk by content.
+"""What the dynamics trains on, cached on disk by content: the episodes' tokens and latent actions, and their
+projected context (``AutoregressiveRecipe.projected_context``).
+
+Encoding 2400 Bounce episodes (tokenizer and LAM) takes 10-20 minutes on 2 cores, and every ``--init`` run of
+the same model on the same data used to redo it. The tokens and latent actions depend only on the tokenizer's
+and the LAM's weights and the frames, so they are stored under a SHA-256 of exactly those, in
+``$GEDANKEN_CACHE/encoded/``; the projection below is cached the same way.
 
 Projecting the context of 2400 Push episodes takes 4-14 minutes on 2 cores, before the first dynamics step, and
 every ``--init`` run of the same tokenizer on the same data used to redo it. The projection depends only on the
@@ -32,9 +38,25 @@ CACHE_ENV = "GEDANKEN_CACHE"  # cache root; the projected context goes in its "p
 _FORMAT = "gedanken.projected_context/1"
 
 
-def cache_dir() -> Path:
+_ENCODED_FORMAT = "gedanken.encoded/1"
+
+
+def cache_dir(kind: str = "projected_context") -> Path:
+    """Where the cache files of ``kind`` (``projected_context`` or ``encoded``) live."""
     root = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "gedanken"
-    return Path(root) / "projected_context"
+    return Path(root) / kind
+
+
+def _hash_weights(h: hashlib._Hash, module: torch.nn.Module) -> None:  # type: ignore[name-defined]
+    for name, value in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+
+
+def _hash_frames(h: hashlib._Hash, frames: list[torch.Tensor]) -> None:  # type: ignore[name-defined]
+    for f in frames:
+        h.update(repr(tuple(f.shape)).encode())
+        h.update(f.contiguous().numpy().tobytes())
 
 
 def cache_key(model: AutoregressiveWorldModel, frames: list[torch.Tensor]) -> str:
@@ -51,44 +73,83 @@ def cache_key(model: AutoregressiveWorldModel, frames: list[torch.Tensor]) -> st
         "grid": list(model.grid),
     }
     h.update(json.dumps(settings, sort_keys=True).encode())
-    for name, value in sorted(model.tokenizer.state_dict().items()):
-        h.update(name.encode())
-        h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    for f in frames:
-        h.update(repr(tuple(f.shape)).encode())
-        h.update(f.contiguous().numpy().tobytes())
+    _hash_weights(h, model.tokenizer)
+    _hash_frames(h, frames)
     return h.hexdigest()
 
 
-def _read(path: Path, tokens: list[torch.Tensor]) -> list[torch.Tensor] | None:
-    """The cached tokens if ``path`` holds one tensor per episode of the expected shapes, else None."""
+def encoded_key(model: AutoregressiveWorldModel, frames: list[torch.Tensor]) -> str:
+    """SHA-256 (hex) of everything the tokens and latent actions depend on: tokenizer and LAM weights, frames."""
+    h = hashlib.sha256(_ENCODED_FORMAT.encode())
+    _hash_weights(h, model.tokenizer)
+    _hash_weights(h, model.lam)
+    _hash_frames(h, frames)
+    return h.hexdigest()
+
+
+def _load(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor] | None:
+    """The cached tensors if ``path`` holds exactly ``shapes`` (name -> shape), as int64, else None."""
     if not path.is_file():
         return None
     try:
         stored = load_file(path)
     except (SafetensorError, OSError, ValueError) as err:
-        log.warning("projected-context cache %s unreadable (%s): recomputing", path, err)
+        log.warning("cache %s unreadable (%s): recomputing", path, err)
         return None
-    shown = [stored.get(f"episode_{i}") for i in range(len(tokens))]
-    if len(stored) != len(tokens) or any(
-        s is None or s.shape != t.shape for s, t in zip(shown, tokens, strict=True)
-    ):
-        log.warning("projected-context cache %s does not match this data: recomputing", path)
+    if set(stored) != set(shapes) or any(tuple(stored[k].shape) != s for k, s in shapes.items()):
+        log.warning("cache %s does not match this data: recomputing", path)
         return None
-    return [s.to(t.dtype) for s, t in zip(shown, tokens, strict=True)]  # type: ignore[union-attr]
+    return {k: v.to(torch.int64) for k, v in stored.items()}
 
 
-def _write(path: Path, shown: list[torch.Tensor], key: str) -> None:
+def _save(path: Path, tensors: dict[str, torch.Tensor], key: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {f"episode_{i}": s.to(torch.int32).contiguous() for i, s in enumerate(shown)}, tmp, {"key": key}
-        )
+        save_file({k: v.to(torch.int32).contiguous() for k, v in tensors.items()}, tmp, {"key": key})
         os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        log.warning("could not write the projected-context cache %s (%s)", path, err)
+        log.warning("could not write the cache %s (%s)", path, err)
+
+
+def _read(path: Path, tokens: list[torch.Tensor]) -> list[torch.Tensor] | None:
+    """The cached projected tokens if ``path`` holds one tensor per episode of the tokens' shapes, else None."""
+    got = _load(path, {f"episode_{i}": tuple(t.shape) for i, t in enumerate(tokens)})
+    return None if got is None else [got[f"episode_{i}"] for i in range(len(tokens))]
+
+
+def _write(path: Path, shown: list[torch.Tensor], key: str) -> None:
+    _save(path, {f"episode_{i}": s for i, s in enumerate(shown)}, key)
+
+
+@torch.no_grad()
+def encoded_episodes(
+    model: AutoregressiveWorldModel, frames: list[torch.Tensor], progress: bool = True
+) -> tuple[list[torch.Tensor], list[torch.Tensor], bool]:
+    """Each episode's tokens ``(T, N)`` and latent actions ``(T - 1,)`` (int64, CPU), and whether they came
+    from the cache."""
+    path = cache_dir("encoded") / f"{encoded_key(model, frames)}.safetensors"
+    per_frame, count = model.grid[0] * model.grid[1], len(frames)
+    shapes = {f"tokens_{i}": (len(f), per_frame) for i, f in enumerate(frames)}
+    shapes |= {f"latents_{i}": (max(len(f) - 1, 0),) for i, f in enumerate(frames)}
+    if (got := _load(path, shapes)) is not None:
+        log.info("tokens and latent actions of %d episodes from the cache %s", count, path)
+        return [got[f"tokens_{i}"] for i in range(count)], [got[f"latents_{i}"] for i in range(count)], True
+    was = model.training
+    model.eval()
+    toks, lats = [], []
+    for f in track(frames, description="encoding the episodes", disable=not progress):
+        tb = model.encode(f[None])
+        toks.append(tb.tokens[0].cpu())
+        lats.append(tb.latent_actions[0].cpu())
+    model.train(was)
+    _save(
+        path,
+        {f"tokens_{i}": t for i, t in enumerate(toks)} | {f"latents_{i}": x for i, x in enumerate(lats)},
+        path.stem,
+    )
+    return toks, lats, False
 
 
 def projected_context(

@@ -24,7 +24,7 @@ from gedanken.models import source_name
 from gedanken.models.autoregressive import config as presets
 from gedanken.models.autoregressive.batches import clip_batches, contact_weights, token_batches
 from gedanken.models.autoregressive.config import ActionMode, AutoregressiveConfig, Stage
-from gedanken.models.autoregressive.context_cache import projected_context
+from gedanken.models.autoregressive.context_cache import encoded_episodes, projected_context
 from gedanken.models.autoregressive.decoder import decoder_stage
 from gedanken.models.autoregressive.model import AutoregressiveWorldModel
 from gedanken.models.autoregressive.posttrain import (
@@ -257,7 +257,7 @@ def _dynamics_and_posttrain(
     """Stages 3 and 4: the dynamics on the episodes' tokens and latent actions, then (with action labels) the
     latent <-> real map and the adapter. Returns the labelled steps used and the map's held-out evaluation."""
     dt, at, cfg = recipe.dynamics_train, recipe.adapter_train, model.cfg
-    tokens, latents = _encode_all(model, ep.frames)
+    tokens, latents, _ = encoded_episodes(model, ep.frames, dt.progress)
     shown = None
     if recipe.projected_context > 0:
         shown, _ = projected_context(
