@@ -227,6 +227,9 @@ def test_contact_weight_reaches_the_dynamics_loss(episode_data, tmp_path) -> Non
         contact_weights(r, data, [torch.zeros(len(data.frames[0]), 100, dtype=torch.long)], [0])
     with pytest.raises(ValueError, match="contact_weight"):
         replace(tiny(), contact_weight=0.5)
+    with pytest.raises(ValueError, match="flat-coloured"):  # refused before any stage writes anything
+        train_autoregressive(r, replace(data, palette=()), tmp_path / "np", device="cpu")
+    assert not (tmp_path / "np").exists()
     # the windows carry the weights cut as the tokens are
     lat = [torch.zeros(len(t) - 1, dtype=torch.long) for t in tokens[:2]]
     marked = [torch.arange(t.numel(), dtype=torch.float32).view(t.shape) for t in tokens[:2]]

@@ -334,6 +334,8 @@ def train_autoregressive(
     if more_data and isinstance(data, EpisodeData):
         raise ValueError("more_data needs data given as a dataset path, not episodes in memory")
     ep = data if isinstance(data, EpisodeData) else load_episodes(data, *more_data)
+    if recipe.contact_weight > 1 and not ep.palette:  # refused before any stage runs, not after the first two
+        raise ValueError("contact_weight reads objects as palette colours; this data is not flat-coloured")
     cfg = fit_config_to_data(recipe.model, ep)
     if not use_labels:
         cfg = replace(cfg, action_mode=ActionMode.LATENT)
