@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from rich.progress import track
 
 from gedanken.data.batch import Batch
 from gedanken.models.autoregressive.model import TokenBatch
@@ -98,16 +99,20 @@ def token_batches(
 
 
 def contact_weights(
-    recipe: AutoregressiveRecipe, ep: EpisodeData, tokens: list[torch.Tensor], idx: list[int]
+    recipe: AutoregressiveRecipe,
+    ep: EpisodeData,
+    tokens: list[torch.Tensor],
+    idx: list[int],
+    progress: bool = False,
 ) -> list[torch.Tensor] | None:
     """Per-token dynamics loss weights ``(T, N)`` of the episodes ``idx`` (objects in contact weigh
-    ``recipe.contact_weight``), or None when that is off."""
+    ``recipe.contact_weight``), or None when that is off. About 0.1 s an episode on one core."""
     if recipe.contact_weight <= 1:
         return None
     if not ep.palette:
         raise ValueError("contact_weight reads objects as palette colours; this data is not flat-coloured")
     out = []
-    for i in idx:
+    for i in track(idx, description="weighing objects in contact", disable=not progress):
         t, h, w = ep.frames[i].shape[:3]
         cell = int(round((h * w / tokens[i].shape[1]) ** 0.5))
         if cell < 1 or h % cell or w % cell or (h // cell) * (w // cell) != tokens[i].shape[1]:

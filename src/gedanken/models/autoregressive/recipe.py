@@ -266,7 +266,7 @@ def _dynamics_and_posttrain(
         differ = [(a != tokens[i]).flatten() for a, i in zip(shown, train_idx, strict=True)]
         moved = float(torch.cat(differ).float().mean())
         log.info("projected context: %.3f of the tokens differ from the frames' own", moved)
-    weights = contact_weights(recipe, ep, tokens, train_idx)
+    weights = contact_weights(recipe, ep, tokens, train_idx, dt.progress)
     window = cfg.dynamics.window
     run(
         Stage.DYNAMICS,
