@@ -1,8 +1,8 @@
 """What the dynamics trains on, cached on disk by content: the episodes' tokens and latent actions, and their
 projected context (``AutoregressiveRecipe.projected_context``).
 
-Encoding 2400 Bounce episodes (tokenizer and LAM) takes 10-20 minutes on 2 cores, and every ``--init`` run of
-the same model on the same data used to redo it. The tokens and latent actions depend only on the tokenizer's
+Encoding episodes (tokenizer and LAM) took 20-25 minutes for 2400 Bounce episodes with three runs sharing 2 cores
+(about 12 s per 200 episodes alone), and every ``--init`` run of the same model on the same data used to redo it. The tokens and latent actions depend only on the tokenizer's
 and the LAM's weights and the frames, so they are stored under a SHA-256 of exactly those, in
 ``$GEDANKEN_CACHE/encoded/``; the projection below is cached the same way.
 
