@@ -124,18 +124,11 @@ def _write(path: Path, shown: list[torch.Tensor], key: str) -> None:
 
 
 @torch.no_grad()
-def encoded_episodes(
-    model: AutoregressiveWorldModel, frames: list[torch.Tensor], progress: bool = True
-) -> tuple[list[torch.Tensor], list[torch.Tensor], bool]:
-    """Each episode's tokens ``(T, N)`` and latent actions ``(T - 1,)`` (int64, CPU), and whether they came
-    from the cache."""
-    path = cache_dir("encoded") / f"{encoded_key(model, frames)}.safetensors"
-    per_frame, count = model.grid[0] * model.grid[1], len(frames)
-    shapes = {f"tokens_{i}": (len(f), per_frame) for i, f in enumerate(frames)}
-    shapes |= {f"latents_{i}": (max(len(f) - 1, 0),) for i, f in enumerate(frames)}
-    if (got := _load(path, shapes)) is not None:
-        log.info("tokens and latent actions of %d episodes from the cache %s", count, path)
-        return [got[f"tokens_{i}"] for i in range(count)], [got[f"latents_{i}"] for i in range(count)], True
+def encode_all(
+    model: AutoregressiveWorldModel, frames: list[torch.Tensor], progress: bool = False
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Each episode's tokens ``(T, N)`` and latent actions ``(T - 1,)`` on the CPU, computed (no cache); the
+    model is left in the mode it was in."""
     was = model.training
     model.eval()
     toks, lats = [], []
@@ -144,6 +137,22 @@ def encoded_episodes(
         toks.append(tb.tokens[0].cpu())
         lats.append(tb.latent_actions[0].cpu())
     model.train(was)
+    return toks, lats
+
+
+def encoded_episodes(
+    model: AutoregressiveWorldModel, frames: list[torch.Tensor], progress: bool = True
+) -> tuple[list[torch.Tensor], list[torch.Tensor], bool]:
+    """:func:`encode_all`'s tokens and latent actions (int64), read from the cache when it holds them, and
+    whether they came from it."""
+    path = cache_dir("encoded") / f"{encoded_key(model, frames)}.safetensors"
+    per_frame, count = model.grid[0] * model.grid[1], len(frames)
+    shapes = {f"tokens_{i}": (len(f), per_frame) for i, f in enumerate(frames)}
+    shapes |= {f"latents_{i}": (max(len(f) - 1, 0),) for i, f in enumerate(frames)}
+    if (got := _load(path, shapes)) is not None:
+        log.info("tokens and latent actions of %d episodes from the cache %s", count, path)
+        return [got[f"tokens_{i}"] for i in range(count)], [got[f"latents_{i}"] for i in range(count)], True
+    toks, lats = encode_all(model, frames, progress)
     _save(
         path,
         {f"tokens_{i}": t for i, t in enumerate(toks)} | {f"latents_{i}": x for i, x in enumerate(lats)},

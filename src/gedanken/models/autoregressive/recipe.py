@@ -24,7 +24,7 @@ from gedanken.models import source_name
 from gedanken.models.autoregressive import config as presets
 from gedanken.models.autoregressive.batches import clip_batches, contact_weights, token_batches
 from gedanken.models.autoregressive.config import ActionMode, AutoregressiveConfig, Stage
-from gedanken.models.autoregressive.context_cache import encoded_episodes, projected_context
+from gedanken.models.autoregressive.context_cache import encode_all, encoded_episodes, projected_context
 from gedanken.models.autoregressive.decoder import decoder_stage
 from gedanken.models.autoregressive.model import AutoregressiveWorldModel
 from gedanken.models.autoregressive.posttrain import (
@@ -187,17 +187,6 @@ class ARTrainResult:
 
 
 @torch.no_grad()
-def _encode_all(model: AutoregressiveWorldModel, frames: list[torch.Tensor]) -> tuple[list, list]:
-    model.eval()
-    toks, lats = [], []
-    for f in frames:
-        tb = model.encode(f[None])
-        toks.append(tb.tokens[0].cpu())
-        lats.append(tb.latent_actions[0].cpu())
-    return toks, lats
-
-
-@torch.no_grad()
 def tokenizer_metrics(
     model: AutoregressiveWorldModel,
     frames: list[torch.Tensor],
@@ -297,7 +286,7 @@ def _dynamics_and_posttrain(
         init_adapter_from_map(model)
         amap = evaluate_action_map(model, [ep.frames[i] for i in held], [ep.actions[i] for i in held])
         log.info("latent -> real action map: held-out accuracy %.3f over %d steps", amap.accuracy, amap.steps)
-        seg_tok, seg_lat = _encode_all(model, seg_f)
+        seg_tok, seg_lat = encode_all(model, seg_f)
         length = min(window, min(len(t) for t in seg_tok))
         run(Stage.ADAPTER, at, token_batches(seg_tok, seg_lat, seg_a, at.batch_size, length, seed + 3))
     return used, amap
