@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -206,6 +207,19 @@ def test_unknown_preset_and_model_are_clear_errors(tmp_path):
         said = " ".join(res.output.split())
         assert res.exit_code == 2 and "--world push, but" in said and "recorded from bounce" in said, said
         assert not out.exists()
+
+
+def test_the_default_run_folder_is_named_after_the_datas_world(tmp_path):
+    from gedanken.data.collect import collect
+    from gedanken.train.cli import run_dir
+
+    collect("bounce", tmp_path / "mine", 1, steps=4, seed=0, size=32, workers=1)
+    assert run_dir("jepa", "push", tmp_path / "mine", None) == Path("runs") / "jepa_bounce"
+    assert run_dir("jepa", "push", tmp_path / "mine", tmp_path / "o") == tmp_path / "o"  # --out wins
+    # no dataset there (yet): the --world it will be recorded from
+    assert (
+        run_dir("diffusion", "ALE/Pong-v5", tmp_path / "none", None) == Path("runs") / "diffusion_ALE_Pong-v5"
+    )
 
 
 def test_dataset_for_records_a_policy_into_its_own_folder(tmp_path, monkeypatch):

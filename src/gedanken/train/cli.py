@@ -78,6 +78,21 @@ def dataset_for(
     return path
 
 
+def run_dir(family: str, world: str, data: Path, out: Path | None) -> Path:
+    """``out``, or ``runs/<family>_<world>`` named after the world ``data`` was recorded from (when it holds one),
+    so that ``--data`` alone does not file a Bounce run under the ``--world`` default."""
+    if out is not None:
+        return out
+    from gedanken.data.store import DatasetError, EpisodeDataset
+
+    try:
+        held = EpisodeDataset.open(data, check_chunks=False).worlds
+    except DatasetError:
+        held = ()
+    name = held[0] if len(held) == 1 else world
+    return Path("runs") / f"{family}_{name.replace('/', '_')}"
+
+
 def typed(ctx: typer.Context, name: str) -> bool:
     """Whether the user gave option ``name`` on the command line (rather than its default)."""
     source = ctx.get_parameter_source(name)  # an enum of the click that typer carries (typer._click here)
@@ -126,7 +141,9 @@ def train_diffusion_cmd(
         "after --data's, e.g. one collected with another --policy. Repeatable.",
     ),
     out: Path = typer.Option(
-        None, callback=out_dir_option, help="Run directory (default: runs/diffusion_<world>)."
+        None,
+        callback=out_dir_option,
+        help="Run directory (default: runs/diffusion_<world>, the world the data was recorded from).",
     ),
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
     steps: int = typer.Option(0, min=0, help="Override the DiT's training steps (0 = preset)."),
@@ -299,7 +316,7 @@ def train_diffusion_cmd(
                 r, decoder_train=dataclasses.replace(r.decoder_train, num_threads=threads)
             )
     data = dataset_for(world, data, episodes or r.episodes, r.episode_steps, world_given=typed(ctx, "world"))
-    out = out or Path("runs") / f"diffusion_{world.replace('/', '_')}"
+    out = run_dir("diffusion", world, data, out)
     start = resolve_model_path(str(init)) if init is not None else None
     res = train_diffusion(
         r,

@@ -31,7 +31,9 @@ def train_autoregressive_cmd(
         "after --data's, e.g. one collected with another --policy. Repeatable.",
     ),
     out: Path = typer.Option(
-        None, callback=out_dir_option, help="Run directory (default: runs/autoregressive_<world>)."
+        None,
+        callback=out_dir_option,
+        help="Run directory (default: runs/autoregressive_<world>, the world the data was recorded from).",
     ),
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
     steps: int = typer.Option(0, min=0, help="Override the dynamics' training steps (0 = preset)."),
@@ -163,11 +165,11 @@ def train_autoregressive_cmd(
         r = rep(
             r, **{k: rep(getattr(r, k), num_threads=threads) for k in stages if getattr(r, k) is not None}
         )
-    from gedanken.train.cli import dataset_for, export_model, resolve_model_path, typed
+    from gedanken.train.cli import dataset_for, export_model, resolve_model_path, run_dir, typed
 
     start = resolve_model_path(init) if init is not None else None
     data = dataset_for(world, data, episodes or r.episodes, r.episode_steps, world_given=typed(ctx, "world"))
-    out = out or Path("runs") / f"autoregressive_{world.replace('/', '_')}"
+    out = run_dir("autoregressive", world, data, out)
     res = train_autoregressive(
         r,
         data,

@@ -23,7 +23,9 @@ def train_jepa_cmd(
         "preset, data/<world> for tiny, recorded there if absent.",
     ),
     out: Path = typer.Option(
-        None, callback=out_dir_option, help="Run directory (default: runs/jepa_<world>)."
+        None,
+        callback=out_dir_option,
+        help="Run directory (default: runs/jepa_<world>, the world the data was recorded from).",
     ),
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
     encoder_steps: int = typer.Option(0, help="Override the encoder's steps (0 = preset)."),
@@ -76,7 +78,7 @@ def train_jepa_cmd(
             predictor_train=th(r.predictor_train),
             decoder_train=th(r.decoder_train),
         )
-    from gedanken.train.cli import dataset_for, export_model, typed
+    from gedanken.train.cli import dataset_for, export_model, run_dir, typed
 
     data = dataset_for(
         world,
@@ -87,7 +89,7 @@ def train_jepa_cmd(
         policy=r.policy,
         world_given=typed(ctx, "world"),
     )
-    out = out or Path("runs") / f"jepa_{world.replace('/', '_')}"
+    out = run_dir("jepa", world, data, out)
     from gedanken.train.cli import resolve_model_path
 
     res = train_jepa(
