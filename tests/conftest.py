@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture(autouse=True)
 def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     # rich wraps CLI output at the terminal width; long temporary paths would split the phrases tests look for.
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("COLUMNS", "400")
 
 
 @pytest.fixture(autouse=True)

@@ -89,6 +89,17 @@ def test_a_folder_that_takes_no_files_is_refused_first(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "not writable" in " ".join(res.output.split())
 
 
+def test_a_name_the_os_cannot_take_is_a_usage_error(tmp_path: Path) -> None:
+    long = tmp_path / ("a" * 300)
+    for args in (
+        ["collect", "--world", "push", "--episodes", "1", "--out", str(long)],
+        ["rollout", "--model", "autoregressive_push", "--out", f"{long}.mp4"],
+    ):
+        res = _run(*args)
+        assert res.exit_code == 2 and "name too long" in " ".join(res.output.split()), res.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_reports_do_not_write_into_a_folder_of_other_files(tmp_path: Path) -> None:
     (tmp_path / "mine.txt").write_text("keep")
     for args in (

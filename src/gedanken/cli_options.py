@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -46,21 +47,34 @@ def _creatable(path: Path) -> Path:
     return path
 
 
-def out_dir_option(value: Path | None) -> Path | None:
-    """``--out`` naming a folder: refused when it is a file or cannot be created."""
-    if value is None:
-        return None
+def _checked(check: Callable[[Path], Path], value: Path) -> Path:
+    """``check(value)``, with what the OS says of a path it cannot even look at (a name too long, a loop of
+    links) turned into a usage error."""
+    try:
+        return check(value)
+    except OSError as e:
+        raise typer.BadParameter(f"cannot write {value}: {e.strerror or e}") from None
+
+
+def _folder(value: Path) -> Path:
     if value.exists() and not value.is_dir():
         raise typer.BadParameter(f"{value} is a file; --out names a folder")
     return _creatable(value)
 
 
-def out_file_option(value: Path | None) -> Path | None:
-    """``--out`` naming an ``.mp4`` file: refused when it is a folder, has another suffix, or cannot be created."""
-    if value is None:
-        return None
+def _mp4(value: Path) -> Path:
     if value.is_dir():
         raise typer.BadParameter(f"{value} is a folder; --out names an .mp4 file, e.g. {value / 'clip.mp4'}")
     if value.suffix.lower() != ".mp4":
         raise typer.BadParameter(f"{value}: --out writes an MP4 video, so its name must end in .mp4")
     return _creatable(value)
+
+
+def out_dir_option(value: Path | None) -> Path | None:
+    """``--out`` naming a folder: refused when it is a file or cannot be created."""
+    return None if value is None else _checked(_folder, value)
+
+
+def out_file_option(value: Path | None) -> Path | None:
+    """``--out`` naming an ``.mp4`` file: refused when it is a folder, has another suffix, or cannot be created."""
+    return None if value is None else _checked(_mp4, value)

@@ -52,6 +52,8 @@ def test_smoke_run_with_baselines(tmp_path) -> None:
         (["--model", "copy_last", "--world", "mars"], "valid worlds"),
         (["--model", "copy_last", "--split", "test,moon"], "valid splits"),
         (["--model", "copy_last", "--split", "test", "--split", "moon"], "valid splits"),
+        (["--model", "copy_last", "--split", ""], "no split named"),
+        (["--model", "copy_last", "--split", " , "], "no split named"),
         (["--model", "copy_last", "--horizon", "0"], "horizon"),
     ],
 )

@@ -73,6 +73,18 @@ def test_collect_info_export(app: typer.Typer, tmp_path: Path) -> None:
     said = " ".join(res.output.split())
     assert res.exit_code == 2 and "cannot write" in said and "Permission denied" in said, res.output
     assert ".tmp" not in said and not locked.exists()
+    # a failure while encoding (a full disk, a size limit) names the target too
+    from gedanken.data import video
+
+    def too_large(*_a: object, **_k: object) -> None:
+        raise OSError(27, "File too large")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(video.av, "open", too_large)
+        res = runner.invoke(app, ["data", "export-mp4", str(out), "--out", str(locked)])
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "cannot write" in said and "File too large" in said, res.output
+    assert not locked.exists() and not list(tmp_path.glob(".locked.mp4.*"))
 
     res = runner.invoke(app, ["data", "verify", str(out)])
     assert res.exit_code == 0 and "intact" in res.output

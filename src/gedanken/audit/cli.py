@@ -80,6 +80,10 @@ def audit(
 
         torch.set_num_threads(threads)
     splits = [p.strip() for s in split or [] for p in s.split(",") if p.strip()] or None
+    if split and splits is None:  # given, but only empty names: not silently the default
+        raise typer.BadParameter(
+            "no split named; give at least one of test, ood, gap, combo, train", param_hint="--split"
+        )
     try:
         with progress_messages(_err, "auditing...") as say:
             result = run_audit(

@@ -184,7 +184,8 @@ def export_mp4_command(
     try:
         info = write_mp4(ep.frames, out, fps=fps or ep.meta.fps, scale=scale)
     except OSError as e:
-        raise _fail(str(e.strerror or e)) from None
+        said = e.strerror or str(e)
+        raise _fail(said if str(out) in said else f"cannot write {out}: {said}") from None
     console.print(f"{info.path}: {info.frames} frames, {info.size[1]}×{info.size[0]} at {info.fps:g} fps")
 
 

@@ -92,3 +92,28 @@ def test_encoded_episodes_are_cached_by_weights_and_frames(caplog: pytest.LogCap
         _, _, hit = encoded_episodes(model, frames, progress=False)
     assert not hit and "unreadable" in caplog.text
     assert encoded_episodes(model, frames, progress=False)[2]
+
+
+def test_a_flipped_value_or_an_unwritable_cache_costs_only_time(
+    caplog: pytest.LogCaptureFixture, tmp_path, monkeypatch
+) -> None:  # noqa: ANN001
+    from safetensors.torch import load_file, save_file
+
+    from gedanken.models.autoregressive.context_cache import encoded_episodes
+
+    model, frames, tokens = _model_and_data()
+    encoded_episodes(model, frames, progress=False)
+    (path,) = cache_dir("encoded").glob("*.safetensors")
+    stored = load_file(path)
+    stored["tokens_0"][0, 0] += 1  # a value changed, the header still valid
+    save_file(stored, path, {"key": path.stem, "sha256": "0" * 64})
+    with caplog.at_level(logging.WARNING):
+        toks, _, hit = encoded_episodes(model, frames, progress=False)
+    assert not hit and "damaged" in caplog.text
+    assert all(torch.equal(a, b) for a, b in zip(toks, tokens, strict=True))  # recomputed, not read
+    # a cache root that is a file: the run goes on without a cache
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("GEDANKEN_CACHE", str(tmp_path / "afile"))
+    with caplog.at_level(logging.WARNING):
+        _, _, hit = encoded_episodes(model, frames, progress=False)
+    assert not hit and "could not write the cache" in caplog.text

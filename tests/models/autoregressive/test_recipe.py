@@ -225,8 +225,9 @@ def test_contact_weight_reaches_the_dynamics_loss(episode_data, tmp_path) -> Non
         contact_weights(r, replace(data, palette=()), tokens, [0])
     with pytest.raises(ValueError, match="cannot place"):
         contact_weights(r, data, [torch.zeros(len(data.frames[0]), 100, dtype=torch.long)], [0])
-    with pytest.raises(ValueError, match="contact_weight"):
-        replace(tiny(), contact_weight=0.5)
+    for bad in (0.5, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="contact_weight"):
+            replace(tiny(), contact_weight=bad)
     with pytest.raises(ValueError, match="flat-coloured"):  # refused before any stage writes anything
         train_autoregressive(r, replace(data, palette=()), tmp_path / "np", device="cpu")
     assert not (tmp_path / "np").exists()
@@ -254,13 +255,15 @@ def test_contact_weight_reaches_the_dynamics_loss(episode_data, tmp_path) -> Non
     first = train_autoregressive(tiny(), data, tmp_path / "a", device="cpu")
     res = train_autoregressive(r, data, tmp_path / "b", device="cpu", init=first.model_dir)
     assert res.stages["dynamics"].step == 4
+    assert "contact weight 6" in load_checkpoint(res.model_dir).card.notes  # the checkpoint says it used one
 
 
 def test_cli_contact_weight(tmp_path, tiny_cli_run) -> None:  # noqa: ANN001
     app, common = tiny_cli_run
     args = [*common, "--out", str(tmp_path / "b"), "--init", str(tmp_path / "a" / "model")]
-    bad = CliRunner().invoke(app, [*args, "--contact-weight", "0.5"])
-    assert bad.exit_code != 0 and not (tmp_path / "b").exists()
+    for value in ("0.5", "inf"):
+        bad = CliRunner().invoke(app, [*args, "--contact-weight", value])
+        assert bad.exit_code == 2 and not (tmp_path / "b").exists(), bad.output
     res = CliRunner().invoke(app, [*args, "--contact-weight", "4"])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "b" / "dynamics" / "last" / "trainer.json").read_text())["step"] == 4

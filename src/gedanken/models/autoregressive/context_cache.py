@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from rich.progress import track
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 if TYPE_CHECKING:
@@ -87,17 +87,36 @@ def encoded_key(model: AutoregressiveWorldModel, frames: list[torch.Tensor]) -> 
     return h.hexdigest()
 
 
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of the stored values (names, shapes and int32 bytes, in name order): a flipped bit is caught."""
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        v = tensors[k].to(torch.int32).contiguous()
+        h.update(f"{k}{tuple(v.shape)}".encode())
+        h.update(v.numpy().tobytes())
+    return h.hexdigest()
+
+
 def _load(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor] | None:
-    """The cached tensors if ``path`` holds exactly ``shapes`` (name -> shape), as int64, else None."""
+    """The cached tensors if ``path`` holds exactly ``shapes`` (name -> shape) and its values match the checksum
+    written with them, as int64, else None."""
     if not path.is_file():
         return None
     try:
+        with safe_open(path, "pt") as f:
+            digest = (f.metadata() or {}).get("sha256")
         stored = load_file(path)
     except (SafetensorError, OSError, ValueError) as err:
         log.warning("cache %s unreadable (%s): recomputing", path, err)
         return None
     if set(stored) != set(shapes) or any(tuple(stored[k].shape) != s for k, s in shapes.items()):
         log.warning("cache %s does not match this data: recomputing", path)
+        return None
+    if digest is None:
+        log.warning("cache %s has no checksum (an older version wrote it): recomputing", path)
+        return None
+    if digest != _digest(stored):
+        log.warning("cache %s is damaged (its values do not match their checksum): recomputing", path)
         return None
     return {k: v.to(torch.int64) for k, v in stored.items()}
 
@@ -106,10 +125,14 @@ def _save(path: Path, tensors: dict[str, torch.Tensor], key: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.to(torch.int32).contiguous() for k, v in tensors.items()}, tmp, {"key": key})
+        meta = {"key": key, "sha256": _digest(tensors)}
+        save_file({k: v.to(torch.int32).contiguous() for k, v in tensors.items()}, tmp, meta)
         os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
     except OSError as err:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # e.g. the cache root is a file: there is no temporary file to remove
+            pass
         log.warning("could not write the cache %s (%s)", path, err)
 
 

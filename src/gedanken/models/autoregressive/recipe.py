@@ -11,6 +11,7 @@ without trainer state to ``<out>/model``, a checkpoint :func:`gedanken.models.lo
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -78,7 +79,7 @@ class AutoregressiveRecipe:
             raise ValueError(
                 "projected_context trains on the sampler's projection: set model.sampler.keep_area"
             )
-        if self.contact_weight < 1 or self.contact_band < 1:
+        if not (1 <= self.contact_weight < math.inf) or self.contact_band < 1:
             raise ValueError(
                 f"need contact_weight >= 1 and contact_band >= 1, got {self.contact_weight}, {self.contact_band}"
             )
@@ -403,6 +404,7 @@ def train_autoregressive(
             notes=(f"{prior.notes}; then dynamics trained on from {source_name(init)}: " if prior else "")
             + f"labelled steps {used}; tokenizer PSNR {tok_psnr:.2f} dB"
             + (f"; projected context {recipe.projected_context}" if recipe.projected_context > 0 else "")
+            + (f"; contact weight {recipe.contact_weight:g}" if recipe.contact_weight > 1 else "")
             + note,
         )
     else:  # decoder only: the checkpoint's card and step, with the stage noted
