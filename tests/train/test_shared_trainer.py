@@ -126,3 +126,26 @@ def test_off_a_terminal_progress_is_logged_as_lines(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="gedanken.train.trainer"):
         _fit(tmp_path / "b", TinyRegressor(), synthetic_batches, steps=6, log_every=3, progress=False)
     assert not [r for r in caplog.records if "train smoke: step" in r.getMessage()]  # asked for no progress
+
+
+def test_resume_refuses_a_run_on_other_data(tmp_path, monkeypatch):
+    from gedanken.models.checkpoint import CheckpointError
+
+    monkeypatch.chdir(tmp_path)
+
+    def run(dataset: str, steps: int, **kw):  # noqa: ANN202
+        return fit(
+            TinyRegressor(),
+            synthetic_batches,
+            _cfg(tmp_path / "out", steps=steps, **kw),
+            card=ModelCard(name="t", family="smoke", dataset=dataset),
+            family="smoke",
+            model_config={},
+        )
+
+    run("data/a+data/b", 3)
+    assert run("./data/a+data/b", 5).resumed_from == 3  # the same datasets, however written
+    with pytest.raises(CheckpointError, match=r"is a run on \./data/a\+data/b, this one trains on data/c"):
+        run("data/c", 8)
+    assert run("data/c", 2, resume=False).resumed_from == 0  # --no-resume starts it over
+    assert run("", 4).resumed_from == 2  # data in memory (no name): nothing to compare

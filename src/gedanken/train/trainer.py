@@ -288,6 +288,15 @@ def _batch_iter(batches: BatchSource, start: int) -> Iterator[Any]:
     return it
 
 
+def _same_data(before: str, now: str) -> bool:
+    """Whether two cards' ``dataset`` fields ("a+b" paths, as given) name the same datasets; an empty one (data
+    in memory, or a card without it) matches anything."""
+    if not before or not now:
+        return True
+    parts = [[Path(p).resolve() for p in d.split("+")] for d in (before, now)]
+    return parts[0] == parts[1]
+
+
 def fit(
     model: nn.Module,
     batches: BatchSource,
@@ -318,6 +327,11 @@ def fit(
         data = read_checkpoint(last)
         if data.family != family:
             raise CheckpointError(f"{last}: holds a {data.family!r} model, cannot resume a {family!r} run")
+        if card is not None and not _same_data(data.card.dataset, card.dataset):
+            raise CheckpointError(
+                f"{last} is a run on {data.card.dataset}, this one trains on {card.dataset}: give another --out, "
+                "or --no-resume to start it over"
+            )
         load_weights_strict(model, {k: v.to(device) for k, v in data.tensors.items()}, where=str(last))
         step, seconds_before = _load_trainer_state(last, opt, sched)
         log.info("resuming %s from step %d (%s)", family, step, last)
