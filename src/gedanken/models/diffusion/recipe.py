@@ -292,7 +292,7 @@ def _continued_card(
     prior: ModelCard, card: ModelCard, init: str | Path, flow: FlowConfig, measured: str
 ) -> ModelCard:
     """The card of a DiT trained on from the checkpoint whose card is ``prior``: its history, then this run (its
-    steps, weights and ``measured`` tokenizer figures)."""
+    steps, weights and, when given, the ``measured`` figures of a tokenizer it fine-tuned)."""
     weights = [f"{k} {getattr(flow, k):g}" for k in ("size_weight", "edge_weight") if getattr(flow, k) > 1]
     return replace(
         card,
@@ -300,7 +300,7 @@ def _continued_card(
         train_seconds=round(card.train_seconds + prior.train_seconds, 1),
         notes=f"{prior.notes}; then the DiT trained {card.steps} steps more from {source_name(init)}"
         + (f" ({', '.join(weights)})" if weights else "")
-        + f": {measured}",
+        + (f": {measured}" if measured else ""),
     )
 
 
@@ -449,7 +449,8 @@ def train_diffusion(
         if (
             init is not None
         ):  # trained on: the checkpoint's steps, seconds and notes stay, this run's are added
-            card = _continued_card(read_checkpoint(init).card, card, init, cfg.flow, measured)
+            # the tokenizer's figures again only when this run fine-tuned it (else the prior notes hold them)
+            card = _continued_card(read_checkpoint(init).card, card, init, cfg.flow, measured if tune else "")
     else:  # the DiT as trained: its card (steps, seconds) and step
         assert init is not None
         before = read_checkpoint(init)
