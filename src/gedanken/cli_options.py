@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -78,3 +79,12 @@ def out_dir_option(value: Path | None) -> Path | None:
 def out_file_option(value: Path | None) -> Path | None:
     """``--out`` naming an ``.mp4`` file: refused when it is a folder, has another suffix, or cannot be created."""
     return None if value is None else _checked(_mp4, value)
+
+
+def run_dir_option(family: str) -> Any:  # noqa: ANN401 (typer's OptionInfo)
+    """The ``--out`` option of ``train <family>``: a run folder, checked as it is parsed."""
+    return typer.Option(
+        None,
+        callback=out_dir_option,
+        help=f"Run directory (default: runs/{family}_<world>, the world the data was recorded from).",
+    )

@@ -7,7 +7,7 @@ channel-last layout ``(B, T, H, W, 3)``, exactly as episodes store them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor
@@ -69,3 +69,16 @@ class ModelCard:
     train_seconds: float = 0.0
     params: int = 0
     notes: str = ""
+
+    def continued_from(self, prior: ModelCard | None, how: str) -> ModelCard:
+        """This run's card for a model trained on from the checkpoint whose card is ``prior``: the prior steps
+        and seconds added to this run's, its notes first, then ``how`` this run went on and this run's notes.
+        Unchanged when there is no ``prior``."""
+        if prior is None:
+            return self
+        return replace(
+            self,
+            steps=self.steps + prior.steps,
+            train_seconds=round(self.train_seconds + prior.train_seconds, 1),
+            notes=f"{prior.notes}; {how}" + (f": {self.notes}" if self.notes else ""),
+        )

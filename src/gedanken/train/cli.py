@@ -14,7 +14,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from gedanken.cli_options import device_option, out_dir_option, out_file_option
+from gedanken.cli_options import device_option, out_dir_option, out_file_option, run_dir_option
 from gedanken.models.actions import check_model_world, driving_actions
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,16 @@ def resolve_model_path(spec: str) -> Path:
     raise typer.BadParameter(f"{spec!r} is neither a checkpoint directory nor a shipped model {avail}")
 
 
+def recorded_worlds(path: Path) -> tuple[str, ...]:
+    """The worlds the dataset at ``path`` was recorded from; () when there is none there (yet).
+    ``DatasetError`` when its header is damaged."""
+    if not (path / "zarr.json").exists():
+        return ()
+    from gedanken.data.store import EpisodeDataset
+
+    return EpisodeDataset.open(path, check_chunks=False).worlds
+
+
 def dataset_for(
     world: str,
     data: Path | None,
@@ -57,11 +67,11 @@ def dataset_for(
     """
     name = world.replace("/", "_") + (f"_{policy}" if policy not in (None, "mixed") else "")
     path = data or Path("data") / name
-    if world_given and data is not None and (path / "zarr.json").exists():
-        from gedanken.data.store import DatasetError, EpisodeDataset
+    if world_given and data is not None:
+        from gedanken.data.store import DatasetError
 
         try:
-            held = EpisodeDataset.open(path, check_chunks=False).worlds
+            held = recorded_worlds(path)
         except DatasetError as e:
             raise typer.BadParameter(str(e), param_hint="--data") from None
         if held and world not in held:
@@ -83,11 +93,11 @@ def run_dir(family: str, world: str, data: Path, out: Path | None) -> Path:
     so that ``--data`` alone does not file a Bounce run under the ``--world`` default."""
     if out is not None:
         return out
-    from gedanken.data.store import DatasetError, EpisodeDataset
+    from gedanken.data.store import DatasetError
 
     try:
-        held = EpisodeDataset.open(data, check_chunks=False).worlds
-    except DatasetError:
+        held = recorded_worlds(data)
+    except DatasetError:  # the training says so, naming the file
         held = ()
     name = held[0] if len(held) == 1 else world
     return Path("runs") / f"{family}_{name.replace('/', '_')}"
@@ -140,11 +150,7 @@ def train_diffusion_cmd(
         help="More recorded datasets (same world, frame size, action space) whose episodes are trained on "
         "after --data's, e.g. one collected with another --policy. Repeatable.",
     ),
-    out: Path = typer.Option(
-        None,
-        callback=out_dir_option,
-        help="Run directory (default: runs/diffusion_<world>, the world the data was recorded from).",
-    ),
+    out: Path = run_dir_option("diffusion"),
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
     steps: int = typer.Option(0, min=0, help="Override the DiT's training steps (0 = preset)."),
     tokenizer_steps: int = typer.Option(

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from gedanken.cli_options import device_option, out_dir_option
+from gedanken.cli_options import device_option, run_dir_option
 
 console = Console()
 
@@ -30,11 +30,7 @@ def train_autoregressive_cmd(
         help="More recorded datasets (same world, frame size, action space) whose episodes are trained on "
         "after --data's, e.g. one collected with another --policy. Repeatable.",
     ),
-    out: Path = typer.Option(
-        None,
-        callback=out_dir_option,
-        help="Run directory (default: runs/autoregressive_<world>, the world the data was recorded from).",
-    ),
+    out: Path = run_dir_option("autoregressive"),
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
     steps: int = typer.Option(0, min=0, help="Override the dynamics' training steps (0 = preset)."),
     labelled_steps: int = typer.Option(

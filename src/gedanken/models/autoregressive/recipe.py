@@ -396,17 +396,14 @@ def train_autoregressive(
         # trained on from a checkpoint: its card's steps, seconds and notes stay, this run's are added
         final_card = replace(
             card,
-            steps=sum(r.step for r in stages.values()) + (prior.steps if prior else 0),
-            train_seconds=round(
-                sum(r.seconds for r in stages.values()) + (prior.train_seconds if prior else 0.0), 1
-            ),
+            steps=sum(r.step for r in stages.values()),
+            train_seconds=round(sum(r.seconds for r in stages.values()), 1),
             params=sum(p.numel() for p in model.parameters()),
-            notes=(f"{prior.notes}; then dynamics trained on from {source_name(init)}: " if prior else "")
-            + f"labelled steps {used}; tokenizer PSNR {tok_psnr:.2f} dB"
+            notes=f"labelled steps {used}; tokenizer PSNR {tok_psnr:.2f} dB"
             + (f"; projected context {recipe.projected_context}" if recipe.projected_context > 0 else "")
             + (f"; contact weight {recipe.contact_weight:g}" if recipe.contact_weight > 1 else "")
             + note,
-        )
+        ).continued_from(prior, f"then dynamics trained on from {source_name(init)}" if init else "")
     else:  # decoder only: the checkpoint's card and step, with the stage noted
         assert init is not None
         before = read_checkpoint(init)

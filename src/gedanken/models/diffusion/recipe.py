@@ -23,7 +23,7 @@ from gedanken.data.combine import read_episodes
 from gedanken.models import source_name
 from gedanken.models.checkpoint import read_checkpoint, save_checkpoint
 from gedanken.models.diffusion import config as presets
-from gedanken.models.diffusion.config import DiffusionConfig, FlowConfig
+from gedanken.models.diffusion.config import DiffusionConfig
 from gedanken.models.diffusion.decoder import DecoderTuneConfig, decoder_stage
 from gedanken.models.diffusion.model import DiffusionWorldModel, LatentBatch
 from gedanken.models.object_weights import edge_object_weights, small_object_weights
@@ -288,22 +288,6 @@ def _stage(
     )
 
 
-def _continued_card(
-    prior: ModelCard, card: ModelCard, init: str | Path, flow: FlowConfig, measured: str
-) -> ModelCard:
-    """The card of a DiT trained on from the checkpoint whose card is ``prior``: its history, then this run (its
-    steps, weights and, when given, the ``measured`` figures of a tokenizer it fine-tuned)."""
-    weights = [f"{k} {getattr(flow, k):g}" for k in ("size_weight", "edge_weight") if getattr(flow, k) > 1]
-    return replace(
-        card,
-        steps=card.steps + prior.steps,
-        train_seconds=round(card.train_seconds + prior.train_seconds, 1),
-        notes=f"{prior.notes}; then the DiT trained {card.steps} steps more from {source_name(init)}"
-        + (f" ({', '.join(weights)})" if weights else "")
-        + (f": {measured}" if measured else ""),
-    )
-
-
 def _initial_model(init: str | Path, cfg: DiffusionConfig) -> DiffusionWorldModel:
     """The diffusion checkpoint at ``init``, checked against the data's frame size, actions and world."""
     from gedanken.models import load_initial
@@ -449,8 +433,17 @@ def train_diffusion(
         if (
             init is not None
         ):  # trained on: the checkpoint's steps, seconds and notes stay, this run's are added
+            flow = cfg.flow
+            weights = [
+                f"{k} {getattr(flow, k):g}" for k in ("size_weight", "edge_weight") if getattr(flow, k) > 1
+            ]
+            how = f"then the DiT trained {card.steps} steps more from {source_name(init)}" + (
+                f" ({', '.join(weights)})" if weights else ""
+            )
             # the tokenizer's figures again only when this run fine-tuned it (else the prior notes hold them)
-            card = _continued_card(read_checkpoint(init).card, card, init, cfg.flow, measured if tune else "")
+            card = replace(card, notes=measured if tune else "").continued_from(
+                read_checkpoint(init).card, how
+            )
     else:  # the DiT as trained: its card (steps, seconds) and step
         assert init is not None
         before = read_checkpoint(init)

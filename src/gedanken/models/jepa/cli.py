@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from gedanken.cli_options import device_option, out_dir_option
+from gedanken.cli_options import device_option, run_dir_option
 
 console = Console()
 
@@ -22,11 +22,7 @@ def train_jepa_cmd(
         help="A recorded dataset; a path given here must exist. Without it: data/<world>_poke for the default "
         "preset, data/<world> for tiny, recorded there if absent.",
     ),
-    out: Path = typer.Option(
-        None,
-        callback=out_dir_option,
-        help="Run directory (default: runs/jepa_<world>, the world the data was recorded from).",
-    ),
+    out: Path = run_dir_option("jepa"),
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
     encoder_steps: int = typer.Option(0, help="Override the encoder's steps (0 = preset)."),
     predictor_steps: int = typer.Option(0, help="Override the predictor's steps (0 = preset)."),
