@@ -104,7 +104,7 @@ def main() -> None:
         survival = np.cumprod(ok, axis=1).mean(0)
         both = p.vis[:, 1:] & t.vis[:, 1:]
         err = np.linalg.norm(p.xy[:, 1:] - t.xy[:, 1:], axis=-1)[both]
-        g = geometry(pj, tj.physics.radius)
+        g = geometry(pj, tj.physics)
         pairs, walls = breaches(g, tj.physics.solid, cfg.penetration_tol)
         pair_bad, wall_bad = pairs.any(-1)[:, 1:], walls.any(-1)[:, 1:]
         past = -g.wall_gap[:, 1:][walls[:, 1:]]  # px past a wall, per breaching object and frame

@@ -13,7 +13,8 @@ along the wall's outward normal), so "the pusher was driven into the wall" can b
 With ``--round-trip`` nothing is rolled out: every true future frame goes through the model's tokenizer (encode,
 then the decoder that draws the frames the model shows) and the reconstructions are judged the same way. That is
 what the model draws when its latents are exactly right, so breaches there come from the decoder, not the dynamics
-(session 27: balls resting on the floor drawn one row short, which the judge reads as one unit past the wall).
+(session 27: balls resting on the floor drawn one row short, which the judge then read as one unit past the wall;
+since session 31 a circle at the edge is placed from its centroid, and one faint row moves it about a third of a unit).
 """
 
 from __future__ import annotations
@@ -27,26 +28,25 @@ import numpy as np
 
 if TYPE_CHECKING:
     from gedanken.audit.judge import Judged
+    from gedanken.audit.physics import PhysicsTruth
 
 _WALLS = ("left", "right", "bottom", "top")  # order of the outward normals below
 _NORMALS = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])
 
 
-def _breach_list(
-    judged: Judged, radius: np.ndarray, solid: np.ndarray, tol: float, actions: np.ndarray | None
-) -> list[dict]:
+def _breach_list(judged: Judged, phys: PhysicsTruth, tol: float, actions: np.ndarray | None) -> list[dict]:
     """Every breached (episode, frame): the pairs that overlap and the objects past a wall, with depths."""
     from gedanken.audit.physics import breaches, centres, geometry
     from gedanken.worlds.state import WORLD_SIZE
 
-    g = geometry(judged, radius)
-    xy = centres(judged, radius)  # (B, E, K, 2)
-    r = radius[:, None, :]
+    g = geometry(judged, phys)
+    xy = centres(judged, phys)  # (B, E, K, 2)
+    r = phys.radius[:, None, :]
     # distance from each object's rim to each wall, in _WALLS order: (B, E, K, 4)
     rims = np.stack(
         [xy[..., 0] - r, WORLD_SIZE - xy[..., 0] - r, xy[..., 1] - r, WORLD_SIZE - xy[..., 1] - r], -1
     )
-    pairs, walls = breaches(g, solid, tol)
+    pairs, walls = breaches(g, phys.solid, tol)
     out = []
     hit = pairs.any(-1) | walls.any(-1)  # (B, E)
     for b, e in zip(*np.nonzero(hit[:, 1:]), strict=True):
@@ -109,8 +109,8 @@ def main() -> None:
         cfg, truth, tj, pj = replay(ap, args)
     phys, tol = tj.physics, cfg.penetration_tol
     actions = None if truth.actions is None else np.asarray(truth.actions, dtype=np.float64)
-    pred = _breach_list(pj, phys.radius, phys.solid, tol, actions)
-    sim = _breach_list(tj.judged, phys.radius, phys.solid, tol, actions)
+    pred = _breach_list(pj, phys, tol, actions)
+    sim = _breach_list(tj.judged, phys, tol, actions)
     judged_frames = truth.n * args.horizon
 
     def summary(rows: list[dict]) -> dict:

@@ -33,12 +33,15 @@ def test_smoke_run_with_baselines(tmp_path) -> None:
             "2",
             "--horizon",
             "8",
+            "--edge-rule",
+            "far_side",
             "--out",
             str(out),
         ],
     )
     assert res.exit_code == 0, res.output
     data = json.loads((out / "audit.json").read_text())
+    assert data["config"]["edge_rule"] == "far_side"  # recorded with the results it produced
     assert [m["name"] for m in data["models"]] == ["constant_velocity", "copy_last"]
     assert data["splits"] == ["test", "ood", "gap"] and data["horizon"] == 8 and data["episodes"] == 2
     assert (out / "index.html").stat().st_size > 1000
@@ -55,6 +58,7 @@ def test_smoke_run_with_baselines(tmp_path) -> None:
         (["--model", "copy_last", "--split", ""], "no split named"),
         (["--model", "copy_last", "--split", " , "], "no split named"),
         (["--model", "copy_last", "--horizon", "0"], "horizon"),
+        (["--model", "copy_last", "--edge-rule", "middle"], "not one of centroid, far_side"),
     ],
 )
 def test_bad_input_fails_cleanly(tmp_path, args, message) -> None:

@@ -46,6 +46,7 @@ def _metrics(true_tracks: np.ndarray, pred_tracks: np.ndarray, gravity: float = 
         contacts=np.zeros(present.shape, np.int32),
         gravity=np.array([gravity]),
         fps=15.0,
+        circle=np.ones((1, 3), bool),
     )
     m.update(physics_metrics(pj, tj, object_view(pj, 15.0), object_view(tj, 15.0), phys, CFG))
     return m

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from gedanken.audit.config import AuditConfig
+from gedanken.audit.config import EDGE_RULES, AuditConfig
 from gedanken.cli_options import out_dir_option
 from gedanken.progress import progress_messages
 
@@ -51,6 +51,12 @@ def audit(
     branches: int = typer.Option(
         2, "--branches", min=0, help="Counterfactual action sequences per branched episode."
     ),
+    edge_rule: str = typer.Option(
+        "centroid",
+        "--edge-rule",
+        help="How a circle touching the frame's edge is placed for the solidity rule: centroid (its cut "
+        "centroid) or far_side (its bounding box's far side, the rule before session 31).",
+    ),
     baselines: bool = typer.Option(
         True, "--baselines/--no-baselines", help="Also audit every built-in baseline not already given."
     ),
@@ -79,6 +85,10 @@ def audit(
         import torch
 
         torch.set_num_threads(threads)
+    if edge_rule not in EDGE_RULES:
+        raise typer.BadParameter(
+            f"{edge_rule!r} is not one of {', '.join(EDGE_RULES)}", param_hint="--edge-rule"
+        )
     splits = [p.strip() for s in split or [] for p in s.split(",") if p.strip()] or None
     if split and splits is None:  # given, but only empty names: not silently the default
         raise typer.BadParameter(
@@ -94,7 +104,7 @@ def audit(
                 horizon=horizon,
                 context=context,
                 seed=seed,
-                config=AuditConfig(branches=branches),
+                config=AuditConfig(branches=branches, edge_rule=edge_rule),
                 baselines=baselines,
                 workers=workers or default_workers(),
                 progress=say,

@@ -9,6 +9,8 @@ import numpy as np
 from gedanken.audit.judge import JudgeConfig
 from gedanken.audit.pixels import PSNR_CAP
 
+EDGE_RULES = ("centroid", "far_side")
+
 
 @dataclass(frozen=True)
 class AuditConfig:
@@ -19,6 +21,9 @@ class AuditConfig:
     jump_threshold: float = 8.0  # a frame-to-frame displacement this far from the truth's is a teleport
     clear_fraction: float = 0.25  # share of its full area an object must show for (in)visibility to count
     penetration_tol: float = 1.0  # overlap (objects, or object past a wall) tolerated before it counts
+    # where a circle touching the frame's edge is placed: "centroid" (its cut centroid, since session 31) or
+    # "far_side" (its bounding box's far side, as boxes always are; one faint row moves it a whole unit)
+    edge_rule: str = "centroid"
     contact_tol: float = 1.0  # gap below which two judged objects (or an object and a wall) are in contact
     contact_window: int = 2  # a predicted contact onset matches a true one within +- this many frames
     post_collision_frames: int = 3  # frames after a true contact onset that count as post-collision
@@ -28,6 +33,10 @@ class AuditConfig:
     psnr_cap: float = PSNR_CAP  # dB given to exact frames instead of infinity
     batch_size: int = 32  # episodes per model call
     clip_episodes: int = 1  # episodes per split kept as side-by-side clips for the report
+
+    def __post_init__(self) -> None:
+        if self.edge_rule not in EDGE_RULES:
+            raise ValueError(f"edge_rule must be one of {EDGE_RULES}, got {self.edge_rule!r}")
 
 
 def tiny() -> AuditConfig:

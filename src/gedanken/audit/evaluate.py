@@ -76,6 +76,7 @@ def judge_truth(truth: TruthSet, cfg: AuditConfig, seed: int = 0) -> TruthJudged
         contacts=truth.contacts,
         gravity=truth.gravity_per_episode(),
         fps=truth.fps,
+        circle=np.broadcast_to(circle, radius.shape).copy(),
     )
     h, w = truth.frames.shape[2:4]
     px = (w / WORLD_SIZE) * (h / WORLD_SIZE)  # pixels per square world unit

@@ -56,6 +56,7 @@ class Judged:
     wrong_px: np.ndarray  # (*S,) int32 pixels far from every palette colour
     height: int  # H of the judged frames
     width: int  # W of the judged frames
+    exact: bool = False  # col/row are the objects' true centres (from states), not centroids of pixels
 
     @property
     def split(self) -> np.ndarray:
@@ -207,4 +208,5 @@ def judged_from_states(states: np.ndarray, height: int, width: int) -> Judged:
         wrong_px=np.zeros(states.shape[:-2], np.int32),
         height=height,
         width=width,
+        exact=True,
     )

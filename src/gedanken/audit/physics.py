@@ -8,8 +8,11 @@ fault of the model.
 * Solidity: judged objects are circles of the object's known radius (a box counts as its inscribed circle,
   which never overstates an overlap). Two objects overlap when their centres are closer than the sum of
   the radii minus ``penetration_tol``; an object is past a wall when it reaches beyond the ``WORLD_SIZE``
-  square by more than ``penetration_tol``. A blob cut by the frame edge has its centre re-estimated from
-  the far side of its bounding box (the centroid of a cut blob lies too far inside).
+  square by more than ``penetration_tol``. A blob touching the frame edge has its centre re-estimated
+  along that axis (the centroid of a cut blob lies too far inside): a circle from its centroid, inverting
+  where the centroid of a disc cut by the edge lies (:func:`_cut_disc_centre`), a box from the far side of
+  its bounding box. The centroid keeps a faint far row to a third of a unit on a circle, where the far side
+  moves a whole unit (session 31, ``benchmarks/judge_edges.py``).
 * Contacts: onsets of "touching" (gap below ``contact_tol``) per pair and per object with the walls,
   matched between prediction and truth within ``contact_window`` frames for precision, recall and F1.
 * Gravity: quadratic fits of ``y(t)`` over contact-free runs (exact contacts from the simulator) of at
@@ -18,6 +21,7 @@ fault of the model.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,18 +42,47 @@ class PhysicsTruth:
     contacts: np.ndarray | None  # (B, E, K) int32 exact contact bitmask from the simulator, None if unknown
     gravity: np.ndarray  # (B,) each episode's gravity (world units / s^2, positive = down); NaN if unknown
     fps: float
+    circle: np.ndarray  # (B, K) bool: drawn as a circle (else a box, judged by its inscribed circle)
 
 
-def centres(j: Judged, radius: np.ndarray) -> np.ndarray:
-    """(B, E, K, 2) world-unit centres, with blobs cut by the frame edge re-estimated from their far side."""
+# Where the centroid of a unit disc cut by a straight edge lies. ``tau``: distance from the disc's centre to
+# the edge (-1: all cut away, 1: just touching); ``_CUT_D``: distance from the visible part's centroid to the
+# edge, which rises monotonically from 0 to 1 with ``tau``.
+_CUT_TAU = np.linspace(-1.0, 1.0, 2001)
+_CUT_AREA = _CUT_TAU * np.sqrt(1 - _CUT_TAU**2) + np.arcsin(_CUT_TAU) + np.pi / 2  # visible area / r^2
+with np.errstate(divide="ignore", invalid="ignore"):
+    _CUT_D = _CUT_TAU + np.where(_CUT_AREA > 0, (2 / 3) * (1 - _CUT_TAU**2) ** 1.5 / _CUT_AREA, 1.0)
+
+
+def _cut_disc_centre(d: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Distance from the edge to a disc's centre, given its visible centroid's distance ``d`` (both pixels).
+
+    A disc of radius ``r`` whose centroid lies ``d >= r`` inside is not cut (the centre is the centroid).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = d / r
+    return np.where(q >= 1, d, np.interp(q, _CUT_D, _CUT_TAU) * r)
+
+
+def _edge_axis(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, size: int, r: np.ndarray, circle: np.ndarray):
+    """One axis of :func:`centres`: ``v`` centroids, ``lo``/``hi`` bounding-box edges, ``size`` pixels."""
+    low, high = (lo <= 0) & (hi < size), (hi >= size) & (lo > 0)
+    v = np.where(low, np.where(circle, _cut_disc_centre(v, r), hi - r), v)
+    return np.where(high, np.where(circle, size - _cut_disc_centre(size - v, r), lo + r), v)
+
+
+def centres(j: Judged, truth: PhysicsTruth) -> np.ndarray:
+    """(B, E, K, 2) world-unit centres, with blobs at the frame edge re-estimated along that axis (not when the
+    judged positions are the objects' exact centres, as for a model that predicts states)."""
     col, row = j.col.astype(np.float64), j.row.astype(np.float64)
-    rx = radius[:, None, :] * (j.width / WORLD_SIZE)  # (B, 1, K) pixels
-    ry = radius[:, None, :] * (j.height / WORLD_SIZE)
+    if j.exact:
+        return np.stack([col * (WORLD_SIZE / j.width), WORLD_SIZE - row * (WORLD_SIZE / j.height)], -1)
+    rx = truth.radius[:, None, :] * (j.width / WORLD_SIZE)  # (B, 1, K) pixels
+    ry = truth.radius[:, None, :] * (j.height / WORLD_SIZE)
     c0, c1, r0, r1 = (j.bbox[..., i].astype(np.float64) for i in range(4))
-    col = np.where((c0 <= 0) & (c1 < j.width), c1 - rx, col)
-    col = np.where((c1 >= j.width) & (c0 > 0), c0 + rx, col)
-    row = np.where((r0 <= 0) & (r1 < j.height), r1 - ry, row)
-    row = np.where((r1 >= j.height) & (r0 > 0), r0 + ry, row)
+    circle = truth.circle[:, None, :]
+    col = _edge_axis(col, c0, c1, j.width, rx, circle)
+    row = _edge_axis(row, r0, r1, j.height, ry, circle)
     x = col * (WORLD_SIZE / j.width)
     y = WORLD_SIZE - row * (WORLD_SIZE / j.height)
     return np.stack([x, y], -1)
@@ -64,8 +97,9 @@ class Geometry:
     pairs: np.ndarray  # (P, 2) slot indices i < j of solid-capable pairs
 
 
-def geometry(j: Judged, radius: np.ndarray) -> Geometry:
-    xy = centres(j, radius)  # (B, E, K, 2)
+def geometry(j: Judged, truth: PhysicsTruth) -> Geometry:
+    xy = centres(j, truth)  # (B, E, K, 2)
+    radius = truth.radius
     k = xy.shape[2]
     ii, jj = np.triu_indices(k, 1)
     d = np.sqrt(((xy[:, :, ii] - xy[:, :, jj]) ** 2).sum(-1))  # (B, E, P)
@@ -150,7 +184,9 @@ def physics_metrics(
     pred: Judged, true: Judged, pv: ObjectView, tv: ObjectView, truth: PhysicsTruth, cfg: AuditConfig
 ) -> MetricSet:
     """Solidity, contact F1, post-collision velocity, gravity fit and energy/momentum drift."""
-    gp, gt = geometry(pred, truth.radius), geometry(true, truth.radius)
+    if cfg.edge_rule == "far_side":
+        truth = dataclasses.replace(truth, circle=np.zeros_like(truth.circle))
+    gp, gt = geometry(pred, truth), geometry(true, truth)
     m = MetricSet()
 
     pen_p = _interpenetration(gp, truth.solid, cfg.penetration_tol)[:, 1:]  # (B, Hz)
