@@ -88,6 +88,14 @@ def main() -> None:
             raise
         Console(stderr=True).print(f"[red]error:[/red] {e}", highlight=False)
         raise SystemExit(2) from None
+    except MemoryError as e:  # a count too large for this machine (numpy names the array it could not make)
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            raise
+        Console(stderr=True).print(
+            f"[red]error:[/red] not enough memory ({e}); ask for fewer steps, frames or episodes",
+            highlight=False,
+        )
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

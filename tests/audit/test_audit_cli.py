@@ -67,6 +67,8 @@ def test_bad_input_fails_cleanly(tmp_path, args, message) -> None:
     assert res.exit_code != 0
     assert message in " ".join(res.output.split())
     assert not out.exists() and list(tmp_path.iterdir()) == []
+    if message in ("valid worlds", "valid splits"):
+        assert "auditing" not in res.output  # refused before any progress line
 
 
 def test_threads_option_sets_torchs_threads(tmp_path) -> None:

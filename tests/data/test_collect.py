@@ -105,3 +105,11 @@ def test_resume_onto_a_damaged_dataset_names_the_chunk(tmp_path: Path) -> None:
         collect("push", out, 4, workers=1, **TINY)
     assert str(chunk) in str(err.value)
     assert len(EpisodeDataset.open(out, check_chunks=False)) == 2  # nothing appended
+
+
+def test_nothing_to_add_reads_no_chunks(tmp_path: Path) -> None:
+    out = tmp_path / "push"
+    collect("push", out, 2, workers=1, **TINY)
+    chunk = sorted(p for p in (out / "frames" / "c").rglob("*") if p.is_file())[0]
+    chunk.write_bytes(chunk.read_bytes()[:20])
+    assert collect("push", out, 2, workers=1, **TINY).episodes_added == 0  # done: the chunks are not read

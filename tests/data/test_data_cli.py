@@ -46,6 +46,10 @@ def test_collect_info_export(app: typer.Typer, tmp_path: Path) -> None:
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "2 episodes" in " ".join(res.output.split())  # rich may wrap long paths
+    other = [a if a != "push" else "bounce" for a in args]  # the same folder, another world: refused
+    res = runner.invoke(app, other)
+    assert res.exit_code == 2 and "different settings" in res.output
+    assert "0/2" not in res.output and "→" not in res.output  # no progress bar for a refused run
 
     res = runner.invoke(app, ["data", "info", str(out)])
     assert res.exit_code == 0, res.output

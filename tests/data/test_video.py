@@ -44,6 +44,9 @@ def test_bad_input_is_refused(tmp_path: Path) -> None:
         write_mp4(np.zeros((0, 8, 8, 3), dtype=np.uint8), tmp_path / "x.mp4")
     with pytest.raises(ValueError, match="scale"):
         write_mp4(np.zeros((1, 8, 8, 3), dtype=np.uint8), tmp_path / "x.mp4", scale=0)
+    for fps in (0.0001, 0.0, 1e4, float("inf"), float("nan")):  # would write an unplayable or wrong rate
+        with pytest.raises(ValueError, match="fps must be between 1 and 1000"):
+            write_mp4(np.zeros((1, 8, 8, 3), dtype=np.uint8), tmp_path / "x.mp4", fps=fps)
     with pytest.raises(FileNotFoundError):
         read_mp4(tmp_path / "missing.mp4")
     assert not list(tmp_path.iterdir())

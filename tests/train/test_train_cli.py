@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import typer
 from typer.testing import CliRunner
 
 from gedanken.cli import app
@@ -221,6 +222,17 @@ def test_the_default_run_folder_is_named_after_the_datas_world(tmp_path):
     assert (
         run_dir("diffusion", "ALE/Pong-v5", tmp_path / "none", None) == Path("runs") / "diffusion_ALE_Pong-v5"
     )
+
+
+def test_a_worlds_gymnasium_id_names_the_same_world(tmp_path):
+    from gedanken.data.collect import collect
+    from gedanken.train.cli import dataset_for
+
+    collect("push", tmp_path / "push", 1, steps=4, seed=0, size=32, workers=1)
+    given = dict(collect_given=False, world_given=True)
+    assert dataset_for("gedanken/Push-v0", tmp_path / "push", 1, 4, **given) == tmp_path / "push"
+    with pytest.raises(typer.BadParameter, match="recorded from push"):
+        dataset_for("gedanken/Bounce-v0", tmp_path / "push", 1, 4, **given)
 
 
 def test_dataset_for_records_a_policy_into_its_own_folder(tmp_path, monkeypatch):

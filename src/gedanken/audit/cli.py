@@ -76,7 +76,7 @@ def audit(
     """Audit models against exact ground truth; write JSON for machines and one HTML page for people."""
     from gedanken.audit.parallel import default_workers
     from gedanken.audit.report import write_report
-    from gedanken.audit.run import run_audit
+    from gedanken.audit.run import audit_splits, run_audit
     from gedanken.models.checkpoint import CheckpointError
 
     if threads < 0:
@@ -95,6 +95,7 @@ def audit(
             "no split named; give at least one of test, ood, gap, combo, train", param_hint="--split"
         )
     try:
+        splits = audit_splits(world, splits)  # a bad world or split is said before any progress line
         with progress_messages(_err, "auditing...") as say:
             result = run_audit(
                 model,

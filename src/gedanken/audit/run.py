@@ -109,6 +109,28 @@ def _card(model: WorldModel, world: str) -> ModelCard:
     return ModelCard(name=getattr(model, "name", type(model).__name__), family="unknown", world=world)
 
 
+def audit_splits(world: str, splits: Sequence[str] | None) -> list[str]:
+    """The splits :func:`run_audit` audits ``world`` on (default ``test``, ``external`` for a Gymnasium id);
+    ValueError for an unknown world or split, a split named twice, or none."""
+    from gedanken.worlds.external import EXTERNAL_SPLIT
+    from gedanken.worlds.splits import check_split
+
+    check_world(world)
+    if is_external(world):
+        out = list(splits or [EXTERNAL_SPLIT])
+        if out != [EXTERNAL_SPLIT]:
+            raise ValueError(
+                f"{world} is an external environment with no parameter splits; use split 'external'"
+            )
+    else:
+        out = [check_split(s) for s in (splits or ["test"])]
+    if not out:
+        raise ValueError("no split to audit; give at least one of test, ood, gap, combo, train")
+    if len(set(out)) != len(out):
+        raise ValueError(f"split listed twice: {out}")
+    return out
+
+
 def run_audit(
     models: Sequence[str | WorldModel],
     world: str,
@@ -144,24 +166,9 @@ def run_audit(
             audited in-process whenever CUDA is in use). Results do not depend on it.
         progress: called with a short message before each step of work.
     """
-    from gedanken.worlds.external import EXTERNAL_SPLIT
-    from gedanken.worlds.splits import check_split
-
     cfg = config or AuditConfig()
-    check_world(world)
+    splits = audit_splits(world, splits)
     external = is_external(world)
-    if external:
-        splits = list(splits or [EXTERNAL_SPLIT])
-        if splits != [EXTERNAL_SPLIT]:
-            raise ValueError(
-                f"{world} is an external environment with no parameter splits; use split 'external'"
-            )
-    else:
-        splits = [check_split(s) for s in (splits or ["test"])]
-    if not splits:
-        raise ValueError("no split to audit; give at least one of test, ood, gap, combo, train")
-    if len(set(splits)) != len(splits):
-        raise ValueError(f"split listed twice: {splits}")
     if episodes < 1 or horizon < 2 or context < 2:
         raise ValueError(
             f"need episodes >= 1, horizon >= 2, context >= 2; got {episodes}, {horizon}, {context}"

@@ -92,27 +92,33 @@ def collect_command(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(f"{spec.source} → {out}", total=episodes)
-        try:
-            result = collect_spec(
-                spec,
-                out,
-                episodes,
-                workers=workers,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-        except DatasetError as e:
-            raise _fail(str(e)) from None
-        except KeyboardInterrupt:
-            err_console.print(
-                "interrupted: committed episodes are kept; run the same command again to continue"
-            )
-            raise typer.Exit(code=130) from None
+    bar = Progress(*columns, console=console, transient=False)
+    task = bar.add_task(f"{spec.source} → {out}", total=episodes)
+
+    def show(done: int, total: int) -> None:  # the bar appears once the dataset there has been accepted
+        bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        result = collect_spec(spec, out, episodes, workers=workers, progress=show)
+    except DatasetError as e:
+        raise _fail(str(e)) from None
+    except KeyboardInterrupt:
+        _stop(bar)
+        err_console.print("interrupted: committed episodes are kept; run the same command again to continue")
+        raise typer.Exit(code=130) from None
+    finally:
+        _stop(bar)
     console.print(
         f"{result.path}: {result.episodes_total} episodes (+{result.episodes_added}, {result.steps_added} steps) "
         f"in {result.seconds:.1f} s"
     )
+
+
+def _stop(bar: Progress) -> None:
+    """Stop ``bar`` if it was ever shown (stopping one that was not prints an empty line)."""
+    if bar.live.is_started:
+        bar.stop()
 
 
 @data_app.command("info")
@@ -168,12 +174,12 @@ def export_mp4_command(
     fps: float | None = typer.Option(None, help="Frames per second (default: the episode's)."),
 ) -> None:
     """Write one episode as an mp4 clip for viewing."""
-    from gedanken.data.video import write_mp4
+    from gedanken.data.video import MAX_FPS, MIN_FPS, write_mp4
 
     if scale < 1 or scale > 32:
         raise _fail(f"--scale must be between 1 and 32, got {scale}")
-    if fps is not None and fps <= 0:
-        raise _fail(f"--fps must be > 0, got {fps}")
+    if fps is not None and not MIN_FPS <= fps <= MAX_FPS:
+        raise _fail(f"--fps must be between {MIN_FPS:g} and {MAX_FPS:g}, got {fps}")
     ds = _open(path)
     if not 0 <= episode < len(ds):
         raise _fail(f"--episode {episode} out of range: {path} has {len(ds)} episodes (0..{len(ds) - 1})")

@@ -217,8 +217,6 @@ def _open_or_create(out: Path, spec: CollectSpec) -> tuple[EpisodeDataset | None
         raise DatasetError(
             f"{out}: episode {n - 1} has seed {ds.meta(n - 1).seed}, expected {spec.seed + n - 1}"
         )
-    if n:
-        ds.verify()  # resume onto a damaged dataset: say so now (DatasetCorruptError names the chunk file)
     return ds, n
 
 
@@ -280,6 +278,8 @@ def collect_spec(
     if before >= episodes:
         log.info("%s already holds %d episodes (asked for %d); nothing to do", out, before, episodes)
         return CollectResult(out, spec, before, 0, before, 0, time.perf_counter() - t0)
+    if ds is not None and before:
+        ds.verify()  # appending onto a damaged dataset: say so now (DatasetCorruptError names the chunk file)
     buffer: list[Episode] = []
     added = steps = 0
     last_flush = time.perf_counter()

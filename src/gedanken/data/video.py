@@ -39,6 +39,9 @@ def upscale(frames: np.ndarray, scale: int) -> np.ndarray:
     return frames.repeat(scale, axis=1).repeat(scale, axis=2)
 
 
+MIN_FPS, MAX_FPS = 1.0, 1000.0  # frame rates an mp4 is written at (a slower or faster one does not play)
+
+
 def _check_frames(frames: np.ndarray) -> None:
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
@@ -56,8 +59,8 @@ def write_mp4(
 ) -> VideoInfo:
     """Encode ``frames`` (T, H, W, 3) uint8 as H.264 yuv420p mp4 at ``path`` (atomic: temp file + rename)."""
     _check_frames(frames)
-    if fps <= 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
+    if not MIN_FPS <= fps <= MAX_FPS:  # NaN fails too; outside it H.264 in mp4 stores no playable rate
+        raise ValueError(f"fps must be between {MIN_FPS:g} and {MAX_FPS:g}, got {fps}")
     x = upscale(frames, scale)  # (T, H*s, W*s, 3)
     pad_h, pad_w = x.shape[1] % 2, x.shape[2] % 2
     if pad_h or pad_w:

@@ -105,8 +105,10 @@ def plan_cmd(
         )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
-    if risk < 0:
-        raise typer.BadParameter(f"--risk must be >= 0, got {risk}")
+    if not 0 <= risk < float("inf"):  # NaN too
+        raise typer.BadParameter(f"--risk must be finite and >= 0, got {risk}")
+    if len(set(model)) != len(model):
+        raise typer.BadParameter(f"a model is named twice: {', '.join(model)}", param_hint="--model")
     cfg = EvalConfig(episodes=episodes, planner=kind, goal=goal_kind, clips=clips, seed=seed, risk=risk)
     cem = dataclasses.replace(
         cfg.cem, horizon=horizon, candidates=candidates, elites=min(cfg.cem.elites, candidates)
@@ -118,9 +120,18 @@ def plan_cmd(
             dataclasses.replace(mppi, iterations=iterations),
         )
     cfg = dataclasses.replace(cfg, cem=cem, mppi=mppi)
+    loaded = [(spec, spec if spec in ("simulator", "random") else _load(spec, device)) for spec in model]
+    if goal_kind is GoalKind.LATENT:  # every model is checked before any of them plans
+        from gedanken.planning.objectives import LatentEncoder
+
+        for spec, wm in loaded:  # random ignores the goal; simulator is a str here, which has an encode()
+            if spec == "simulator" or (spec != "random" and not isinstance(wm, LatentEncoder)):
+                raise typer.BadParameter(
+                    f"a latent goal needs a model that encodes pictures; {spec!r} does not",
+                    param_hint="--goal",
+                )
     results = []
-    for spec in model:
-        wm = spec if spec in ("simulator", "random") else _load(spec, device)
+    for spec, wm in loaded:
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -148,7 +159,7 @@ def plan_cmd(
             s["planner"],
             s["goal"],
             f"{s['successes']}/{s['episodes']}",
-            f"{s['steps_to_success_mean'] or float('nan'):.1f}",
+            "-" if s["steps_to_success_mean"] is None else f"{s['steps_to_success_mean']:.1f}",
             f"{s['plan_ms_p50'] or 0:.1f}",
         )
     console.print(table)

@@ -40,6 +40,8 @@ def write_report(
 
     out = Path(out)
     (out / "clips").mkdir(parents=True, exist_ok=True)
+    for old in (out / "clips").glob("*.mp4"):  # a re-used report folder: only this run's clips stay
+        old.unlink()
     rows, clips = [], {}
     for r in results:
         rows.append(r.summary())

@@ -10,6 +10,7 @@ sides), a picture of the solved scene (:class:`ImageGoal`), or a latent.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from enum import Enum
 
@@ -58,9 +59,9 @@ class PushTaskConfig:
     keepout_margin: float = 3.0  # its reach beyond the shaping standoff (world units)
 
     def __post_init__(self) -> None:
-        if min(self.shaping, self.keepout, self.keepout_margin) < 0:
+        if not all(0 <= v < math.inf for v in (self.shaping, self.keepout, self.keepout_margin)):  # NaN too
             raise ValueError(
-                "shaping, keepout and keepout_margin must be >= 0 (0 turns a term off), got "
+                "shaping, keepout and keepout_margin must be finite and >= 0 (0 turns a term off), got "
                 f"{self.shaping}, {self.keepout}, {self.keepout_margin}"
             )
 

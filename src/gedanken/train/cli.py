@@ -49,6 +49,13 @@ def recorded_worlds(path: Path) -> tuple[str, ...]:
     return EpisodeDataset.open(path, check_chunks=False).worlds
 
 
+def _world_name(world: str) -> str:
+    """A built-in world's name for its Gymnasium id (``gedanken/Push-v0`` -> ``push``); others unchanged."""
+    from gedanken.worlds import WORLD_ENTRIES
+
+    return next((name for name, e in WORLD_ENTRIES.items() if e.gym_id == world), world)
+
+
 def dataset_for(
     world: str,
     data: Path | None,
@@ -74,7 +81,7 @@ def dataset_for(
             held = recorded_worlds(path)
         except DatasetError as e:
             raise typer.BadParameter(str(e), param_hint="--data") from None
-        if held and world not in held:
+        if held and _world_name(world) not in {_world_name(h) for h in held}:
             raise typer.BadParameter(
                 f"--world {world}, but {path} was recorded from {', '.join(held)}; drop --world or give a "
                 f"dataset of {world}",

@@ -1,4 +1,5 @@
 import json
+import logging
 from dataclasses import replace
 
 import pytest
@@ -13,7 +14,7 @@ from gedanken.models.autoregressive.config import Stage
 from gedanken.models.autoregressive.recipe import EpisodeData, tiny, train_autoregressive
 
 
-def test_tiny_recipe_trains_every_stage_and_exports(episode_data, tmp_path) -> None:  # noqa: ANN001
+def test_tiny_recipe_trains_every_stage_and_exports(episode_data, tmp_path, caplog) -> None:  # noqa: ANN001
     res = train_autoregressive(tiny(), episode_data(), tmp_path / "run", device="cpu")
     assert set(res.stages) == {"tokenizer", "lam", "dynamics", "adapter"}
     assert all(r.step == 4 for r in res.stages.values())
@@ -28,8 +29,10 @@ def test_tiny_recipe_trains_every_stage_and_exports(episode_data, tmp_path) -> N
     )
     assert roll.frames is not None and roll.frames.shape == (1, 3, 64, 64, 3)
     # resuming a finished run trains nothing more and reproduces the same weights
-    again = train_autoregressive(tiny(), episode_data(), tmp_path / "run", device="cpu")
+    with caplog.at_level(logging.INFO, logger="gedanken"):
+        again = train_autoregressive(tiny(), episode_data(), tmp_path / "run", device="cpu")
     assert all(r.resumed_from == 4 for r in again.stages.values())
+    assert "stage dynamics: 4 steps, already trained" in caplog.text and "loss nan" not in caplog.text
 
 
 def test_tokenizer_metrics_judge_with_a_palette() -> None:

@@ -355,12 +355,11 @@ def train_autoregressive(
         model.set_stage(stage)
         tc = replace(tc, out_dir=str(out / stage.value), device=device, resume=resume, seed=seed)
         stages[stage.value] = fit(model, batches, tc, card=card, family="autoregressive", model_config=cfg)
-        log.info(
-            "stage %s: %d steps, last loss %.4f",
-            stage.value,
-            stages[stage.value].step,
-            stages[stage.value].history[-1]["loss"] if stages[stage.value].history else float("nan"),
-        )
+        done = stages[stage.value]
+        if done.history:
+            log.info("stage %s: %d steps, last loss %.4f", stage.value, done.step, done.history[-1]["loss"])
+        else:  # resumed from a finished checkpoint: nothing was trained, so there is no loss to show
+            log.info("stage %s: %d steps, already trained", stage.value, done.step)
 
     tt, lt = recipe.tokenizer_train, recipe.lam_train
     if init is None:
