@@ -88,3 +88,22 @@ def run_dir_option(family: str) -> Any:  # noqa: ANN401 (typer's OptionInfo)
         callback=out_dir_option,
         help=f"Run directory (default: runs/{family}_<world>, the world the data was recorded from).",
     )
+
+
+def _threads(value: int) -> int:
+    if value:
+        import torch
+
+        torch.set_num_threads(value)
+    return value
+
+
+def threads_option() -> Any:  # noqa: ANN401 (typer's OptionInfo)
+    """``--threads``: torch's threads in this process, set as the option is parsed (0 keeps torch's default)."""
+    return typer.Option(
+        0,
+        "--threads",
+        min=0,
+        callback=_threads,
+        help="torch threads in this process (0: torch's default, every core). Set 1 when other jobs share the cores.",
+    )

@@ -59,6 +59,9 @@ def test_smoke_run_with_baselines(tmp_path) -> None:
         (["--model", "copy_last", "--split", " , "], "no split named"),
         (["--model", "copy_last", "--horizon", "0"], "horizon"),
         (["--model", "copy_last", "--edge-rule", "middle"], "not one of centroid, far_side"),
+        (["--model", "copy_last", "--seed", "-1"], "'--seed'"),
+        (["--model", "copy_last", "--horizon", "100000000"], "'--horizon'"),  # refused, not a MemoryError
+        (["--model", "copy_last", "--branches", "100000"], "'--branches'"),
     ],
 )
 def test_bad_input_fails_cleanly(tmp_path, args, message) -> None:
@@ -130,3 +133,15 @@ def test_a_learned_model_gets_its_bars_printed(tmp_path) -> None:
     # two position bars, identity and solidity (Bounce is passive: no control bar) ...
     assert "<h2>Bars</h2>" in page and page.count("data-bar-met=") == 4
     assert 'data-bar-met="null">-' in page  # ... one of which a 4-frame horizon cannot judge (from h8)
+
+
+def test_a_builtin_worlds_gymnasium_id_gets_the_full_audit(tmp_path) -> None:
+    out = tmp_path / "rep"
+    args = ["audit", "--model", "copy_last", "--no-baselines", "--world", "gedanken/Bounce-v0"]
+    res = runner.invoke(
+        app, [*args, "--episodes", "1", "--horizon", "4", "--workers", "1", "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "audit.json").read_text())
+    assert data["world"] == "bounce"  # the world itself, with its object states: not a pixel-only audit
+    assert "identity_persistence" in data["models"][0]["splits"]["test"]["scalars"]

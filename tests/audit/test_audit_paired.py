@@ -93,3 +93,21 @@ def test_report_plots_each_learned_model_against_the_baselines_on_shared_objects
     figs = _paired_plots(data, "test")
     assert len(figs) == 1 and "<svg" in figs[0]
     assert "mine vs constant_velocity on the objects both draw" in figs[0]
+
+
+def _survival(curve: list[float], persistence: float = 0.9) -> MetricSet:
+    m = MetricSet(
+        curves={"identity_survival": np.asarray(curve)}, scalars={"identity_persistence": persistence}
+    )
+    return m
+
+
+def test_the_identity_sentence_reports_the_measured_share_and_frame() -> None:
+    s = sentence(
+        "m", {"test": _survival([1.0, 0.6, 0.4, 0.1]), "ood": _survival([0.0, 0.0, 0.0, 0.0])}, "test", {}
+    )
+    assert "half its episodes have broken an identity by frame 1 on ood (100% by the last)" in s
+    s = sentence("m", {"test": _survival([1.0, 0.6, 0.4, 0.25])}, "test", {})
+    assert "by frame 3 on test (75% by the last)" in s
+    s = sentence("m", {"test": _survival([1.0, 0.9, 0.5]), "ood": _survival([1.0, 1.0, 0.8])}, "test", {})
+    assert "keeps every identity over the whole horizon in at least 50% of episodes on every split" in s

@@ -65,7 +65,8 @@ def test_continuous_models_refuse_a_nan_action() -> None:
         jm.step(jctx, torch.zeros(1, 3))
 
 
-def test_a_model_is_refused_on_a_world_whose_actions_cannot_drive_it() -> None:
+def test_a_model_is_refused_on_a_world_whose_actions_cannot_drive_it(caplog) -> None:  # noqa: ANN001
+    import logging
     from types import SimpleNamespace
 
     from gedanken.models.actions import check_model_world
@@ -78,8 +79,11 @@ def test_a_model_is_refused_on_a_world_whose_actions_cannot_drive_it() -> None:
         )
         return SimpleNamespace(cfg=cfg, card=SimpleNamespace(world=world), name="m")
 
-    check_model_world(model(2, 0, "push"), "push")
-    check_model_world(model(1, 0, "bounce"), "occlude")  # another passive world: same actions, allowed
+    with caplog.at_level(logging.WARNING, logger="gedanken"):
+        check_model_world(model(2, 0, "push"), "push")
+        assert not caplog.text
+        check_model_world(model(1, 0, "bounce"), "occlude")  # another passive world: same actions, allowed
+    assert "m was trained on bounce and now runs on occlude" in caplog.text  # but said
     check_model_world(model(1, 5, "push_discrete"), "push_discrete")
     check_model_world(model(2, None, "push"), "push")  # a JEPA model: no action classes
     check_model_world(SimpleNamespace(name="copy_last"), "push")  # baselines take any actions

@@ -47,7 +47,10 @@ def _edit_tensors(ckpt, fn):
         (lambda c: (c / "checkpoint.json").write_text("{not json"), "not valid JSON"),
         (lambda c: _edit_json(c, format="pytorch"), "format tag"),
         (lambda c: _edit_json(c, version=99), "format version"),
-        (lambda c: _edit_json(c, family="nosuchfamily"), "unknown model family"),
+        (
+            lambda c: _edit_json(c, family="nosuchfamily"),
+            "unknown model family .nosuchfamily.; known: autoregressive, diffusion, jepa",
+        ),
         (lambda c: (c / "model.safetensors").write_bytes(b"garbage" * 10), "unreadable safetensors"),
         (lambda c: _edit_tensors(c, lambda t: t.pop("dit.null_action")), "disagree"),
         (

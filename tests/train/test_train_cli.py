@@ -281,8 +281,26 @@ def test_play_rollout_generate_refuse_empty_requests_and_play_drives_discrete_mo
     assert res.exit_code == 0, res.output + repr(res.exception)
     assert json.loads(res.output.strip().splitlines()[-1])["frames"] == 3
     # autoregressive_bounce runs on its latent actions: play draws indices of those, not floats
-    res = runner.invoke(app, ["play", "--model", "autoregressive_bounce", "--frames", "3", "--device", "cpu"])
+    before = torch.get_num_threads()
+    try:
+        args = [
+            "play",
+            "--model",
+            "autoregressive_bounce",
+            "--frames",
+            "3",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+        ]
+        res = runner.invoke(app, args)
+        assert torch.get_num_threads() == 1  # --threads reached torch
+    finally:
+        torch.set_num_threads(before)
     assert res.exit_code == 0, res.output + repr(res.exception)
+    line = res.output.strip().splitlines()[-1]
+    assert json.loads(line)["frames"] == 3 and line.startswith("{")  # one JSON line, never wrapped
 
 
 def test_train_diffusion_on_data_without_object_states_finishes_cleanly(tmp_path):
@@ -308,3 +326,20 @@ def test_train_diffusion_on_data_without_object_states_finishes_cleanly(tmp_path
     assert res.exit_code == 0, res.output + repr(res.exception)
     assert "done" in res.output and "objects kept" not in res.output
     assert (tmp_path / "run" / "model" / "checkpoint.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["rollout", "--model", "diffusion_push", "--steps", "100000000"],
+        ["rollout", "--model", "diffusion_push", "--context", "100000"],
+        ["generate", "--model", "diffusion_bounce", "--prompt", "x", "--sampler-steps", "100000"],
+        ["play", "--model", "autoregressive_push", "--frames", "100000000"],
+        ["rollout", "--model", "diffusion_push", "--seed", "-1"],
+    ],
+)
+def test_huge_or_negative_counts_are_refused_up_front(tmp_path, args):
+    out = tmp_path / "clip.mp4"
+    res = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert res.exit_code == 2 and "Invalid value for '--" in " ".join(res.output.split()), res.output
+    assert not out.exists()

@@ -45,11 +45,11 @@ def audit(
         "Gymnasium id).",
     ),
     episodes: int = typer.Option(100, "--episodes", "-n", help="Held-out episodes per split."),
-    horizon: int = typer.Option(64, "--horizon", help="Predicted frames per episode."),
-    context: int = typer.Option(4, "--context", help="Context frames given to the model."),
-    seed: int = typer.Option(0, "--seed", help="Offset added to every split's held-out seed base."),
+    horizon: int = typer.Option(64, "--horizon", max=10_000, help="Predicted frames per episode."),
+    context: int = typer.Option(4, "--context", max=256, help="Context frames given to the model."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Offset added to every split's held-out seed base."),
     branches: int = typer.Option(
-        2, "--branches", min=0, help="Counterfactual action sequences per branched episode."
+        2, "--branches", min=0, max=64, help="Counterfactual action sequences per branched episode."
     ),
     edge_rule: str = typer.Option(
         "centroid",

@@ -20,6 +20,7 @@ from gedanken.audit.parallel import fork_map
 from gedanken.audit.registry import BASELINES, check_world, load_model
 from gedanken.audit.summary import generalization, sentence
 from gedanken.models.protocol import ModelCard, WorldModel
+from gedanken.worlds import world_name
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def audit_splits(world: str, splits: Sequence[str] | None) -> list[str]:
     from gedanken.worlds.external import EXTERNAL_SPLIT
     from gedanken.worlds.splits import check_split
 
+    world = world_name(world)
     check_world(world)
     if is_external(world):
         out = list(splits or [EXTERNAL_SPLIT])
@@ -167,6 +169,7 @@ def run_audit(
         progress: called with a short message before each step of work.
     """
     cfg = config or AuditConfig()
+    world = world_name(world)  # a built-in world's Gymnasium id is that world, with its object states
     splits = audit_splits(world, splits)
     external = is_external(world)
     if episodes < 1 or horizon < 2 or context < 2:

@@ -155,13 +155,23 @@ def sentence(
         below = np.flatnonzero(surv < 0.5)
         if len(below):
             breaks.append((int(below[0]) + 1, split))
-    if breaks:
+    if breaks:  # frames count from 1, the first predicted frame
         frame, split = min(breaks)
-        parts.append(f"loses identities after frame {frame} on {split} (half the episodes broken)")
+        broken = 1.0 - float(per_split[split].curves["identity_survival"][-1])
+        parts.append(
+            f"half its episodes have broken an identity by frame {frame} on {split} ({broken:.0%} by the last)"
+        )
     elif all(m.scalars.get("identity_persistence") == 1.0 for m in per_split.values()):
         parts.append("keeps every identity in every frame on every split")
     elif any("identity_survival" in m.curves for m in per_split.values()):
-        parts.append("keeps identities in most episodes over the whole horizon on every split")
+        kept = min(
+            float(m.curves["identity_survival"][-1])
+            for m in per_split.values()
+            if "identity_survival" in m.curves
+        )
+        parts.append(
+            f"keeps every identity over the whole horizon in at least {kept:.0%} of episodes on every split"
+        )
     if not parts:
         return f"{name}: pixel metrics only (no object state known for this world)."
     return f"{name}: " + "; ".join(parts) + "."

@@ -59,7 +59,7 @@ def collect_command(
     ),
     steps: int = typer.Option(96, help="Frames per episode (fewer if the episode terminates)."),
     workers: int = typer.Option(2, help="Recording processes."),
-    seed: int = typer.Option(0, help="Base seed: episode i uses seed + i."),
+    seed: int = typer.Option(0, min=0, help="Base seed: episode i uses seed + i."),
     policy: str | None = typer.Option(
         None,
         help="Behaviour policy (worlds: mixed|poke|poke_walls|poke_into_walls|cross_goal|random|noisy_expert|expert|noop; "

@@ -65,28 +65,37 @@ def register_family(name: str, build: FamilyBuilder) -> None:
     _FAMILIES[name] = build
 
 
+BUILTIN_FAMILIES = (
+    "autoregressive",
+    "diffusion",
+    "jepa",
+)  # packages under gedanken.models, imported on demand
+
+
 def families() -> list[str]:
-    """Names of the families registered so far."""
-    return sorted(_FAMILIES)
+    """Names of the built-in families and of any registered since."""
+    return sorted(set(_FAMILIES) | set(BUILTIN_FAMILIES))
 
 
-def _builder(family: str) -> FamilyBuilder:
+def _builder(family: str, where: str) -> FamilyBuilder:
     if family not in _FAMILIES:
         if not family.isidentifier():
-            raise CheckpointError(f"unknown model family {family!r}")
+            raise CheckpointError(f"{where}: unknown model family {family!r}; known: {', '.join(families())}")
         try:
             importlib.import_module(f"gedanken.models.{family}")
         except ModuleNotFoundError as e:
-            raise CheckpointError(f"unknown model family {family!r}; registered: {families()}") from e
+            raise CheckpointError(
+                f"{where}: unknown model family {family!r}; known: {', '.join(families())}"
+            ) from e
     if family not in _FAMILIES:
-        raise CheckpointError(f"model family {family!r} did not register a builder; registered: {families()}")
+        raise CheckpointError(f"{where}: model family {family!r} did not register a builder")
     return _FAMILIES[family]
 
 
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> WorldModel:
     """Load any registered family's checkpoint directory into an eval-mode model on ``device``."""
     data = read_checkpoint(path)
-    build = _builder(data.family)
+    build = _builder(data.family, str(data.path))
     try:
         model = build(data.model_config)
     except CheckpointError:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import Tensor
+
+log = logging.getLogger(__name__)
 
 
 def check_actions(actions: Tensor, action_dim: int, action_classes: int) -> Tensor:
@@ -56,10 +60,17 @@ def check_model_world(model: object, world: str, name: str = "") -> None:
     dim, classes = max(spec.dim, 1), (spec.n if spec.kind == "discrete" else 0)
     m_dim = max(int(cfg.action_dim), 1)  # type: ignore[union-attr]
     m_classes = int(getattr(cfg, "action_classes", classes))  # JEPA embeds every action as a vector
-    if (m_dim, m_classes) == (dim, classes):
-        return
     trained = getattr(getattr(model, "card", None), "world", "") or "another world"
     label = name or getattr(model, "name", "the model")
+    if (m_dim, m_classes) == (dim, classes):
+        if trained not in (world, "another world"):  # it runs, but on scenes it has never seen
+            log.warning(
+                "%s was trained on %s and now runs on %s (the same actions, other scenes)",
+                label,
+                trained,
+                world,
+            )
+        return
     raise ValueError(
         f"{label} was trained on {trained} ({_describe(m_dim, m_classes)}); {world} gives "
         f"{_describe(dim, classes)}, so it cannot drive this model. Pick the model's world or another model."

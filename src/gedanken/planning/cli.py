@@ -64,7 +64,7 @@ def plan_cmd(
     candidates: int = typer.Option(300, help="Candidate action sequences per iteration."),
     iterations: int = typer.Option(0, help="Planner iterations per step (0 = the planner's default)."),
     clips: int = typer.Option(3, min=0, help="Episodes per model whose clips are written."),
-    seed: int = typer.Option(0, help="Episode and planner seed."),
+    seed: int = typer.Option(0, min=0, help="Episode and planner seed."),
     threads: int = typer.Option(0, min=0, help="torch threads (0 = torch's default)."),
     device: str = typer.Option(
         "cpu", callback=device_option, help="Device for learned models: cpu | cuda | cuda:N | auto."

@@ -14,7 +14,13 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from gedanken.cli_options import device_option, out_dir_option, out_file_option, run_dir_option
+from gedanken.cli_options import (
+    device_option,
+    out_dir_option,
+    out_file_option,
+    run_dir_option,
+    threads_option,
+)
 from gedanken.models.actions import check_model_world, driving_actions
 
 log = logging.getLogger(__name__)
@@ -49,13 +55,6 @@ def recorded_worlds(path: Path) -> tuple[str, ...]:
     return EpisodeDataset.open(path, check_chunks=False).worlds
 
 
-def _world_name(world: str) -> str:
-    """A built-in world's name for its Gymnasium id (``gedanken/Push-v0`` -> ``push``); others unchanged."""
-    from gedanken.worlds import WORLD_ENTRIES
-
-    return next((name for name, e in WORLD_ENTRIES.items() if e.gym_id == world), world)
-
-
 def dataset_for(
     world: str,
     data: Path | None,
@@ -76,12 +75,13 @@ def dataset_for(
     path = data or Path("data") / name
     if world_given and data is not None:
         from gedanken.data.store import DatasetError
+        from gedanken.worlds import world_name
 
         try:
             held = recorded_worlds(path)
         except DatasetError as e:
             raise typer.BadParameter(str(e), param_hint="--data") from None
-        if held and _world_name(world) not in {_world_name(h) for h in held}:
+        if held and world_name(world) not in {world_name(h) for h in held}:
             raise typer.BadParameter(
                 f"--world {world}, but {path} was recorded from {', '.join(held)}; drop --world or give a "
                 f"dataset of {world}",
@@ -234,7 +234,7 @@ def train_diffusion_cmd(
         "draws the frames re-encoded into the context) as it is.",
     ),
     threads: int = typer.Option(0, min=0, help="torch threads (0 = preset)."),
-    seed: int = typer.Option(0, help="Initialisation and data-order seed."),
+    seed: int = typer.Option(0, min=0, help="Initialisation and data-order seed."),
     export: Path = typer.Option(
         None, callback=out_dir_option, help="Also copy the final model (no trainer state) here."
     ),
@@ -360,6 +360,13 @@ def train_diffusion_cmd(
     )
 
 
+MAX_FRAMES = (
+    10_000  # rollout / generate / play: longer requests are refused, not left to run silently for hours
+)
+MAX_CONTEXT = 256  # context frames a rollout may be given (the shipped models were trained on 4)
+MAX_SAMPLER_STEPS = 1000  # sampler steps per frame (the shipped models use 4)
+
+
 def _load(model: str, device: str, steps: int):  # noqa: ANN202
     from gedanken.models import load_checkpoint
     from gedanken.train.trainer import resolve_device
@@ -385,14 +392,17 @@ def rollout_cmd(
         "", help="World to take context frames and actions from (default: the model's)."
     ),
     split: str = typer.Option("test", help="Parameter split of the context episode."),
-    seed: int = typer.Option(0, help="Episode seed (context, actions) and sampling seed."),
-    steps: int = typer.Option(64, min=1, help="Frames to predict."),
-    context: int = typer.Option(4, min=1, help="Context frames."),
-    sampler_steps: int = typer.Option(0, help="Override the sampler's steps per frame (0 = the model's)."),
+    seed: int = typer.Option(0, min=0, help="Episode seed (context, actions) and sampling seed."),
+    steps: int = typer.Option(64, min=1, max=MAX_FRAMES, help="Frames to predict."),
+    context: int = typer.Option(4, min=1, max=MAX_CONTEXT, help="Context frames."),
+    sampler_steps: int = typer.Option(
+        0, min=0, max=MAX_SAMPLER_STEPS, help="Override the sampler's steps per frame (0 = the model's)."
+    ),
     out: Path = typer.Option(
         Path("rollout.mp4"), callback=out_file_option, help="mp4 to write (truth | model side by side)."
     ),
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
+    threads: int = threads_option(),
 ) -> None:
     """Roll a model out from a recorded context under the recorded actions; writes truth | model video."""
     import torch
@@ -419,12 +429,15 @@ def rollout_cmd(
 def generate_cmd(
     model: str = typer.Option(..., help="Checkpoint directory or shipped name."),
     prompt: str = typer.Option(..., help="What should happen, e.g. 'two heavy balls collide in the middle'."),
-    steps: int = typer.Option(32, min=1, help="Frames to generate."),
-    seed: int = typer.Option(0, help="Sampling seed."),
-    sampler_steps: int = typer.Option(0, help="Override the sampler's steps per frame (0 = the model's)."),
+    steps: int = typer.Option(32, min=1, max=MAX_FRAMES, help="Frames to generate."),
+    seed: int = typer.Option(0, min=0, help="Sampling seed."),
+    sampler_steps: int = typer.Option(
+        0, min=0, max=MAX_SAMPLER_STEPS, help="Override the sampler's steps per frame (0 = the model's)."
+    ),
     text_guidance: float = typer.Option(0.0, help="Classifier-free guidance on text (0 = the model's)."),
     out: Path = typer.Option(Path("generated.mp4"), callback=out_file_option, help="mp4 to write."),
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
+    threads: int = threads_option(),
 ) -> None:
     """Generate a clip from a text prompt alone (no context frames, no actions)."""
     import dataclasses
@@ -446,11 +459,16 @@ def generate_cmd(
 def play_cmd(
     model: str = typer.Option(..., help="Checkpoint directory or shipped name."),
     world: str = typer.Option("", help="World for the starting context (default: the model's)."),
-    frames: int = typer.Option(64, min=1, help="Frames to play with random actions."),
-    seed: int = typer.Option(0, help="Seed of the starting episode, the random actions and the sampler."),
-    sampler_steps: int = typer.Option(0, help="Override the sampler's steps per frame (0 = the model's)."),
+    frames: int = typer.Option(64, min=1, max=MAX_FRAMES, help="Frames to play with random actions."),
+    seed: int = typer.Option(
+        0, min=0, help="Seed of the starting episode, the random actions and the sampler."
+    ),
+    sampler_steps: int = typer.Option(
+        0, min=0, max=MAX_SAMPLER_STEPS, help="Override the sampler's steps per frame (0 = the model's)."
+    ),
     out: Path = typer.Option(None, callback=out_file_option, help="Optional mp4 of the session."),
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
+    threads: int = threads_option(),
 ) -> None:
     """Drive the model frame by frame with random actions and report its frames per second."""
     from gedanken.models.player import NoFramesError, Player
@@ -475,9 +493,8 @@ def play_cmd(
             "(in Python, Player.step still advances it and player.last.state holds its probe's object states)"
         ) from None
     warm = player.stats.per_frame[4:] or player.stats.per_frame
-    console.print(
-        json.dumps({"frames": frames, "fps": player.fps, "fps_after_warmup": len(warm) / sum(warm)})
-    )
+    # one JSON line on stdout, never wrapped (rich would wrap it at the terminal's width)
+    typer.echo(json.dumps({"frames": frames, "fps": player.fps, "fps_after_warmup": len(warm) / sum(warm)}))
     if out is not None:
         _write(np.stack(shots), out, 15.0)
 

@@ -49,6 +49,11 @@ def make_world(name: str, **kwargs: Any) -> PhysicsWorld:
     return entry.cls(**{**entry.kwargs, **kwargs})
 
 
+def world_name(world: str) -> str:
+    """A built-in world's name for its Gymnasium id (``gedanken/Push-v0`` -> ``push``); anything else unchanged."""
+    return next((name for name, e in WORLD_ENTRIES.items() if e.gym_id == world), world)
+
+
 def gym_ids() -> list[str]:
     """Gymnasium ids of every built-in world."""
     return [e.gym_id for e in WORLD_ENTRIES.values()]

@@ -40,7 +40,7 @@ def train_autoregressive_cmd(
     episodes: int = typer.Option(0, help="Episodes to collect when the dataset is absent (0 = preset)."),
     resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
     threads: int = typer.Option(0, min=0, help="torch threads (0 = preset)."),
-    seed: int = typer.Option(0, help="Initialisation and data-order seed."),
+    seed: int = typer.Option(0, min=0, help="Initialisation and data-order seed."),
     export: Path = typer.Option(None, help="Also copy the final model (no trainer state) here."),
     init: str = typer.Option(
         None,
