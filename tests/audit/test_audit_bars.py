@@ -93,8 +93,11 @@ def test_a_horizon_too_short_for_a_bar_is_not_judged() -> None:
     }
     assert bars["below constant-velocity from h8"].met is None
     assert bars["below constant-velocity from h8"].measured == "horizon 4 is shorter than h8"
-    assert bars["below copy-last at h1-32"].met is True  # judged on the horizons there are, and says so
+    # h1-4 of h1-32: a pass there does not meet the bar (not judged), a loss there fails it
+    assert bars["below copy-last at h1-32"].met is None and bars["below copy-last at h1-32"].verdict() == "-"
     assert bars["below copy-last at h1-32"].measured.startswith("(only h1-4 audited)")
+    worse = read_bars(_audit({"pos_err_px": [1.0, 1.0, 3.5, 1.0]}, GOOD, [2.0] * 4, [3.0] * 4))["mine"]
+    assert next(b for b in worse if b.name == "below copy-last at h1-32").met is False
 
 
 def test_bars_show_the_episode_interval_when_the_audit_has_it() -> None:

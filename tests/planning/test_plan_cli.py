@@ -39,6 +39,7 @@ def test_plan_cli_writes_a_report(tmp_path) -> None:
     rows = {r["model"]: r for r in report["results"]}
     assert set(rows) == {"random", "simulator"}
     assert rows["simulator"]["episodes"] == 2 and rows["simulator"]["plan_ms_p50"] > 0
+    assert report["config"]["cem"]["elites"] == 1  # a tenth of 8 candidates (at least one), not all of them
     assert (out / "index.html").read_text().count("<video") == 2
     assert len(list((out / "clips").glob("*.mp4"))) == 2
     # the same folder again with one model: the first run's clips do not linger beside the new report

@@ -85,16 +85,23 @@ def _position(model: dict, models: dict[str, dict], base: str, lo: int, hi: int)
         return Bar(title, f"horizon {len(own)} is shorter than h{lo}", None)
     unpaired = _losses(own, theirs, lo, hi)
     text = f"each on its own objects: fails {_spans(unpaired)}"
-    if hi < NO_END and len(own) < hi:
+    partial = (
+        hi < NO_END and len(own) < hi
+    )  # a loss inside the audited part fails; a pass there proves nothing
+
+    def met(losses: list[int]) -> bool | None:
+        return False if losses else (None if partial else True)
+
+    if partial:
         text = f"(only h{lo}-{len(own)} audited) " + text
     if pm is None or pb is None:
-        return Bar(title, text, not unpaired)
+        return Bar(title, text, met(unpaired))
     paired = _losses(pm, pb, lo, hi)
     end = min(hi, len(pm))
     gap = pm[lo - 1 : end] - pb[lo - 1 : end]
     worst = float(np.nanmax(gap)) if np.isfinite(gap).any() else float("nan")
     text += f"; on the objects both draw: fails {_spans(paired)} (worst margin {worst:+.2f} px)"
-    return Bar(title, text, not paired, met_own_objects=not unpaired)
+    return Bar(title, text, met(paired), met_own_objects=met(unpaired))
 
 
 def _ci(scalars: dict, key: str) -> str:

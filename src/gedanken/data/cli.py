@@ -152,6 +152,9 @@ def info_command(path: Path = typer.Argument(..., help="Dataset folder.")) -> No
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
+    console.print(
+        f"(the chunks were not read: `gedanken data verify {path}` checks every one)", highlight=False
+    )
 
 
 @data_app.command("verify")

@@ -111,7 +111,11 @@ def plan_cmd(
         raise typer.BadParameter(f"a model is named twice: {', '.join(model)}", param_hint="--model")
     cfg = EvalConfig(episodes=episodes, planner=kind, goal=goal_kind, clips=clips, seed=seed, risk=risk)
     cem = dataclasses.replace(
-        cfg.cem, horizon=horizon, candidates=candidates, elites=min(cfg.cem.elites, candidates)
+        # the default keeps the cheapest tenth (30 of 300); fewer candidates keep a tenth too, never all of them
+        cfg.cem,
+        horizon=horizon,
+        candidates=candidates,
+        elites=min(cfg.cem.elites, max(1, candidates // 10)),
     )
     mppi = dataclasses.replace(cfg.mppi, horizon=horizon, candidates=candidates)
     if iterations:

@@ -372,7 +372,9 @@ def _load(model: str, device: str, steps: int):  # noqa: ANN202
     from gedanken.train.trainer import resolve_device
 
     m = load_checkpoint(resolve_model_path(model), device=resolve_device(device))
-    if steps and hasattr(m, "set_sampler"):
+    if steps and not hasattr(m, "set_sampler"):
+        raise typer.BadParameter(f"{model} has no sampler to give steps to", param_hint="--sampler-steps")
+    if steps:
         import dataclasses
 
         m.set_sampler(dataclasses.replace(m.sampler.cfg, steps=steps))  # type: ignore[attr-defined]

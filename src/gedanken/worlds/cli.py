@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
         """List the built-in ground-truth worlds (see docs/worlds.md for their parameter splits)."""
         table = Table(title="gedanken worlds")
         for col in ("name", "gym id", "action", "objects (slots)"):
-            table.add_column(col)
+            table.add_column(col, no_wrap=col != "objects (slots)")  # names and ids are copied, never cut
         for name, entry in WORLD_ENTRIES.items():
             env = make_world(name, split="train")
             env.reset(seed=0)
