@@ -55,6 +55,7 @@ def _register() -> None:
     # Sub-command groups live next to the code they drive (library modules never parse arguments).
     from gedanken.audit import cli as audit_cli
     from gedanken.data import cli as data_cli
+    from gedanken.models import cli as models_cli
     from gedanken.models.autoregressive import cli as autoregressive_cli
     from gedanken.models.jepa import cli as jepa_cli
     from gedanken.planning import cli as planning_cli
@@ -65,6 +66,7 @@ def _register() -> None:
     data_cli.register(app)
     audit_cli.register(app)
     train_cli.register(app)
+    models_cli.register(app)
     jepa_cli.register(app)
     planning_cli.register(app)
     autoregressive_cli.register(app)

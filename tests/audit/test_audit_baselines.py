@@ -151,3 +151,16 @@ def test_two_checkpoints_of_one_card_are_told_apart_by_their_paths(tmp_path) -> 
     assert r.model(names[0]).splits["test"].scalars != r.model(names[1]).splits["test"].scalars
     with pytest.raises(ValueError, match="share a name"):  # the same checkpoint twice cannot be told apart
         run_audit([paths[0], paths[0]], "bounce", episodes=1, horizon=3, context=2, baselines=False)
+
+
+def test_recording_reports_progress_and_batching_does_not_change_the_episodes(monkeypatch) -> None:
+    import gedanken.audit.harness as harness
+
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(harness, "RECORD_BATCH", 3)
+    small = harness.collect_truth("bounce", "test", 7, 2, 4, progress=lambda d, t: calls.append((d, t)))
+    assert len(calls) >= 2 and calls[-1] == (7, 7)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)  # it only counts up
+    monkeypatch.setattr(harness, "RECORD_BATCH", 1000)
+    whole = harness.collect_truth("bounce", "test", 7, 2, 4)
+    assert small.seeds == whole.seeds and np.array_equal(small.frames, whole.frames)

@@ -15,6 +15,7 @@ actions ``k-1..k+Hz-2``. ``TruthSet.actions[:, h]`` produces ``TruthSet.frames[:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 # Held-out seed ranges per split: disjoint from anything a training run samples by default (seeds 0..9999).
 SPLIT_SEED_BASE: dict[str, int] = {"train": 0, "test": 10_000, "ood": 20_000, "gap": 30_000, "combo": 40_000}
 MAX_SKIPPED = 1000  # seeds whose episodes terminate before the horizon are skipped, up to this many
+RECORD_BATCH = 16  # episodes recorded per worker between two progress reports
 
 
 @dataclass
@@ -183,12 +185,14 @@ def collect_truth(
     render_size: tuple[int, int] = (64, 64),
     fps: float = 15.0,
     workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> TruthSet:
     """Record ``episodes`` held-out episodes of a built-in world and cut them at the context.
 
     Seeds run from ``seed`` (default: the split's held-out base, :data:`SPLIT_SEED_BASE`) upwards; an episode
     that terminates before ``context + horizon`` frames is skipped and the next seed used. The result does not
-    depend on ``workers`` (processes that record and simulate in parallel).
+    depend on ``workers`` (processes that record and simulate in parallel) nor on how the seeds are batched;
+    ``progress(done, episodes)`` is called after each batch.
     """
     from gedanken.worlds.splits import check_split
 
@@ -201,7 +205,7 @@ def collect_truth(
     next_seed = start
     while len(found) < episodes:
         # Seeds are tried in contiguous blocks, so the first `episodes` valid seeds are the same for any workers.
-        need = episodes - len(found)
+        need = min(episodes - len(found), RECORD_BATCH * max(1, workers))  # batches, so progress can be shown
         block = list(range(next_seed, next_seed + need + need // 8 + 1))
         next_seed = block[-1] + 1
         chunks = [[int(x) for x in c] for c in np.array_split(block, max(1, min(workers, len(block))))]
@@ -217,6 +221,8 @@ def collect_truth(
                 found[s] = r
         if next_seed - start - len(found) > MAX_SKIPPED:
             raise RuntimeError(f"too many episodes of {world}/{split} ended before {total} frames")
+        if progress is not None:
+            progress(min(len(found), episodes), episodes)
     recorded = [found[s] for s in sorted(found)[:episodes]]
     skipped = sorted(found)[episodes - 1] - start + 1 - episodes
     if skipped:

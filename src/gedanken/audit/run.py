@@ -221,7 +221,14 @@ def run_audit(
                 policy=policy,
                 render_size=render_size,
                 workers=workers,
+                progress=lambda done, total, split=split: say(
+                    f"recording {world}/{split}: {done}/{total} episodes"
+                ),
             )
+        say(
+            f"{split}: judging the true frames"
+            + (" and simulating the interventions" if truth.controllable else "")
+        )
         tj = judge_truth(truth, cfg, seed)
         truth_seconds[split] = time.perf_counter() - t0
         say(f"{split}: auditing {', '.join(names)}")
