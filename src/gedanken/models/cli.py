@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import typer
@@ -38,6 +39,20 @@ def _load(model: str, device: str, steps: int):  # noqa: ANN202
     return m
 
 
+def _sampler_steps_option() -> Any:  # noqa: ANN401 (typer's OptionInfo)
+    return typer.Option(
+        0, min=0, max=MAX_SAMPLER_STEPS, help="Override the sampler's steps per frame (0 = the model's)."
+    )
+
+
+def _on_world(model: str, device: str, sampler_steps: int, world: str) -> tuple[Any, str]:
+    """The loaded model and the world it runs on (``world``, else the one it was trained on), checked."""
+    m = _load(model, device, sampler_steps)
+    world = world or getattr(getattr(m, "card", None), "world", "") or "bounce"
+    check_model_world(m, world, model)
+    return m, world
+
+
 def _write(frames: np.ndarray, out: Path, fps: float) -> None:
     from gedanken.data.video import write_mp4
 
@@ -54,9 +69,7 @@ def rollout_cmd(
     seed: int = typer.Option(0, min=0, help="Episode seed (context, actions) and sampling seed."),
     steps: int = typer.Option(64, min=1, max=MAX_FRAMES, help="Frames to predict."),
     context: int = typer.Option(4, min=1, max=MAX_CONTEXT, help="Context frames."),
-    sampler_steps: int = typer.Option(
-        0, min=0, max=MAX_SAMPLER_STEPS, help="Override the sampler's steps per frame (0 = the model's)."
-    ),
+    sampler_steps: int = _sampler_steps_option(),
     out: Path = typer.Option(
         Path("rollout.mp4"), callback=out_file_option, help="mp4 to write (truth | model side by side)."
     ),
@@ -68,9 +81,7 @@ def rollout_cmd(
 
     from gedanken.worlds.record import record_episode
 
-    m = _load(model, device, sampler_steps)
-    world = world or getattr(getattr(m, "card", None), "world", "") or "bounce"
-    check_model_world(m, world, model)
+    m, world = _on_world(model, device, sampler_steps, world)
     ep = record_episode(world, split, seed, context + steps)
     f = torch.from_numpy(ep.frames[None, :context])
     a = torch.from_numpy(ep.actions[None])
@@ -90,9 +101,7 @@ def generate_cmd(
     prompt: str = typer.Option(..., help="What should happen, e.g. 'two heavy balls collide in the middle'."),
     steps: int = typer.Option(32, min=1, max=MAX_FRAMES, help="Frames to generate."),
     seed: int = typer.Option(0, min=0, help="Sampling seed."),
-    sampler_steps: int = typer.Option(
-        0, min=0, max=MAX_SAMPLER_STEPS, help="Override the sampler's steps per frame (0 = the model's)."
-    ),
+    sampler_steps: int = _sampler_steps_option(),
     text_guidance: float = typer.Option(0.0, help="Classifier-free guidance on text (0 = the model's)."),
     out: Path = typer.Option(Path("generated.mp4"), callback=out_file_option, help="mp4 to write."),
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
@@ -122,9 +131,7 @@ def play_cmd(
     seed: int = typer.Option(
         0, min=0, help="Seed of the starting episode, the random actions and the sampler."
     ),
-    sampler_steps: int = typer.Option(
-        0, min=0, max=MAX_SAMPLER_STEPS, help="Override the sampler's steps per frame (0 = the model's)."
-    ),
+    sampler_steps: int = _sampler_steps_option(),
     out: Path = typer.Option(None, callback=out_file_option, help="Optional mp4 of the session."),
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
     threads: int = threads_option(),
@@ -132,9 +139,7 @@ def play_cmd(
     """Drive the model frame by frame with random actions and report its frames per second."""
     from gedanken.models.player import NoFramesError, Player
 
-    m = _load(model, device, sampler_steps)
-    world = world or getattr(getattr(m, "card", None), "world", "") or "bounce"
-    check_model_world(m, world, model)
+    m, world = _on_world(model, device, sampler_steps, world)
     player = Player.from_world(m, world, seed=seed)
     rng = np.random.default_rng(seed)
     dim, classes = driving_actions(m)
