@@ -107,3 +107,30 @@ def threads_option() -> Any:  # noqa: ANN401 (typer's OptionInfo)
         callback=_threads,
         help="torch threads in this process (0: torch's default, every core). Set 1 when other jobs share the cores.",
     )
+
+
+MODEL_FILES = frozenset({"checkpoint.json", "model.safetensors"})  # what an exported model folder holds
+
+
+def _export_dir(value: Path | None) -> Path | None:
+    """``--export``: a folder that does not exist, is empty, or holds a model export and nothing else (the one
+    thing ``--export`` replaces); anything else is refused before training, never deleted after it."""
+    if value is None:
+        return None
+    if value.is_dir():
+        held = {p.name for p in value.iterdir()}
+        if held and not held <= MODEL_FILES:
+            raise typer.BadParameter(
+                f"{value} holds other files ({', '.join(sorted(held - MODEL_FILES)[:3])}); --export replaces only "
+                "a model folder (checkpoint.json + model.safetensors): give a new or empty folder"
+            )
+    return out_dir_option(value)
+
+
+def export_option() -> Any:  # noqa: ANN401 (typer's OptionInfo)
+    """The ``--export`` option of ``train <family>``: where the finished model is copied, checked as it is parsed."""
+    return typer.Option(
+        None,
+        callback=_export_dir,
+        help="Also copy the final model (no trainer state) here: a new or empty folder, or an earlier export.",
+    )

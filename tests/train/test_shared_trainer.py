@@ -149,3 +149,55 @@ def test_resume_refuses_a_run_on_other_data(tmp_path, monkeypatch):
         run("data/c", 8)
     assert run("data/c", 2, resume=False).resumed_from == 0  # --no-resume starts it over
     assert run("", 4).resumed_from == 2  # data in memory (no name): nothing to compare
+
+
+class _InterruptedAt(TinyRegressor):
+    """Sends itself SIGINT in the middle of the update of one step, as a Ctrl-C nearly always lands."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at, self.calls = at, 0
+
+    def loss(self, batch):  # noqa: ANN001, ANN201
+        import os
+        import signal
+
+        if self.calls == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+        self.calls += 1
+        return super().loss(batch)
+
+
+def test_ctrl_c_inside_an_update_finishes_the_step_saves_it_and_resumes_exactly(tmp_path):
+    torch.manual_seed(0)
+    straight = TinyRegressor()
+    _fit(tmp_path / "a", straight, synthetic_batches)
+    torch.manual_seed(0)
+    interrupted = _InterruptedAt(4)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tmp_path / "b", interrupted, synthetic_batches)
+    saved = json.loads((tmp_path / "b" / "last" / "trainer.json").read_text())
+    assert saved["step"] == 5  # the step under way when Ctrl-C came was finished, then saved
+    torch.manual_seed(123)
+    resumed = TinyRegressor()
+    res = _fit(tmp_path / "b", resumed, synthetic_batches)
+    assert res.resumed_from == 5 and res.step == 10
+    for p, q in zip(straight.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_a_later_stage_is_clipped_on_its_own_gradients(tmp_path):
+    """Stage 2 of a model trained in stages gives the same weights whether stage 1 ran in this process (its
+    frozen parameters keep stale gradients) or the model was loaded from stage 1's checkpoint (a resume)."""
+    torch.manual_seed(0)
+    model = TinyRegressor()
+    _fit(tmp_path / "s1", model, synthetic_batches, grad_clip=0.05)
+    fresh = TinyRegressor()
+    fresh.load_state_dict(model.state_dict())
+    for m in (model, fresh):
+        m.net[0].requires_grad_(False)  # stage 2 trains the last layer only
+    a = _fit(tmp_path / "s2a", model, synthetic_batches, grad_clip=0.05)
+    b = _fit(tmp_path / "s2b", fresh, synthetic_batches, grad_clip=0.05)
+    assert a.history[0]["grad_norm"] == b.history[0]["grad_norm"]
+    for p, q in zip(model.parameters(), fresh.parameters(), strict=True):
+        assert torch.equal(p, q)

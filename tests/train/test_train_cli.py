@@ -326,3 +326,24 @@ def test_train_diffusion_on_data_without_object_states_finishes_cleanly(tmp_path
     assert res.exit_code == 0, res.output + repr(res.exception)
     assert "done" in res.output and "objects kept" not in res.output
     assert (tmp_path / "run" / "model" / "checkpoint.json").is_file()
+
+
+def test_export_never_replaces_other_files_nor_the_run(tmp_path):
+    from gedanken.data.collect import collect
+
+    collect("push", tmp_path / "push", 1, steps=8, seed=0, size=32, workers=1)
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "file.txt").write_text("precious")
+    for family in ("diffusion", "autoregressive", "jepa"):
+        base = ["train", family, "--preset", "tiny", "--data", str(tmp_path / "push"), "--device", "cpu"]
+        out = tmp_path / f"run_{family}"
+        res = CliRunner().invoke(app, [*base, "--out", str(out), "--export", str(keep)])
+        said = " ".join(res.output.split())
+        assert res.exit_code == 2 and "holds other files (file.txt)" in said, said
+        assert (keep / "file.txt").read_text() == "precious" and not out.exists()
+        for export in (out, out / "model"):  # the run folder itself, or inside it
+            res = CliRunner().invoke(app, [*base, "--out", str(out), "--export", str(export)])
+            said = " ".join(res.output.split())
+            assert res.exit_code == 2 and "overlaps the run folder" in said, said
+            assert not out.exists()

@@ -14,11 +14,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from gedanken.cli_options import (
-    device_option,
-    out_dir_option,
-    run_dir_option,
-)
+from gedanken.cli_options import MODEL_FILES, device_option, export_option, run_dir_option
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -114,15 +110,29 @@ def typed(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
+def check_export(export: Path | None, out: Path) -> None:
+    """Before training: ``--export`` must lie outside the run folder ``out`` and must not hold it."""
+    if export is None:
+        return
+    e, o = export.resolve(), out.resolve()
+    if e == o or o in e.parents or e in o.parents:
+        raise typer.BadParameter(
+            f"{export} is or overlaps the run folder {out}; export elsewhere", param_hint="--export"
+        )
+
+
 def export_model(model_dir: Path, export: Path | None) -> None:
-    """Copy a finished run's exported model (no trainer state) to ``export``, replacing what is there."""
+    """Copy a finished run's exported model (no trainer state) to ``export``, replacing an earlier export there
+    (``--export`` was checked before training: it holds nothing else)."""
     if export is None:
         return
     import shutil
 
-    if export.exists():
-        shutil.rmtree(export)
-    shutil.copytree(model_dir, export)
+    export.mkdir(parents=True, exist_ok=True)
+    for name in MODEL_FILES:
+        (export / name).unlink(missing_ok=True)
+    for name in MODEL_FILES:
+        shutil.copy2(model_dir / name, export / name)
 
 
 def check_decoder_options(
@@ -233,9 +243,7 @@ def train_diffusion_cmd(
     ),
     threads: int = typer.Option(0, min=0, help="torch threads (0 = preset)."),
     seed: int = typer.Option(0, min=0, help="Initialisation and data-order seed."),
-    export: Path = typer.Option(
-        None, callback=out_dir_option, help="Also copy the final model (no trainer state) here."
-    ),
+    export: Path = export_option(),
 ) -> None:
     """Train the diffusion world model: tokenizer, then the DiT on frozen latents (then, optionally, the
     decoder on the DiT's predictions)."""
@@ -328,6 +336,7 @@ def train_diffusion_cmd(
             )
     data = dataset_for(world, data, episodes or r.episodes, r.episode_steps, world_given=typed(ctx, "world"))
     out = run_dir("diffusion", world, data, out)
+    check_export(export, out)
     start = resolve_model_path(str(init)) if init is not None else None
     res = train_diffusion(
         r,

@@ -55,6 +55,7 @@ from gedanken.models.checkpoint import (
     write_model_files,
 )
 from gedanken.models.protocol import ModelCard
+from gedanken.train.interrupt import StopRequest, agreed
 
 log = logging.getLogger(__name__)
 
@@ -391,9 +392,11 @@ def fit(
     )
     # off a terminal (a log file, CI) the bar shows nothing: every log_every steps a line says where it is
     lines = cfg.progress and info.is_main and not progress.console.is_terminal
-    in_update = False
+    in_update = stopped = False
+    trainable = [p for p in model.parameters() if p.requires_grad]  # frozen stages' gradients do not count
+    model.zero_grad(set_to_none=True)  # nor linger from the stage before (they would inflate the clip norm)
     try:
-        with progress:
+        with progress, StopRequest() as stop:
             task = progress.add_task(f"train {family}", total=cfg.steps, completed=step, info="")
             while step < cfg.steps:
                 try:
@@ -409,9 +412,7 @@ def fit(
                     raise FloatingPointError(f"loss is {loss.item()} at step {step}; logs {logs}")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                gnorm = nn.utils.clip_grad_norm_(
-                    model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else 1e12
-                )
+                gnorm = nn.utils.clip_grad_norm_(trainable, cfg.grad_clip if cfg.grad_clip > 0 else 1e12)
                 opt.step()
                 sched.step()
                 step += 1
@@ -438,11 +439,18 @@ def fit(
                     run_eval()
                 if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < cfg.steps:
                     save()
+                if agreed(stop.requested, info.world_size, device) and step < cfg.steps:
+                    stopped = True
+                    break
     except KeyboardInterrupt:
         if not in_update:
             log.warning("interrupted at step %d; saving a checkpoint to resume from", step)
             save()
         raise
+    if stopped:  # Ctrl-C: the step under way was finished and is saved; the same command continues from it
+        log.warning("interrupted at step %d; saving a checkpoint to resume from", step)
+        save()
+        raise KeyboardInterrupt
     run_eval()
     save()
     return TrainResult(

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from gedanken.cli_options import device_option, run_dir_option
+from gedanken.cli_options import device_option, export_option, run_dir_option
 
 console = Console()
 
@@ -41,7 +41,7 @@ def train_autoregressive_cmd(
     resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
     threads: int = typer.Option(0, min=0, help="torch threads (0 = preset)."),
     seed: int = typer.Option(0, min=0, help="Initialisation and data-order seed."),
-    export: Path = typer.Option(None, help="Also copy the final model (no trainer state) here."),
+    export: Path = export_option(),
     init: str = typer.Option(
         None,
         help="Start from this autoregressive checkpoint (directory or shipped name): keep its tokenizer and "
@@ -161,11 +161,12 @@ def train_autoregressive_cmd(
         r = rep(
             r, **{k: rep(getattr(r, k), num_threads=threads) for k in stages if getattr(r, k) is not None}
         )
-    from gedanken.train.cli import dataset_for, export_model, resolve_model_path, run_dir, typed
+    from gedanken.train.cli import check_export, dataset_for, export_model, resolve_model_path, run_dir, typed
 
     start = resolve_model_path(init) if init is not None else None
     data = dataset_for(world, data, episodes or r.episodes, r.episode_steps, world_given=typed(ctx, "world"))
     out = run_dir("autoregressive", world, data, out)
+    check_export(export, out)
     res = train_autoregressive(
         r,
         data,

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from gedanken.cli_options import device_option, run_dir_option
+from gedanken.cli_options import device_option, export_option, run_dir_option
 
 console = Console()
 
@@ -31,7 +31,7 @@ def train_jepa_cmd(
     resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
     threads: int = typer.Option(0, min=0, help="torch threads (0 = preset)."),
     seed: int = typer.Option(0, min=0, help="Initialisation and data-order seed."),
-    export: Path = typer.Option(None, help="Also copy the final model (no trainer state) here."),
+    export: Path = export_option(),
     encoder_from: Path = typer.Option(
         None, help="Use this JEPA checkpoint's trained encoder (skips encoder training; same encoder config)."
     ),
@@ -74,7 +74,7 @@ def train_jepa_cmd(
             predictor_train=th(r.predictor_train),
             decoder_train=th(r.decoder_train),
         )
-    from gedanken.train.cli import dataset_for, export_model, run_dir, typed
+    from gedanken.train.cli import check_export, dataset_for, export_model, run_dir, typed
 
     data = dataset_for(
         world,
@@ -86,6 +86,7 @@ def train_jepa_cmd(
         world_given=typed(ctx, "world"),
     )
     out = run_dir("jepa", world, data, out)
+    check_export(export, out)
     from gedanken.train.cli import resolve_model_path
 
     res = train_jepa(
