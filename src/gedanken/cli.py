@@ -85,7 +85,14 @@ def main() -> None:
 
     try:
         app()
-    except (ValueError, FileNotFoundError, DatasetError, CheckpointError, PlanningError) as e:
+    except (
+        ValueError,
+        FileNotFoundError,
+        DatasetError,
+        CheckpointError,
+        PlanningError,
+        FloatingPointError,
+    ) as e:
         if logging.getLogger().isEnabledFor(logging.DEBUG):
             raise
         Console(stderr=True).print(f"[red]error:[/red] {e}", highlight=False)

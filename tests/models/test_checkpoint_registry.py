@@ -110,3 +110,19 @@ def test_atomic_overwrite_keeps_a_valid_checkpoint(ckpt):
     loaded = load_checkpoint(ckpt)
     assert loaded.card.name == "y"
     assert not [p for p in ckpt.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_checkpoint_files_get_the_modes_a_plain_write_would(ckpt):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        m = DiffusionWorldModel(tiny_config())
+        save_checkpoint(
+            ckpt, m, family="diffusion", model_config=m.cfg, card=ModelCard(name="z", family="diffusion")
+        )
+    finally:
+        os.umask(umask)
+    assert (ckpt.stat().st_mode & 0o777) == 0o755  # not mkdtemp's 0700
+    for name in ("checkpoint.json", "model.safetensors"):
+        assert ((ckpt / name).stat().st_mode & 0o777) == 0o644

@@ -201,3 +201,60 @@ def test_a_later_stage_is_clipped_on_its_own_gradients(tmp_path):
     assert a.history[0]["grad_norm"] == b.history[0]["grad_norm"]
     for p, q in zip(model.parameters(), fresh.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: (d / "trainer.json").write_text((d / "trainer.json").read_text()[:40]),  # truncated JSON
+        lambda d: (d / "trainer.safetensors").write_bytes((d / "trainer.safetensors").read_bytes()[:100]),
+        lambda d: (d / "trainer.json").write_text('{"step": 3}'),  # keys missing
+    ],
+)
+def test_damaged_trainer_state_is_named_not_a_traceback(tmp_path, damage):
+    from gedanken.models.checkpoint import CheckpointError
+
+    _fit(tmp_path, TinyRegressor(), synthetic_batches, steps=4)
+    damage(tmp_path / "last")
+    with pytest.raises(CheckpointError, match=r"last: damaged trainer state .*--no-resume"):
+        _fit(tmp_path, TinyRegressor(), synthetic_batches, steps=8)
+
+
+def test_non_finite_optimizer_state_is_damage(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from gedanken.models.checkpoint import CheckpointError
+
+    _fit(tmp_path, TinyRegressor(), synthetic_batches, steps=4)
+    path = tmp_path / "last" / "trainer.safetensors"
+    t = load_file(str(path))
+    key = next(k for k in t if k.startswith("optim."))
+    t[key] = torch.full_like(t[key], float("nan"))
+    save_file(t, str(path))
+    with pytest.raises(CheckpointError, match="non-finite values"):
+        _fit(tmp_path, TinyRegressor(), synthetic_batches, steps=8)
+
+
+def test_resuming_a_run_of_another_configuration_says_so(tmp_path):
+    from gedanken.models.checkpoint import CheckpointError
+
+    _fit(tmp_path, TinyRegressor(), synthetic_batches, steps=4)
+    wider = TinyRegressor()
+    wider.net[0] = torch.nn.Linear(3, 32)
+    wider.net[2] = torch.nn.Linear(32, 3)
+    with pytest.raises(CheckpointError, match="another configuration.*--no-resume"):
+        _fit(tmp_path, wider, synthetic_batches, steps=8)
+
+
+def test_metrics_hold_one_row_per_step_after_a_restart_or_a_resume(tmp_path):
+    def rows() -> list[float]:
+        return [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+
+    _fit(tmp_path, TinyRegressor(), synthetic_batches, steps=6)
+    _fit(tmp_path, TinyRegressor(), synthetic_batches, steps=4, resume=False)  # --no-resume: starts over
+    assert rows() == [1, 2, 3, 4]
+    (tmp_path / "metrics.jsonl").write_text(
+        (tmp_path / "metrics.jsonl").read_text() + '{"kind": "train", "step": 5}\n'  # logged, never saved
+    )
+    _fit(tmp_path, TinyRegressor(), synthetic_batches, steps=6)  # resumes at 4: step 5 is trained again
+    assert rows() == [1, 2, 3, 4, 5, 6]

@@ -347,3 +347,40 @@ def test_export_never_replaces_other_files_nor_the_run(tmp_path):
             said = " ".join(res.output.split())
             assert res.exit_code == 2 and "overlaps the run folder" in said, said
             assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["train", "diffusion", "--lr", "nan"], "--lr: must be a finite number"),
+        (["train", "diffusion", "--hard-weight", "nan"], "--hard-weight: must be a finite number"),
+        (["train", "diffusion", "--edge-weight", "inf"], "--edge-weight: must be a finite number"),
+        (["train", "diffusion", "--episodes", "-3"], "'--episodes'"),
+        (["train", "autoregressive", "--lr", "-1"], "--lr must be >= 0"),
+        (["train", "autoregressive", "--labelled-steps", "-7"], "'--labelled-steps'"),
+        (["train", "autoregressive", "--adapter-steps", "-3"], "'--adapter-steps'"),
+        (["train", "jepa", "--interaction", "-5"], "'--interaction'"),
+        (["train", "jepa", "--predictor-steps", "-2"], "'--predictor-steps'"),
+    ],
+)
+def test_nonsense_numbers_are_refused_before_any_stage(tmp_path, args, said):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(
+        app, [*args, "--preset", "tiny", "--data", str(tmp_path / "d"), "--out", str(out)]
+    )
+    assert res.exit_code == 2 and said in " ".join(res.output.split()), res.output
+    assert not out.exists() and not (tmp_path / "d").exists()
+
+
+def test_diffusion_resume_on_other_data_is_refused_at_the_tokenizer(tmp_path):
+    from gedanken.data.collect import collect
+
+    for name, seed in (("a", 0), ("b", 5)):
+        collect("bounce", tmp_path / name, 2, steps=8, seed=seed, size=32, workers=1)
+    base = ["train", "diffusion", "--preset", "tiny", "--device", "cpu", "--out", str(tmp_path / "run")]
+    assert CliRunner().invoke(app, [*base, "--data", str(tmp_path / "a")]).exit_code == 0
+    state = tmp_path / "run" / "tokenizer" / "last" / "trainer.json"
+    before = state.read_text()
+    res = CliRunner().invoke(app, [*base, "--data", str(tmp_path / "b"), "--tokenizer-steps", "12"])
+    assert res.exit_code != 0 and "tokenizer/last is a run on" in str(res.exception)  # `gedanken`: exit 2
+    assert state.read_text() == before  # the finished tokenizer was not trained on the other data

@@ -132,6 +132,7 @@ def atomic_write_dir(path: str | Path, write: typing.Callable[[Path], None]) -> 
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         write(tmp)
+        _plain_modes(tmp)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
             os.replace(path, old / "x")
@@ -143,6 +144,15 @@ def atomic_write_dir(path: str | Path, write: typing.Callable[[Path], None]) -> 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _plain_modes(folder: Path) -> None:
+    """The modes a plain ``mkdir`` / ``open`` would give under the umask (``mkdtemp`` and some writers use 0700 /
+    0600, which would hide the weights from other users who can read the JSON)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in [folder, *folder.rglob("*")]:
+        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
 
 
 def _state_tensors(model: nn.Module) -> dict[str, Tensor]:

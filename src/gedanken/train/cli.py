@@ -104,6 +104,18 @@ def run_dir(family: str, world: str, data: Path, out: Path | None) -> Path:
     return Path("runs") / f"{family}_{name.replace('/', '_')}"
 
 
+def check_finite(ctx: typer.Context) -> None:
+    """Every number option of the command is finite: NaN passes every range check (it compares False), so without
+    this a ``--lr nan`` trains the first stages before the optimizer refuses it."""
+    import math
+
+    for name, value in ctx.params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise typer.BadParameter(
+                f"must be a finite number, got {value}", param_hint=f"--{name.replace('_', '-')}"
+            )
+
+
 def typed(ctx: typer.Context, name: str) -> bool:
     """Whether the user gave option ``name`` on the command line (rather than its default)."""
     source = ctx.get_parameter_source(name)  # an enum of the click that typer carries (typer._click here)
@@ -205,7 +217,9 @@ def train_diffusion_cmd(
         help="Share of DiT batches whose context is the model's own multi-frame rollout under the true actions "
         "(0 = off).",
     ),
-    episodes: int = typer.Option(0, help="Episodes to collect when the dataset is absent (0 = preset)."),
+    episodes: int = typer.Option(
+        0, min=0, help="Episodes to collect when the dataset is absent (0 = preset)."
+    ),
     resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
     size_weight: float = typer.Option(
         1.0,
@@ -251,6 +265,7 @@ def train_diffusion_cmd(
 
     from gedanken.models.diffusion.recipe import RECIPES, decoder_preset, train_diffusion
 
+    check_finite(ctx)
     if preset not in RECIPES:
         raise typer.BadParameter(f"unknown preset {preset!r}; valid: {', '.join(RECIPES)}")
     r = RECIPES[preset]()

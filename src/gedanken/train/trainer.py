@@ -22,14 +22,12 @@ import json
 import logging
 import math
 import os
-import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from rich.progress import (
@@ -40,14 +38,11 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from gedanken.data.batch import Batch
 from gedanken.models.checkpoint import (
     META_FILE,
-    TRAINER_FILE,
-    TRAINER_META_FILE,
     CheckpointError,
     atomic_write_dir,
     load_weights_strict,
@@ -56,6 +51,7 @@ from gedanken.models.checkpoint import (
 )
 from gedanken.models.protocol import ModelCard
 from gedanken.train.interrupt import StopRequest, agreed
+from gedanken.train.state import load_trainer_state, save_trainer_state
 
 log = logging.getLogger(__name__)
 
@@ -205,78 +201,6 @@ class _LossModule(nn.Module):
         return self.model.loss(batch)  # type: ignore[operator]
 
 
-# ----------------------------------------------------------------------------------------- trainer state
-
-
-def _save_trainer_state(
-    directory: Path,
-    opt: torch.optim.Optimizer,
-    sched: torch.optim.lr_scheduler.LambdaLR,
-    step: int,
-    seconds: float,
-) -> None:
-    sd = opt.state_dict()
-    tensors: dict[str, Tensor] = {"rng.torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng.cuda.{i}"] = s
-    scalars: dict[str, dict[str, Any]] = {}
-    for idx, st in sd["state"].items():
-        for k, v in st.items():
-            if isinstance(v, Tensor):
-                tensors[f"optim.{idx}.{k}"] = v.detach().cpu().contiguous().clone()
-            else:
-                scalars.setdefault(str(idx), {})[k] = v
-    np_state = np.random.get_state()
-    meta = {
-        "step": step,
-        "seconds": seconds,
-        "optimizer": {"param_groups": sd["param_groups"], "scalars": scalars},
-        "scheduler": {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"},
-        "rng": {
-            "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
-            "numpy": [
-                np_state[0],
-                np_state[1].tolist(),
-                int(np_state[2]),
-                int(np_state[3]),
-                float(np_state[4]),
-            ],
-        },
-    }
-    save_file(tensors, str(directory / TRAINER_FILE))
-    (directory / TRAINER_META_FILE).write_text(json.dumps(meta))
-
-
-def _load_trainer_state(
-    directory: Path, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LambdaLR
-) -> tuple[int, float]:
-    meta_path, tens_path = directory / TRAINER_META_FILE, directory / TRAINER_FILE
-    if not meta_path.is_file() or not tens_path.is_file():
-        raise CheckpointError(f"{directory}: no trainer state to resume from ({TRAINER_META_FILE} missing)")
-    meta = json.loads(meta_path.read_text())
-    tensors = load_file(str(tens_path))
-    state: dict[int, dict[str, Any]] = {}
-    for key, v in tensors.items():
-        if key.startswith("optim."):
-            _, idx, name = key.split(".", 2)
-            state.setdefault(int(idx), {})[name] = v
-    for idx, extra in meta["optimizer"]["scalars"].items():
-        state.setdefault(int(idx), {}).update(extra)
-    opt.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})
-    sched.load_state_dict({**meta["scheduler"], "lr_lambdas": [None] * len(opt.param_groups)})
-    torch.set_rng_state(tensors["rng.torch"])
-    if torch.cuda.is_available():
-        cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
-        if cuda_states:
-            torch.cuda.set_rng_state_all(cuda_states)
-    py = meta["rng"]["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    npy = meta["rng"]["numpy"]
-    np.random.set_state((npy[0], np.asarray(npy[1], dtype=np.uint32), npy[2], npy[3], npy[4]))
-    return int(meta["step"]), float(meta["seconds"])
-
-
 # ----------------------------------------------------------------------------------------------- fit
 
 
@@ -333,10 +257,20 @@ def fit(
                 f"{last} is a run on {data.card.dataset}, this one trains on {card.dataset}: give another --out, "
                 "or --no-resume to start it over"
             )
-        load_weights_strict(model, {k: v.to(device) for k, v in data.tensors.items()}, where=str(last))
-        step, seconds_before = _load_trainer_state(last, opt, sched)
+        try:
+            load_weights_strict(model, {k: v.to(device) for k, v in data.tensors.items()}, where=str(last))
+        except CheckpointError as e:
+            if "do not fit" not in str(e):
+                raise
+            raise CheckpointError(
+                f"{last} holds a run with another configuration (its weights do not fit this model; preset "
+                f"{data.card.preset or '?'}): give another --out, or --no-resume to start it over"
+            ) from None
+        step, seconds_before = load_trainer_state(last, opt, sched)
         log.info("resuming %s from step %d (%s)", family, step, last)
     resumed_from = step
+    if info.is_main:
+        _trim_jsonl(out / "metrics.jsonl", step)
 
     wrapped: nn.Module = _LossModule(model)
     if info.world_size > 1:
@@ -363,7 +297,7 @@ def fit(
                 write_model_files(
                     d, model, family=family, model_config=model_config, card=current_card(), step=step
                 )
-                _save_trainer_state(d, opt, sched, step, elapsed())
+                save_trainer_state(d, opt, sched, step, elapsed())
 
             atomic_write_dir(last, write)
         if info.world_size > 1:
@@ -409,7 +343,10 @@ def fit(
                 batch = batch.to(device) if hasattr(batch, "to") else batch
                 loss, logs = wrapped(batch)
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss is {loss.item()} at step {step}; logs {logs}")
+                    raise FloatingPointError(
+                        f"training diverged: {family} loss is {loss.item()} at step {step} (lower --lr; a resumed "
+                        "run whose saved state holds it: --no-resume)"
+                    )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 gnorm = nn.utils.clip_grad_norm_(trainable, cfg.grad_clip if cfg.grad_clip > 0 else 1e12)
@@ -462,6 +399,21 @@ def fit(
         evals=evals,
         resumed_from=resumed_from,
     )
+
+
+def _trim_jsonl(path: Path, step: int) -> None:
+    """Keep the rows of steps up to ``step``, where this run starts: a fresh start (``--no-resume``) keeps none, a
+    resumed one drops what an interrupted run logged after its last checkpoint (it is trained again)."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if float(json.loads(line).get("step", 0)) <= step:
+                kept.append(line)
+        except (ValueError, AttributeError):
+            continue  # a torn last line
+    path.write_text("".join(f"{line}\n" for line in kept))
 
 
 def _append_jsonl(path: Path, row: dict[str, Any]) -> None:

@@ -110,7 +110,9 @@ def _palette_data(episode_data) -> EpisodeData:  # noqa: ANN001
 
 def test_init_trains_the_dynamics_on_with_projected_context(episode_data, tmp_path) -> None:  # noqa: ANN001
     data = _palette_data(episode_data)
-    first = train_autoregressive(tiny(), data, tmp_path / "a", device="cpu")
+    t = tiny()
+    t = replace(t, model=replace(t.model, sampler=replace(t.model.sampler, steps=3)))  # not the preset's 2
+    first = train_autoregressive(t, data, tmp_path / "a", device="cpu")
     r = tiny()
     r = replace(
         r, model=replace(r.model, sampler=replace(r.model.sampler, keep_area=0.8)), projected_context=0.5
@@ -122,6 +124,7 @@ def test_init_trains_the_dynamics_on_with_projected_context(episode_data, tmp_pa
     assert all(torch.equal(sa[k], sb[k]) for k in sa if k.startswith(("tokenizer.", "lam.")))
     assert any(not torch.equal(sa[k], sb[k]) for k in sa if k.startswith("dynamics."))
     assert b.cfg.sampler.keep_area == 0.8  # type: ignore[attr-defined]
+    assert b.cfg.sampler.steps == 3  # type: ignore[attr-defined]  # only keep_area changed in its sampler
     assert "trained on from" in b.card.notes and "projected context 0.5" in b.card.notes
     assert b.card.notes.startswith(a.card.notes)  # the checkpoint's history is kept, this run's added
     assert b.card.steps == a.card.steps + sum(r.step for r in res.stages.values())

@@ -34,10 +34,12 @@ def train_autoregressive_cmd(
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
     steps: int = typer.Option(0, min=0, help="Override the dynamics' training steps (0 = preset)."),
     labelled_steps: int = typer.Option(
-        -1, help="Labelled steps for action post-training (-1 = preset, 0 = none)."
+        -1, min=-1, help="Labelled steps for action post-training (-1 = preset, 0 = none)."
     ),
     latent_actions: int = typer.Option(0, help="Number of latent actions |A| (0 = preset)."),
-    episodes: int = typer.Option(0, help="Episodes to collect when the dataset is absent (0 = preset)."),
+    episodes: int = typer.Option(
+        0, min=0, help="Episodes to collect when the dataset is absent (0 = preset)."
+    ),
     resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
     threads: int = typer.Option(0, min=0, help="torch threads (0 = preset)."),
     seed: int = typer.Option(0, min=0, help="Initialisation and data-order seed."),
@@ -49,7 +51,7 @@ def train_autoregressive_cmd(
     ),
     lr: float = typer.Option(0.0, help="Override the dynamics' peak learning rate (0 = preset)."),
     adapter_steps: int = typer.Option(
-        0, help="Override the adapter's training steps on the labelled windows (0 = preset)."
+        0, min=0, help="Override the adapter's training steps on the labelled windows (0 = preset)."
     ),
     keep_area: float = typer.Option(
         0.0,
@@ -105,7 +107,11 @@ def train_autoregressive_cmd(
     """Train the autoregressive world model: FSQ tokenizer, latent actions, MaskGIT dynamics, action adapter
     (and, with --decoder-steps, the decoder on the dynamics' predictions)."""
     from gedanken.models.autoregressive.recipe import RECIPES, train_autoregressive
+    from gedanken.train.cli import check_finite
 
+    check_finite(ctx)
+    if lr < 0:
+        raise typer.BadParameter(f"--lr must be >= 0 (0 = preset), got {lr}")
     if preset not in RECIPES:
         raise typer.BadParameter(f"unknown preset {preset!r}; valid: {', '.join(RECIPES)}")
     r = RECIPES[preset]()

@@ -212,12 +212,15 @@ def tokenizer_metrics(
 
 def _initial_model(init: str | Path, cfg: AutoregressiveConfig) -> AutoregressiveWorldModel:
     """The autoregressive checkpoint at ``init``, checked against the data (``cfg`` fitted to it); the palette is
-    filled in when it predates recorded palettes, and ``cfg``'s sampler is taken when it sets ``keep_area``
-    (its ``action_guidance`` and ``keep_unchanged`` when they are set)."""
+    filled in when it predates recorded palettes; its sampler stays, with ``cfg``'s ``keep_area``,
+    ``action_guidance`` and ``keep_unchanged`` when they are set (before session 31 a ``keep_area`` replaced the
+    whole sampler, steps and ``keep_unchanged`` included)."""
     from gedanken.models import load_initial
 
     model = load_initial(init, AutoregressiveWorldModel, cfg)
-    sampler = cfg.sampler if cfg.sampler.keep_area > 0 else model.cfg.sampler
+    sampler = model.cfg.sampler  # the checkpoint's, with only the settings the recipe sets changed
+    if cfg.sampler.keep_area > 0:
+        sampler = replace(sampler, keep_area=cfg.sampler.keep_area)
     if cfg.sampler.action_guidance != 1.0:
         sampler = replace(sampler, action_guidance=cfg.sampler.action_guidance)
     if cfg.sampler.keep_unchanged:
@@ -311,8 +314,8 @@ def train_autoregressive(
 
     With ``init`` (an autoregressive checkpoint trained on data of the same shape) its tokenizer and latent
     action model are kept, its dynamics trains on (``recipe.dynamics_train``, a fresh schedule) and
-    post-training runs again; the recipe's sampler replaces the checkpoint's when it sets ``keep_area``, and its
-    ``action_guidance`` applies when set (the dynamics trains with the recipe's ``action_dropout``).
+    post-training runs again; the checkpoint's sampler stays, with the recipe's ``keep_area`` and
+    ``action_guidance`` when set (the dynamics trains with the recipe's ``action_dropout``).
 
     ``recipe.decoder_train`` adds a last stage that fine-tunes the tokenizer's decoder on the dynamics' one-step
     predictions (:mod:`gedanken.models.autoregressive.decoder`); ``train_dynamics=False`` (with ``init`` only)

@@ -338,6 +338,7 @@ def train_diffusion(
         )
     out = Path(out)
     data = load_data(data_path, *more_data)
+    dataset = "+".join(str(p) for p in (data_path, *more_data))  # on every stage's card: resume checks it
     cfg = fit_config_to_data(recipe.model, data)
     train_idx, held_idx = _split(len(data.frames), recipe.holdout)
     torch.manual_seed(seed)
@@ -370,7 +371,11 @@ def train_diffusion(
             tc,
             evaluate=lambda m: {"psnr": m.psnr(held_frames.to(next(m.parameters()).device))},  # type: ignore[attr-defined]
             card=ModelCard(
-                name=f"tokenizer-{data.world}", family="tokenizer", world=data.world, preset=recipe.name
+                name=f"tokenizer-{data.world}",
+                family="tokenizer",
+                world=data.world,
+                dataset=dataset,
+                preset=recipe.name,
             ),
             family="tokenizer",
             model_config=cfg.tokenizer,
@@ -416,7 +421,7 @@ def train_diffusion(
             name=f"diffusion-{data.world}",
             family="diffusion",
             world=data.world,
-            dataset="+".join(str(p) for p in (data_path, *more_data)),
+            dataset=dataset,
             preset=recipe.name,
             notes=measured + (f"; DiT trained on from {source_name(init)}" if init is not None else ""),
         )
@@ -460,7 +465,13 @@ def train_diffusion(
             held_frames,
             recipe.decoder_tune,
             _stage(recipe.decoder_train, out / "decoder", device, resume, progress, seed),
-            ModelCard(name=f"decoder-{data.world}", family="tokenizer", world=data.world, preset=recipe.name),
+            ModelCard(
+                name=f"decoder-{data.world}",
+                family="tokenizer",
+                world=data.world,
+                dataset=dataset,
+                preset=recipe.name,
+            ),
             seed,
         )
         card = replace(card, notes=card.notes + note)

@@ -24,10 +24,12 @@ def train_jepa_cmd(
     ),
     out: Path = run_dir_option("jepa"),
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
-    encoder_steps: int = typer.Option(0, help="Override the encoder's steps (0 = preset)."),
-    predictor_steps: int = typer.Option(0, help="Override the predictor's steps (0 = preset)."),
+    encoder_steps: int = typer.Option(0, min=0, help="Override the encoder's steps (0 = preset)."),
+    predictor_steps: int = typer.Option(0, min=0, help="Override the predictor's steps (0 = preset)."),
     predictor_loss: str = typer.Option("", help="Override the predictor's loss: l1 | mse (empty = preset)."),
-    episodes: int = typer.Option(0, help="Episodes to collect when the dataset is absent (0 = preset)."),
+    episodes: int = typer.Option(
+        0, min=0, help="Episodes to collect when the dataset is absent (0 = preset)."
+    ),
     resume: bool = typer.Option(True, help="Continue an interrupted run in --out."),
     threads: int = typer.Option(0, min=0, help="torch threads (0 = preset)."),
     seed: int = typer.Option(0, min=0, help="Initialisation and data-order seed."),
@@ -39,12 +41,14 @@ def train_jepa_cmd(
         [], help="More recorded datasets appended to --data's episodes (e.g. collect --policy plan:...)."
     ),
     interaction: int = typer.Option(
-        -1, help="Hidden width of the predictor's keypoint interaction term (0 = off; -1 = preset)."
+        -1, min=-1, help="Hidden width of the predictor's keypoint interaction term (0 = off; -1 = preset)."
     ),
 ) -> None:
     """Train the JEPA world model: encoder (self-supervised), predictor on frozen latents, probe, decoder."""
     from gedanken.models.jepa.train import RECIPES, train_jepa
+    from gedanken.train.cli import check_finite
 
+    check_finite(ctx)
     if preset not in RECIPES:
         raise typer.BadParameter(f"unknown preset {preset!r}; valid: {', '.join(RECIPES)}")
     r = RECIPES[preset]()
