@@ -366,11 +366,13 @@ def train_diffusion_cmd(
     )
     export_model(res.model_dir, export)
     fid = res.tokenizer_fidelity
-    judged = (  # data without a palette (resized Atari frames, camera video): the judge has no colours to read
-        f" (objects kept {fid['objects_kept']:.3f}, position error {fid['position_error_px']:.2f} px)"
-        if "objects_kept" in fid
-        else ""
+    judged = (
+        ""  # data without a palette (resized Atari frames, camera video): the judge has no colours to read
     )
+    if "objects_kept" in fid:
+        err = fid.get("position_error_px", float("nan"))
+        where = f", position error {err:.2f} px" if err == err else ""  # NaN: no object judged in both
+        judged = f" (objects kept {fid['objects_kept']:.3f}{where})"
     losses = [
         f"{name} loss {st.history[-1]['loss']:.4f}"
         for name, st in (("DiT", res.dit), ("decoder", res.decoder))

@@ -289,7 +289,18 @@ def _dynamics_and_posttrain(
         fit_action_map(model, seg_f, seg_a)
         init_adapter_from_map(model)
         amap = evaluate_action_map(model, [ep.frames[i] for i in held], [ep.actions[i] for i in held])
-        log.info("latent -> real action map: held-out accuracy %.3f over %d steps", amap.accuracy, amap.steps)
+        if (
+            amap.accuracy == amap.accuracy
+        ):  # discrete actions; continuous ones have no accuracy (NaN), an error
+            log.info(
+                "latent -> real action map: held-out accuracy %.3f over %d steps", amap.accuracy, amap.steps
+            )
+        else:
+            log.info(
+                "latent -> real action map: held-out mean squared error %.4f over %d steps",
+                amap.mse,
+                amap.steps,
+            )
         seg_tok, seg_lat = encode_all(model, seg_f)
         length = min(window, min(len(t) for t in seg_tok))
         run(Stage.ADAPTER, at, token_batches(seg_tok, seg_lat, seg_a, at.batch_size, length, seed + 3))

@@ -415,7 +415,9 @@ def train_diffusion(
             text = [emb[i] if data.captions[i] else None for i in range(len(data.captions))]
         dc = _stage(recipe.dit_train, out / "dit", device, resume, progress, seed)
         measured = f"tokenizer PSNR {psnr:.2f} dB on held-out frames" + "".join(
-            f"; reconstruction {k} {v:.3g}" for k, v in fidelity.items() if k != "psnr"
+            f"; reconstruction {k} {v:.3g}"
+            for k, v in fidelity.items()
+            if k != "psnr" and v == v  # not NaN
         )
         card = ModelCard(
             name=f"diffusion-{data.world}",
