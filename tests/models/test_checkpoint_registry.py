@@ -49,7 +49,7 @@ def _edit_tensors(ckpt, fn):
         (lambda c: _edit_json(c, version=99), "format version"),
         (
             lambda c: _edit_json(c, family="nosuchfamily"),
-            "unknown model family .nosuchfamily.; known: autoregressive, diffusion, jepa",
+            "unknown model family .nosuchfamily.; known: .*autoregressive, diffusion, jepa",
         ),
         (lambda c: (c / "model.safetensors").write_bytes(b"garbage" * 10), "unreadable safetensors"),
         (lambda c: _edit_tensors(c, lambda t: t.pop("dit.null_action")), "disagree"),
