@@ -347,6 +347,9 @@ def test_export_never_replaces_other_files_nor_the_run(tmp_path):
             said = " ".join(res.output.split())
             assert res.exit_code == 2 and "overlaps the run folder" in said, said
             assert not out.exists()
+        res = CliRunner().invoke(app, [*base, "--out", str(out), "--add-data", str(tmp_path / "push")])
+        said = " ".join(res.output.split())
+        assert res.exit_code == 2 and "is given twice" in said and not out.exists(), said
 
 
 @pytest.mark.parametrize(

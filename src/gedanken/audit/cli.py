@@ -44,7 +44,7 @@ def audit(
         help="Splits, repeated or comma-separated: test, ood, gap, combo, train (default test; 'external' for a "
         "Gymnasium id).",
     ),
-    episodes: int = typer.Option(100, "--episodes", "-n", help="Held-out episodes per split."),
+    episodes: int = typer.Option(100, "--episodes", "-n", max=10_000, help="Held-out episodes per split."),
     horizon: int = typer.Option(64, "--horizon", max=10_000, help="Predicted frames per episode."),
     context: int = typer.Option(4, "--context", max=256, help="Context frames given to the model."),
     seed: int = typer.Option(0, "--seed", min=0, help="Offset added to every split's held-out seed base."),

@@ -122,8 +122,14 @@ def typed(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
-def check_export(export: Path | None, out: Path) -> None:
-    """Before training: ``--export`` must lie outside the run folder ``out`` and must not hold it."""
+def check_run_paths(out: Path, export: Path | None, data: Path, add_data: list[Path]) -> None:
+    """Before training: ``--export`` lies outside the run folder ``out`` and does not hold it, and no dataset is
+    given twice (its episodes would be trained on twice, and the held-out ones seen in training)."""
+    given = [data, *add_data]
+    seen = [p.resolve() for p in given]
+    if len(set(seen)) != len(seen):
+        twice = next(p for p, r in zip(given, seen, strict=True) if seen.count(r) > 1)
+        raise typer.BadParameter(f"{twice} is given twice (--data / --add-data)", param_hint="--add-data")
     if export is None:
         return
     e, o = export.resolve(), out.resolve()
@@ -351,7 +357,7 @@ def train_diffusion_cmd(
             )
     data = dataset_for(world, data, episodes or r.episodes, r.episode_steps, world_given=typed(ctx, "world"))
     out = run_dir("diffusion", world, data, out)
-    check_export(export, out)
+    check_run_paths(out, export, data, add_data)
     start = resolve_model_path(str(init)) if init is not None else None
     res = train_diffusion(
         r,

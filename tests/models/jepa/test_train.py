@@ -33,10 +33,19 @@ def test_tiny_recipe_end_to_end(tmp_path) -> None:
     assert m.rollout(m.observe(frames), torch.zeros(1, 2, 2)).frames.shape == (1, 2, 32, 32, 3)
 
 
-def test_encoder_from_reuses_a_trained_encoder_and_refuses_a_different_one(tmp_path) -> None:
+def test_encoder_from_reuses_a_trained_encoder_and_refuses_a_different_one(tmp_path, caplog) -> None:
+    import logging
+
+    from gedanken.models.jepa.train import load_encoder
+
     data = tmp_path / "push"
     collect("push", data, 3, steps=12, seed=0, size=32, workers=1)
     first = train_jepa(tiny(), data, tmp_path / "a", device="cpu", progress=False)
+    with caplog.at_level(logging.WARNING, logger="gedanken"):
+        load_encoder(load_checkpoint(first.model_dir), first.model_dir, "push")
+        assert not caplog.text
+        load_encoder(load_checkpoint(first.model_dir), first.model_dir, "bounce")  # transfer: allowed, said
+    assert "was trained on push; this run's data is bounce" in caplog.text
     pred = dataclasses.replace(tiny().model.predictor, interaction=8)
     recipe = dataclasses.replace(tiny(), model=dataclasses.replace(tiny().model, predictor=pred))
     second = train_jepa(

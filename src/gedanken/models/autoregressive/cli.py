@@ -167,12 +167,19 @@ def train_autoregressive_cmd(
         r = rep(
             r, **{k: rep(getattr(r, k), num_threads=threads) for k in stages if getattr(r, k) is not None}
         )
-    from gedanken.train.cli import check_export, dataset_for, export_model, resolve_model_path, run_dir, typed
+    from gedanken.train.cli import (
+        check_run_paths,
+        dataset_for,
+        export_model,
+        resolve_model_path,
+        run_dir,
+        typed,
+    )
 
     start = resolve_model_path(init) if init is not None else None
     data = dataset_for(world, data, episodes or r.episodes, r.episode_steps, world_given=typed(ctx, "world"))
     out = run_dir("autoregressive", world, data, out)
-    check_export(export, out)
+    check_run_paths(out, export, data, add_data)
     res = train_autoregressive(
         r,
         data,

@@ -78,7 +78,7 @@ def train_jepa_cmd(
             predictor_train=th(r.predictor_train),
             decoder_train=th(r.decoder_train),
         )
-    from gedanken.train.cli import check_export, dataset_for, export_model, run_dir, typed
+    from gedanken.train.cli import check_run_paths, dataset_for, export_model, run_dir, typed
 
     data = dataset_for(
         world,
@@ -90,7 +90,7 @@ def train_jepa_cmd(
         world_given=typed(ctx, "world"),
     )
     out = run_dir("jepa", world, data, out)
-    check_export(export, out)
+    check_run_paths(out, export, data, add_data)
     from gedanken.train.cli import resolve_model_path
 
     res = train_jepa(

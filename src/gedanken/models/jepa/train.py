@@ -271,8 +271,9 @@ class JepaTrainResult:
     seconds: dict[str, float]  # wall time per stage
 
 
-def load_encoder(model: JepaWorldModel, path: str | Path) -> None:
-    """Copy the trained encoder of the JEPA checkpoint at ``path`` into ``model`` (same encoder config)."""
+def load_encoder(model: JepaWorldModel, path: str | Path, world: str = "") -> None:
+    """Copy the trained encoder of the JEPA checkpoint at ``path`` into ``model`` (same encoder config); an
+    encoder trained on another world than ``world`` is allowed (transfer), and said."""
     from gedanken.models import load_checkpoint
 
     src = load_checkpoint(path)
@@ -286,6 +287,9 @@ def load_encoder(model: JepaWorldModel, path: str | Path) -> None:
         shown = ", ".join(f"{k}: {a} there, {b} here" for k, (a, b) in diff.items())
         raise ValueError(f"the encoder of {path} is configured differently from this recipe's ({shown})")
     model.encoder.load_state_dict(src.encoder.state_dict())
+    trained = src.card.world if src.card is not None else ""
+    if world and trained and trained != world:
+        log.warning("the encoder of %s was trained on %s; this run's data is %s", path, trained, world)
 
 
 def train_jepa(
@@ -341,7 +345,7 @@ def train_jepa(
     )
     enc_res: TrainResult | None = None
     if encoder_from is not None:
-        load_encoder(model, encoder_from)
+        load_encoder(model, encoder_from, data.world)
     else:
         ec = stage_cfg(recipe.encoder_train, "encoder")
         model.set_stage(Stage.ENCODER)
