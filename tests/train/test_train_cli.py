@@ -387,3 +387,14 @@ def test_diffusion_resume_on_other_data_is_refused_at_the_tokenizer(tmp_path):
     res = CliRunner().invoke(app, [*base, "--data", str(tmp_path / "b"), "--tokenizer-steps", "12"])
     assert res.exit_code != 0 and "tokenizer/last is a run on" in str(res.exception)  # `gedanken`: exit 2
     assert state.read_text() == before  # the finished tokenizer was not trained on the other data
+
+
+def test_a_data_path_that_names_nothing_is_refused_unless_world_says_what_to_record(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for family in ("diffusion", "autoregressive", "jepa"):
+        base = ["train", family, "--preset", "tiny", "--data", "data/psuh", "--out", "run"]  # a typo
+        res = CliRunner().invoke(app, base)
+        said = " ".join(res.output.split())
+        assert res.exit_code == 2 and "no dataset at data/psuh" in said, said
+        assert ("type --world too" in said) == (family != "jepa")
+        assert not (tmp_path / "data").exists() and not (tmp_path / "run").exists()

@@ -58,12 +58,15 @@ def dataset_for(
     collect_given: bool = True,
     policy: str | None = None,
     world_given: bool = False,
+    can_record: bool = False,
 ) -> Path:
     """The dataset a ``train`` command reads: ``data`` or ``data/<world>``, recorded from ``world`` if absent.
 
-    With ``collect_given=False`` only the default location is recorded into; an explicit ``data`` must exist.
+    With ``collect_given=False`` only the default location is recorded into; an explicit ``data`` must exist
+    (``diffusion`` and ``autoregressive`` record into an absent ``data`` only when the user typed ``--world``).
     A behaviour ``policy`` other than the collector's default records into ``data/<world>_<policy>``.
     ``world_given`` (the user typed ``--world``): an existing ``data`` recorded from another world is refused.
+    ``can_record``: the command records into an absent ``data`` once ``--world`` is typed (said in the refusal).
     """
     name = world.replace("/", "_") + (f"_{policy}" if policy not in (None, "mixed") else "")
     path = data or Path("data") / name
@@ -86,6 +89,9 @@ def dataset_for(
 
         console.print(f"collecting {episodes} episodes of {world} into {path}")
         collect(world, path, episodes, steps=episode_steps, seed=0, workers=1, policy=policy)
+    if not (path / "zarr.json").exists():  # a --data that names nothing: most likely a typo
+        how = "type --world too, to record one there" if can_record else "record one with `gedanken collect`"
+        raise typer.BadParameter(f"no dataset at {path}; {how}", param_hint="--data")
     return path
 
 
@@ -355,7 +361,16 @@ def train_diffusion_cmd(
             r = dataclasses.replace(
                 r, decoder_train=dataclasses.replace(r.decoder_train, num_threads=threads)
             )
-    data = dataset_for(world, data, episodes or r.episodes, r.episode_steps, world_given=typed(ctx, "world"))
+    world_given = typed(ctx, "world")  # an absent --data is recorded into only when --world says from what
+    data = dataset_for(
+        world,
+        data,
+        episodes or r.episodes,
+        r.episode_steps,
+        collect_given=world_given,
+        world_given=world_given,
+        can_record=True,
+    )
     out = run_dir("diffusion", world, data, out)
     check_run_paths(out, export, data, add_data)
     start = resolve_model_path(str(init)) if init is not None else None

@@ -177,7 +177,16 @@ def train_autoregressive_cmd(
     )
 
     start = resolve_model_path(init) if init is not None else None
-    data = dataset_for(world, data, episodes or r.episodes, r.episode_steps, world_given=typed(ctx, "world"))
+    world_given = typed(ctx, "world")  # an absent --data is recorded into only when --world says from what
+    data = dataset_for(
+        world,
+        data,
+        episodes or r.episodes,
+        r.episode_steps,
+        collect_given=world_given,
+        world_given=world_given,
+        can_record=True,
+    )
     out = run_dir("autoregressive", world, data, out)
     check_run_paths(out, export, data, add_data)
     res = train_autoregressive(
