@@ -18,7 +18,6 @@ from gedanken.cli_options import MODEL_FILES, device_option, export_option, run_
 
 log = logging.getLogger(__name__)
 console = Console()
-_err = Console(stderr=True)  # progress lines, so that stdout keeps only results
 
 train_app = typer.Typer(
     help="Train a world model (one shared trainer; resumes from <out>/.../last).", no_args_is_help=True
@@ -126,6 +125,40 @@ def typed(ctx: typer.Context, name: str) -> bool:
     """Whether the user gave option ``name`` on the command line (rather than its default)."""
     source = ctx.get_parameter_source(name)  # an enum of the click that typer carries (typer._click here)
     return source is not None and source.name == "COMMANDLINE"
+
+
+def run_inputs(
+    ctx: typer.Context,
+    family: str,
+    world: str,
+    data: Path | None,
+    add_data: list[Path],
+    out: Path | None,
+    export: Path | None,
+    episodes: int,
+    episode_steps: int,
+    *,
+    records: bool = True,
+    policy: str | None = None,
+) -> tuple[Path, Path]:
+    """``train <family>``'s dataset and run folder, every path checked before any stage trains.
+
+    ``records``: an absent ``--data`` is recorded into when the user typed ``--world`` (diffusion, autoregressive);
+    otherwise only the default ``data/<world>`` is (:func:`dataset_for`)."""
+    world_given = typed(ctx, "world")
+    data = dataset_for(
+        world,
+        data,
+        episodes,
+        episode_steps,
+        collect_given=records and world_given,
+        policy=policy,
+        world_given=world_given,
+        can_record=records,
+    )
+    out = run_dir(family, world, data, out)
+    check_run_paths(out, export, data, add_data)
+    return data, out
 
 
 def check_run_paths(out: Path, export: Path | None, data: Path, add_data: list[Path]) -> None:
@@ -361,18 +394,9 @@ def train_diffusion_cmd(
             r = dataclasses.replace(
                 r, decoder_train=dataclasses.replace(r.decoder_train, num_threads=threads)
             )
-    world_given = typed(ctx, "world")  # an absent --data is recorded into only when --world says from what
-    data = dataset_for(
-        world,
-        data,
-        episodes or r.episodes,
-        r.episode_steps,
-        collect_given=world_given,
-        world_given=world_given,
-        can_record=True,
+    data, out = run_inputs(
+        ctx, "diffusion", world, data, add_data, out, export, episodes or r.episodes, r.episode_steps
     )
-    out = run_dir("diffusion", world, data, out)
-    check_run_paths(out, export, data, add_data)
     start = resolve_model_path(str(init)) if init is not None else None
     res = train_diffusion(
         r,

@@ -167,28 +167,12 @@ def train_autoregressive_cmd(
         r = rep(
             r, **{k: rep(getattr(r, k), num_threads=threads) for k in stages if getattr(r, k) is not None}
         )
-    from gedanken.train.cli import (
-        check_run_paths,
-        dataset_for,
-        export_model,
-        resolve_model_path,
-        run_dir,
-        typed,
-    )
+    from gedanken.train.cli import export_model, resolve_model_path, run_inputs
 
     start = resolve_model_path(init) if init is not None else None
-    world_given = typed(ctx, "world")  # an absent --data is recorded into only when --world says from what
-    data = dataset_for(
-        world,
-        data,
-        episodes or r.episodes,
-        r.episode_steps,
-        collect_given=world_given,
-        world_given=world_given,
-        can_record=True,
+    data, out = run_inputs(
+        ctx, "autoregressive", world, data, add_data, out, export, episodes or r.episodes, r.episode_steps
     )
-    out = run_dir("autoregressive", world, data, out)
-    check_run_paths(out, export, data, add_data)
     res = train_autoregressive(
         r,
         data,

@@ -78,19 +78,21 @@ def train_jepa_cmd(
             predictor_train=th(r.predictor_train),
             decoder_train=th(r.decoder_train),
         )
-    from gedanken.train.cli import check_run_paths, dataset_for, export_model, run_dir, typed
+    from gedanken.train.cli import export_model, run_inputs
 
-    data = dataset_for(
+    data, out = run_inputs(
+        ctx,
+        "jepa",
         world,
         data,
+        add_data,
+        out,
+        export,
         episodes or r.episodes,
         r.episode_steps,
-        collect_given=False,
+        records=False,
         policy=r.policy,
-        world_given=typed(ctx, "world"),
     )
-    out = run_dir("jepa", world, data, out)
-    check_run_paths(out, export, data, add_data)
     from gedanken.train.cli import resolve_model_path
 
     res = train_jepa(
