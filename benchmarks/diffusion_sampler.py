@@ -44,7 +44,12 @@ def parse_setting(text: str, base: object) -> object:
         if not sep or key not in names:
             raise ValueError(f"{part!r}: expected field=value with field one of {', '.join(sorted(names))}")
         kind = type(getattr(base, key))
-        kw[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        if kind is bool:
+            kw[key] = value.lower() in ("1", "true", "yes")
+        elif kind is tuple:  # verifier_solid=0+1+2+3
+            kw[key] = tuple(int(v) for v in value.split("+") if v)
+        else:
+            kw[key] = kind(value)
     return replace(base, **kw)  # type: ignore[type-var]
 
 

@@ -145,3 +145,21 @@ def test_a_builtin_worlds_gymnasium_id_gets_the_full_audit(tmp_path) -> None:
     data = json.loads((out / "audit.json").read_text())
     assert data["world"] == "bounce"  # the world itself, with its object states: not a pixel-only audit
     assert "identity_persistence" in data["models"][0]["splits"]["test"]["scalars"]
+
+
+def test_verify_audits_each_learned_model_beside_its_verified_copy(tmp_path) -> None:
+    args = ["audit", "--model", "diffusion_bounce", "--no-baselines", "--episodes", "2", "--horizon", "4"]
+    res = runner.invoke(
+        app, [*args, "--context", "2", "--branches", "0", "--verify", "3", "--out", str(tmp_path / "r")]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "r" / "audit.json").read_text())
+    names = [m["name"] for m in data["models"]]
+    assert names == ["diffusion-bounce", "diffusion-bounce+verify3"]
+    assert "solidity verifier" in data["models"][1]["card"]["notes"]
+    bad = runner.invoke(
+        app,
+        ["audit", "--model", "jepa_push", "--world", "push", "--verify", "3", "--out", str(tmp_path / "j")],
+    )
+    assert bad.exit_code == 2 and "no solidity verifier" in " ".join(bad.output.split()), bad.output
+    assert not (tmp_path / "j").exists()

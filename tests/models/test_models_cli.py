@@ -32,3 +32,27 @@ def test_sampler_steps_for_a_model_without_a_sampler_are_refused(tmp_path):
     )
     assert res.exit_code == 2 and "has no sampler" in " ".join(res.output.split()), res.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["rollout", "--model", "jepa_push", "--verify", "4"], "no solidity verifier"),
+        (["rollout", "--model", "diffusion_bounce", "--verify", "1"], "at least 2"),
+        (["play", "--model", "diffusion_bounce", "--verify", "1000"], "Invalid value for '--verify'"),
+    ],
+)
+def test_verify_is_refused_where_it_cannot_work(tmp_path, args, message):
+    out = tmp_path / "clip.mp4"
+    res = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert res.exit_code == 2 and message in " ".join(res.output.split()), res.output
+    assert not out.exists()
+
+
+def test_play_with_the_solidity_verifier(tmp_path):
+    import json
+
+    res = CliRunner().invoke(app, ["play", "--model", "diffusion_push", "--frames", "3", "--verify", "4"])
+    assert res.exit_code == 0, res.output
+    line = res.output[res.output.rindex('{"frames"') :]  # the runner mixes in stderr's loading bars
+    assert json.loads(line)["frames"] == 3

@@ -60,6 +60,14 @@ def audit(
     baselines: bool = typer.Option(
         True, "--baselines/--no-baselines", help="Also audit every built-in baseline not already given."
     ),
+    verify: int = typer.Option(
+        0,
+        "--verify",
+        min=0,
+        max=64,
+        help="Also audit each learned model sampling with the solidity verifier, best of up to N samples per "
+        "frame (named <model>+verify<N>, beside the model as it is; diffusion models; 0 = off).",
+    ),
     workers: int = typer.Option(
         0, "--workers", min=0, help="Processes to record, simulate and audit on (0: every available core)."
     ),
@@ -96,9 +104,10 @@ def audit(
         )
     try:
         splits = audit_splits(world, splits)  # a bad world or split is said before any progress line
+        models = _with_verified(model, world, verify) if verify else model
         with progress_messages(_err, "auditing...") as say:
             result = run_audit(
-                model,
+                models,
                 world,
                 splits,
                 episodes=episodes,
@@ -118,6 +127,31 @@ def audit(
         typer.echo(m.sentence)
     _print_bars(result.to_json())
     typer.echo(f"report: {path / 'index.html'} ({result.seconds:.1f} s)")
+
+
+def _with_verified(specs: list[str], world: str, candidates: int) -> list:
+    """``specs``, each learned model followed by a copy that samples with the solidity verifier."""
+    import dataclasses
+
+    from gedanken.audit.registry import BASELINES, load_model
+    from gedanken.models.verifier import use_verifier
+
+    out: list = []
+    for spec in specs:
+        out.append(spec)
+        if spec in BASELINES:
+            continue
+        m = load_model(spec, world)
+        try:
+            use_verifier(m, candidates, world)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--verify") from None
+        m.name = f"{m.name}+verify{candidates}"
+        card = m.card
+        note = f"sampler: best of up to {candidates} per frame with the solidity verifier"
+        m.card = dataclasses.replace(card, name=m.name, notes=f"{card.notes}; {note}".lstrip("; "))
+        out.append(m)
+    return out
 
 
 def _print_bars(data: dict) -> None:

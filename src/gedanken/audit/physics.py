@@ -10,7 +10,7 @@ fault of the model.
   the radii minus ``penetration_tol``; an object is past a wall when it reaches beyond the ``WORLD_SIZE``
   square by more than ``penetration_tol``. A blob touching the frame edge has its centre re-estimated
   along that axis (the centroid of a cut blob lies too far inside): a circle from its centroid, inverting
-  where the centroid of a disc cut by the edge lies (:func:`_cut_disc_centre`), a box from the far side of
+  where the centroid of a disc cut by the edge lies (:func:`cut_disc_centre`), a box from the far side of
   its bounding box. The centroid keeps a faint far row to a third of a unit on a circle, where the far side
   moves a whole unit (session 31, ``benchmarks/judge_edges.py``).
 * Contacts: onsets of "touching" (gap below ``contact_tol``) per pair and per object with the walls,
@@ -54,7 +54,7 @@ with np.errstate(divide="ignore", invalid="ignore"):
     _CUT_D = _CUT_TAU + np.where(_CUT_AREA > 0, (2 / 3) * (1 - _CUT_TAU**2) ** 1.5 / _CUT_AREA, 1.0)
 
 
-def _cut_disc_centre(d: np.ndarray, r: np.ndarray) -> np.ndarray:
+def cut_disc_centre(d: np.ndarray, r: np.ndarray) -> np.ndarray:
     """Distance from the edge to a disc's centre, given its visible centroid's distance ``d`` (both pixels).
 
     A disc of radius ``r`` whose centroid lies ``d >= r`` inside is not cut (the centre is the centroid).
@@ -67,8 +67,8 @@ def _cut_disc_centre(d: np.ndarray, r: np.ndarray) -> np.ndarray:
 def _edge_axis(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, size: int, r: np.ndarray, circle: np.ndarray):
     """One axis of :func:`centres`: ``v`` centroids, ``lo``/``hi`` bounding-box edges, ``size`` pixels."""
     low, high = (lo <= 0) & (hi < size), (hi >= size) & (lo > 0)
-    v = np.where(low, np.where(circle, _cut_disc_centre(v, r), hi - r), v)
-    return np.where(high, np.where(circle, size - _cut_disc_centre(size - v, r), lo + r), v)
+    v = np.where(low, np.where(circle, cut_disc_centre(v, r), hi - r), v)
+    return np.where(high, np.where(circle, size - cut_disc_centre(size - v, r), lo + r), v)
 
 
 def centres(j: Judged, truth: PhysicsTruth) -> np.ndarray:

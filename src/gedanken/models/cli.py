@@ -23,6 +23,7 @@ MAX_FRAMES = (
 )
 MAX_CONTEXT = 256  # context frames a rollout may be given (the shipped models were trained on 4)
 MAX_SAMPLER_STEPS = 1000  # sampler steps per frame (the shipped models use 4)
+MAX_CANDIDATES = 64  # --verify: samples a frame may take
 
 
 def _load(model: str, device: str, steps: int):  # noqa: ANN202
@@ -45,11 +46,31 @@ def _sampler_steps_option() -> Any:  # noqa: ANN401 (typer's OptionInfo)
     )
 
 
-def _on_world(model: str, device: str, sampler_steps: int, world: str) -> tuple[Any, str]:
-    """The loaded model and the world it runs on (``world``, else the one it was trained on), checked."""
+def verify_option() -> Any:  # noqa: ANN401 (typer's OptionInfo)
+    return typer.Option(
+        0,
+        "--verify",
+        min=0,
+        max=MAX_CANDIDATES,
+        help="Best of up to N samples per frame, chosen by a solidity verifier: a frame whose objects overlap "
+        "or pass a wall is sampled again and the least penetrating kept (diffusion models of flat-coloured "
+        "worlds; 0 = the model's own sampler).",
+    )
+
+
+def _on_world(model: str, device: str, sampler_steps: int, world: str, verify: int = 0) -> tuple[Any, str]:
+    """The loaded model and the world it runs on (``world``, else the one it was trained on), checked, with the
+    solidity verifier when ``verify`` > 0."""
+    from gedanken.models.verifier import use_verifier
+
     m = _load(model, device, sampler_steps)
     world = world or getattr(getattr(m, "card", None), "world", "") or "bounce"
     check_model_world(m, world, model)
+    if verify:
+        try:
+            use_verifier(m, verify, world)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--verify") from None
     return m, world
 
 
@@ -70,6 +91,7 @@ def rollout_cmd(
     steps: int = typer.Option(64, min=1, max=MAX_FRAMES, help="Frames to predict."),
     context: int = typer.Option(4, min=1, max=MAX_CONTEXT, help="Context frames."),
     sampler_steps: int = _sampler_steps_option(),
+    verify: int = verify_option(),
     out: Path = typer.Option(
         Path("rollout.mp4"), callback=out_file_option, help="mp4 to write (truth | model side by side)."
     ),
@@ -81,7 +103,7 @@ def rollout_cmd(
 
     from gedanken.worlds.record import record_episode
 
-    m, world = _on_world(model, device, sampler_steps, world)
+    m, world = _on_world(model, device, sampler_steps, world, verify)
     ep = record_episode(world, split, seed, context + steps)
     f = torch.from_numpy(ep.frames[None, :context])
     a = torch.from_numpy(ep.actions[None])
@@ -132,6 +154,7 @@ def play_cmd(
         0, min=0, help="Seed of the starting episode, the random actions and the sampler."
     ),
     sampler_steps: int = _sampler_steps_option(),
+    verify: int = verify_option(),
     out: Path = typer.Option(None, callback=out_file_option, help="Optional mp4 of the session."),
     device: str = typer.Option("auto", callback=device_option, help="auto | cpu | cuda | cuda:N."),
     threads: int = threads_option(),
@@ -139,7 +162,7 @@ def play_cmd(
     """Drive the model frame by frame with random actions and report its frames per second."""
     from gedanken.models.player import NoFramesError, Player
 
-    m, world = _on_world(model, device, sampler_steps, world)
+    m, world = _on_world(model, device, sampler_steps, world, verify)
     player = Player.from_world(m, world, seed=seed)
     rng = np.random.default_rng(seed)
     dim, classes = driving_actions(m)

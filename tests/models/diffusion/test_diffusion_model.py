@@ -411,3 +411,39 @@ def test_show_projected_shows_the_frame_the_context_carries():
     assert {tuple(c) for c in shown.frame.reshape(-1, 3).tolist()} <= set(palette)
     with pytest.raises(ValueError, match="show_projected"):
         m.set_sampler(SamplerConfig(reencode=True, show_projected=True))  # nothing projected to show
+
+
+def test_the_solidity_verifier_resamples_only_what_breaks_solidity_and_keeps_the_least_penetrating():
+    from gedanken.models.verifier import object_sizes, solidity_penalty
+
+    palette = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255))
+    m = _model(palette=palette).eval()
+    for p in m.dit.parameters():  # an untrained DiT outputs nothing (AdaLN-Zero): make samples differ
+        torch.nn.init.normal_(p, std=0.2)
+    pal = torch.tensor(palette)
+    b = _batch(n=4, t=3)
+    sizes = object_sizes(b.frames[:, :2], pal)
+
+    def penalty(**kw) -> tuple[torch.Tensor, torch.Tensor]:
+        m.set_sampler(SamplerConfig(steps=2, context_noise=0.0, **kw))
+        ctx = m.observe(b.frames[:, :2], b.actions[:, :2])  # the same generator state every time
+        _, pred = m.step(ctx, b.actions[:, 1])
+        return solidity_penalty(pred.frame, pal, sizes), pred.frame
+
+    one, first = penalty()
+    strict, frames = penalty(candidates=4, verifier="solidity", verifier_tolerance=0.0)
+    assert (one > 0).any()  # an untrained model draws overlapping blobs: there is something to fix
+    assert (strict <= one + 0.25).all()  # the first sample is a candidate; ties within 0.25 px
+    assert (strict < one - 0.25).any()
+    loose, same = penalty(candidates=4, verifier="solidity", verifier_tolerance=1e9)
+    torch.testing.assert_close(same, first)  # nothing above the tolerance: the one sample is kept
+    for bad in (
+        SamplerConfig(verifier="physics", candidates=4),
+        SamplerConfig(verifier="solidity"),  # one candidate: nothing to choose from
+        SamplerConfig(verifier="solidity", candidates=4, verifier_tolerance=float("nan")),
+        SamplerConfig(verifier="solidity", candidates=4, verifier_solid=(3,)),  # 3 identities: 0-2
+    ):
+        with pytest.raises(ValueError, match="verifier"):
+            m.set_sampler(bad)
+    with pytest.raises(ValueError, match="palette"):
+        _model(sampler=SamplerConfig(verifier="solidity", candidates=4))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -97,6 +98,61 @@ class SamplerConfig:
     snap_radius: int = 0  # > 0: with snap, a colour may only appear within that many pixels of where it was
     keep_area: float = 0.0  # > 0, with snap_radius: each colour's area held in [k, 1/k] x the observed one
     show_projected: bool = False  # with snap: the frame shown is the projected one the context carries
+    # "solidity": best-of-N with a verifier (models/verifier.py): a frame whose objects overlap or reach past
+    # the border by more than verifier_tolerance px gets candidates - 1 more samples, and the least
+    # penetrating is kept; verifier_solid lists the identities it checks (empty: all; Push leaves out its goal)
+    # and verifier_boxes those drawn as squares (models/verifier.world_solidity gives both for a built-in world)
+    verifier: str = "none"
+    verifier_tolerance: float = 0.5
+    verifier_solid: tuple[int, ...] = ()
+    verifier_boxes: tuple[int, ...] = ()
+
+    def check(self, colours: int) -> None:
+        """Raise ``ValueError`` if a model whose data has ``colours`` palette colours (0: not flat-coloured)
+        cannot sample with these settings (snap without a palette, ...)."""
+        if self.steps < 1:
+            raise ValueError(f"sampler.steps must be >= 1, got {self.steps}")
+        for name in ("action_guidance", "text_guidance"):
+            g = getattr(self, name)
+            if not (math.isfinite(g) and g >= 0):
+                raise ValueError(f"sampler.{name} must be a finite number >= 0 (1 = no guidance), got {g}")
+        if self.snap and not (self.reencode and colours):
+            raise ValueError(
+                "sampler.snap projects the re-encoded context onto the model's palette: it needs "
+                f"reencode=True (got {self.reencode}) and a palette (this model has {colours} colours)"
+            )
+        if self.show_projected and not self.snap:
+            raise ValueError(
+                "sampler.show_projected shows the palette-projected context frame: it needs snap=True"
+            )
+        if self.snap_radius < 0 or (self.snap_radius > 0 and not self.snap):
+            raise ValueError(f"sampler.snap_radius must be >= 0 and needs snap=True, got {self.snap_radius}")
+        if not 0.0 <= self.keep_area <= 1.0 or (self.keep_area > 0 and self.snap_radius <= 0):
+            raise ValueError(
+                f"sampler.keep_area must be in [0, 1] and needs snap_radius > 0, got {self.keep_area}"
+            )
+        if self.candidates < 1 or (self.candidates > 1 and not colours):
+            raise ValueError(
+                f"sampler.candidates must be >= 1 and, above 1, needs a palette to compare colour areas (got "
+                f"{self.candidates} candidates, {colours} colours)"
+            )
+        if self.verifier not in ("none", "solidity"):
+            raise ValueError(f"sampler.verifier must be 'none' or 'solidity', got {self.verifier!r}")
+        if self.verifier == "solidity" and (self.candidates < 2 or not colours):
+            raise ValueError(
+                "sampler.verifier='solidity' reads objects as palette colours and picks among candidates: it "
+                f"needs a palette and candidates >= 2 (got {colours} colours, {self.candidates})"
+            )
+        if not (math.isfinite(self.verifier_tolerance) and self.verifier_tolerance >= 0):
+            raise ValueError(
+                f"sampler.verifier_tolerance must be a finite number >= 0, got {self.verifier_tolerance}"
+            )
+        objects = colours - 1
+        for name in ("verifier_solid", "verifier_boxes"):
+            if any(not 0 <= i < objects for i in getattr(self, name)):
+                raise ValueError(
+                    f"sampler.{name} must list identities in [0, {objects}), got {getattr(self, name)}"
+                )
 
 
 @dataclass(frozen=True)

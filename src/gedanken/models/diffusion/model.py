@@ -10,7 +10,6 @@ frames, or :meth:`DiffusionWorldModel.start`) generates from text alone.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, fields, replace
 
 import torch
@@ -19,13 +18,14 @@ from torch import Tensor, nn
 from gedanken.data.batch import Batch
 from gedanken.models.actions import check_actions
 from gedanken.models.diffusion.config import DiffusionConfig, FlowConfig, SamplerConfig, Target
+from gedanken.models.diffusion.context import DiffusionContext
 from gedanken.models.diffusion.dit import DiT
 from gedanken.models.diffusion.sampling import FlowMatching, FlowSampler
 from gedanken.models.diffusion.text import TextEncoder, make_text_encoder
-from gedanken.models.heads import HeadOutputs, WorldHeads
+from gedanken.models.heads import WorldHeads
 from gedanken.models.projection import colour_areas, hold_areas, nearby_colours, snap_to_palette
 from gedanken.models.protocol import Prediction, Rollout
-from gedanken.nn import KV
+from gedanken.models.verifier import object_sizes, solidity_penalty
 from gedanken.tokenizers.continuous import VideoAutoencoder
 
 
@@ -53,22 +53,7 @@ class LatentBatch:
         return int(self.latents.shape[0])
 
 
-@dataclass
-class DiffusionContext:
-    """What the model remembers between steps (treat as opaque; stepping never mutates it in place)."""
-
-    cache: list[KV] | None  # per layer, keys/values of the last W context frames; None before any frame
-    t: int  # time index of the next frame
-    text: Tensor | None  # (B, E) text embedding, None = null text
-    batch: int  # B
-    generator: torch.Generator  # noise source of this rollout
-    last: HeadOutputs | None = None  # heads on the last context frame
-    prev: Tensor | None = None  # (B, C, h, w) latent of the last context frame, as the DiT saw it (noised)
-    older: Tensor | None = None  # (B, P, C, h, w) the context frames before prev, nearest first
-    base: Tensor | None = None  # (B, C, h, w) the same latent before the context noise (RESIDUAL's base)
-    areas: Tensor | None = None  # (B, P - 1) palette colour areas of the last frame (sampler.candidates > 1)
-    seen: Tensor | None = None  # (B, H, W, 3) the last frame projected onto the palette (sampler.snap_radius)
-    reference: Tensor | None = None  # (B, P - 1) colour areas of the last observed frame (sampler.keep_area)
+VERIFIER_STEP = 0.25  # px: solidity penalties closer than this tie, and the colour areas decide
 
 
 class DiffusionWorldModel(nn.Module):
@@ -115,32 +100,7 @@ class DiffusionWorldModel(nn.Module):
 
     def check_sampler(self, cfg: SamplerConfig) -> None:
         """Raise ``ValueError`` if this model cannot sample with ``cfg`` (snap without a palette, ...)."""
-        if cfg.steps < 1:
-            raise ValueError(f"sampler.steps must be >= 1, got {cfg.steps}")
-        for name in ("action_guidance", "text_guidance"):
-            g = getattr(cfg, name)
-            if not (math.isfinite(g) and g >= 0):
-                raise ValueError(f"sampler.{name} must be a finite number >= 0 (1 = no guidance), got {g}")
-        if cfg.snap and not (cfg.reencode and self.cfg.palette):
-            raise ValueError(
-                "sampler.snap projects the re-encoded context onto the model's palette: it needs "
-                f"reencode=True (got {cfg.reencode}) and a palette (this model has {len(self.cfg.palette)} colours)"
-            )
-        if cfg.show_projected and not cfg.snap:
-            raise ValueError(
-                "sampler.show_projected shows the palette-projected context frame: it needs snap=True"
-            )
-        if cfg.snap_radius < 0 or (cfg.snap_radius > 0 and not cfg.snap):
-            raise ValueError(f"sampler.snap_radius must be >= 0 and needs snap=True, got {cfg.snap_radius}")
-        if not 0.0 <= cfg.keep_area <= 1.0 or (cfg.keep_area > 0 and cfg.snap_radius <= 0):
-            raise ValueError(
-                f"sampler.keep_area must be in [0, 1] and needs snap_radius > 0, got {cfg.keep_area}"
-            )
-        if cfg.candidates < 1 or (cfg.candidates > 1 and not self.cfg.palette):
-            raise ValueError(
-                f"sampler.candidates must be >= 1 and, above 1, needs a palette to compare colour areas (got "
-                f"{cfg.candidates} candidates, {len(self.cfg.palette)} colours)"
-            )
+        cfg.check(len(self.cfg.palette))
 
     def freeze_tokenizer(self) -> None:
         self.tokenizer.requires_grad_(False)
@@ -264,6 +224,8 @@ class DiffusionWorldModel(nn.Module):
             prev[:, 1:], keep[:, 1:] = a[:, : k - 1], True
         ctx = self._append(ctx, lat, prev, keep)
         sc = self.sampler.cfg
+        if sc.verifier == "solidity":
+            ctx = replace(ctx, sizes=object_sizes(frames.to(self.device), torch.tensor(self.cfg.palette)))
         if sc.candidates > 1 or sc.snap_radius > 0:
             pal = torch.tensor(self.cfg.palette)
             last = snap_to_palette(frames[:, -1].to(self.device), pal, sc.snap_background)
@@ -334,34 +296,32 @@ class DiffusionWorldModel(nn.Module):
         With ``sampler.candidates = N > 1`` (and the colour areas of the last frame known) it samples N frames
         and keeps, per batch element, the one whose palette colour areas differ least from the last frame's:
         objects keep their size and do not fade out or split off. While the last frame's areas are unknown
-        (the first step of a rollout forcing window) it samples one. With ``sampler.snap_radius`` the projection
+        (the first step of a rollout forcing window) it samples one. With ``sampler.verifier = "solidity"``
+        it samples one frame, and only where that frame breaks solidity by more than
+        ``sampler.verifier_tolerance`` px (:func:`~gedanken.models.verifier.solidity_penalty`) N - 1 more,
+        keeping the least penetrating (then the least changed). With ``sampler.snap_radius`` the projection
         only allows colours that the last projected frame shows nearby, and with ``sampler.keep_area`` each
         colour's projected area is held near its area in the last observed frame (:func:`hold_areas`)."""
         sc, pal, b = self.sampler.cfg, torch.tensor(self.cfg.palette), ctx.batch
-        n = sc.candidates if ctx.areas is not None else 1
-        big = ctx if n == 1 else self._tiled(ctx, n)  # the candidates side by side, candidate-major
-        velocity, a, keep = self._velocity(big, None if action is None else action.repeat(n, 1))
-        c, h, w = self.tokenizer.latent_shape(self.cfg.height, self.cfg.width)
-        noise = torch.randn((n * b, c, h, w), generator=ctx.generator, device=self.device)
-        lat = self.sampler.sample(velocity, noise)  # (N B, C, h, w)
-        frame = self.tokenizer.decode(lat[:, None], self.cfg.height, self.cfg.width)[:, 0]
+        verify = sc.verifier == "solidity" and ctx.sizes is not None
+        n = sc.candidates if ctx.areas is not None and not verify else 1
+        lat, frame, a, keep = self._draw(ctx, action, n)
         allowed = None
         if sc.snap_radius > 0 and ctx.seen is not None:
-            allowed = nearby_colours(ctx.seen, pal, sc.snap_radius).repeat(n, 1, 1, 1)
+            allowed = nearby_colours(ctx.seen, pal, sc.snap_radius)
+        if n > 1:
+            rows = self._best(ctx, frame, allowed, n, torch.zeros(n, b, dtype=torch.float64))
+            lat, frame = lat[rows], frame[rows]
+        elif verify and sc.candidates > 1:
+            lat, frame = self._verified(ctx, action, lat, frame, allowed)
         snap = (
             snap_to_palette(frame, pal, sc.snap_background, allowed)
             if sc.snap or sc.candidates > 1
             else frame
         )
         areas = colour_areas(snap, pal) if sc.candidates > 1 else None
-        a, keep = a[:b], keep[:b]
-        if n > 1:
-            assert ctx.areas is not None and areas is not None
-            pick = (areas.view(n, b, -1) - ctx.areas).abs().sum(-1).argmin(0)  # (B,) first on ties
-            rows = pick * b + torch.arange(b, device=pick.device)
-            lat, frame, snap, areas = lat[rows], frame[rows], snap[rows], areas[rows]
         if sc.keep_area > 0 and ctx.reference is not None and allowed is not None:
-            snap = hold_areas(snap, frame, pal, ctx.reference, allowed[:b], sc.keep_area)
+            snap = hold_areas(snap, frame, pal, ctx.reference, allowed, sc.keep_area)
             areas = colour_areas(snap, pal) if sc.candidates > 1 else None
         if sc.reencode:
             ctx_lat = self.tokenizer.encode((snap if sc.snap else frame)[:, None])
@@ -371,26 +331,74 @@ class DiffusionWorldModel(nn.Module):
         if sc.show_projected:  # it shows the frame it carries forward, not a second drawing of the latent
             frame = snap
         elif self.display is not None:  # what it shows; the context above came from the tokenizer's decoder
-            frame = self.tokenizer.decode(lat[:, None], self.cfg.height, self.cfg.width, self.display)[:, 0]
+            frame = self._shown(lat, frame)
         return replace(self._append(ctx, ctx_lat, a, keep), areas=areas, seen=seen), lat, frame
 
-    @staticmethod
-    def _tiled(ctx: DiffusionContext, n: int) -> DiffusionContext:
-        """``ctx`` repeated ``n`` times along the batch (candidate-major), to sample n candidates in one pass."""
-
-        def rep(x: Tensor | None) -> Tensor | None:
-            return None if x is None else x.repeat(n, *([1] * (x.ndim - 1)))
-
-        cache = None if ctx.cache is None else [KV(rep(kv.k), rep(kv.v)) for kv in ctx.cache]  # type: ignore[arg-type]
-        return replace(
-            ctx,
-            cache=cache,
-            text=rep(ctx.text),
-            batch=n * ctx.batch,
-            prev=rep(ctx.prev),
-            older=rep(ctx.older),
-            base=rep(ctx.base),
+    def _draw(
+        self, ctx: DiffusionContext, action: Tensor | None, n: int
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``n`` samples per batch element, candidate-major: latents (n B, C, h, w), decoded frames, and the
+        action and keep flag (B, ...) the context appends."""
+        b = ctx.batch
+        velocity, a, keep = self._velocity(
+            ctx if n == 1 else ctx.tiled(n), None if action is None else action.repeat(n, 1)
         )
+        c, h, w = self.tokenizer.latent_shape(self.cfg.height, self.cfg.width)
+        noise = torch.randn((n * b, c, h, w), generator=ctx.generator, device=self.device)
+        lat = self.sampler.sample(velocity, noise)  # (n B, C, h, w)
+        frame = self.tokenizer.decode(lat[:, None], self.cfg.height, self.cfg.width)[:, 0]
+        return lat, frame, a[:b], keep[:b]
+
+    def _verified(
+        self, ctx: DiffusionContext, action: Tensor | None, lat: Tensor, frame: Tensor, allowed: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """One sample per batch element (``lat``, ``frame``) checked by the solidity verifier; where it breaks
+        solidity by more than the tolerance, ``candidates - 1`` more, and the best of all of them."""
+        sc = self.sampler.cfg
+        assert ctx.sizes is not None
+        first = self._penalty(lat, frame, ctx.sizes)
+        bad = torch.nonzero(first > sc.verifier_tolerance).flatten()
+        if not len(bad):
+            return lat, frame
+        m = sc.candidates - 1
+        sub = replace(ctx.rows(bad), areas=None if ctx.areas is None else ctx.areas[bad])
+        more_lat, more_frame, _, _ = self._draw(sub, None if action is None else action[bad], m)
+        more = self._penalty(more_lat, more_frame, ctx.sizes[bad].repeat(m, 1))
+        all_lat = torch.cat([lat[bad], more_lat])  # ((m + 1) |bad|, ...), candidate-major
+        all_frame = torch.cat([frame[bad], more_frame])
+        pen = torch.cat([first[bad], more]).view(m + 1, len(bad)).cpu()
+        rows = self._best(sub, all_frame, None if allowed is None else allowed[bad], m + 1, pen)
+        lat, frame = lat.clone(), frame.clone()
+        lat[bad], frame[bad] = all_lat[rows], all_frame[rows]
+        return lat, frame
+
+    def _shown(self, lat: Tensor, frame: Tensor) -> Tensor:
+        """The frames the model shows for latents whose tokenizer-decoded frames are ``frame``."""
+        if self.display is None:
+            return frame
+        return self.tokenizer.decode(lat[:, None], self.cfg.height, self.cfg.width, self.display)[:, 0]
+
+    def _penalty(self, lat: Tensor, frame: Tensor, sizes: Tensor) -> Tensor:
+        """The solidity verifier's penalty (B,) of the frames shown for ``lat`` / ``frame``."""
+        sc, k = self.sampler.cfg, len(self.cfg.palette) - 1
+        solid = torch.tensor([i in sc.verifier_solid for i in range(k)]) if sc.verifier_solid else None
+        boxes = torch.tensor([i in sc.verifier_boxes for i in range(k)])
+        return solidity_penalty(self._shown(lat, frame), torch.tensor(self.cfg.palette), sizes, solid, boxes)
+
+    def _best(
+        self, ctx: DiffusionContext, frame: Tensor, allowed: Tensor | None, n: int, pen: Tensor
+    ) -> Tensor:
+        """Row of the kept candidate per batch element of ``ctx``: the least solidity penalty ``pen`` (n, B)
+        (in steps of ``VERIFIER_STEP`` px), then the colour areas nearest the last frame's (first on ties)."""
+        b = ctx.batch
+        key = (pen / VERIFIER_STEP).floor() * 1e6
+        if ctx.areas is not None:
+            pal = torch.tensor(self.cfg.palette)
+            many = None if allowed is None else allowed.repeat(n, 1, 1, 1)
+            snap = snap_to_palette(frame, pal, self.sampler.cfg.snap_background, many)
+            key = key + (colour_areas(snap, pal).view(n, b, -1) - ctx.areas).abs().sum(-1).double().cpu()
+        pick = key.argmin(0).to(frame.device)  # (B,) first on ties
+        return pick * b + torch.arange(b, device=frame.device)
 
     @torch.no_grad()
     def _rollout_window(self, lb: LatentBatch, prev: Tensor) -> Tensor:
