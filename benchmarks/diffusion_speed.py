@@ -10,12 +10,6 @@ That cost is measured paired and interleaved: one context that has seen 15 frame
 each, alternating, and the ratio of the median times. Timing the two frames minutes apart in one rollout
 instead compared two states of a shared VM (ratios 0.67-1.71 in session 9).
 Speed does not depend on the weights, so without a trained checkpoint it uses the default preset's shapes.
-
-With ``--world`` each rollout starts from a held-out ``test`` episode's 4 context frames and plays its recorded
-actions, instead of a blank context and random actions: a sampler whose cost depends on what it draws (the
-solidity verifier, ``--sampler candidates=8,verifier=solidity``, samples more only for frames that break
-solidity) is timed on real scenes. Each row also gives the 99th percentile and the slowest frame, and, with a
-verifier, the share of frames it resampled.
 """
 
 from __future__ import annotations
@@ -66,16 +60,6 @@ def _paired_cost(model, ctx_frames: np.ndarray, a_dim: int, pairs: int) -> tuple
     return statistics.median(times[16]), statistics.median(times[256])
 
 
-def _episodes(world: str, n: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frames and actions of ``n`` held-out test episodes, 4 context frames and ``frames`` more each."""
-    from _audit_episodes import held_out
-
-    _, truth, _ = held_out(world, n, frames)
-    both = np.concatenate([truth.context_frames, truth.frames], 1)
-    # actions[:, t] leads from frame t to t + 1 (the last context action is the first future one)
-    return both, np.concatenate([truth.context_actions[:, :-1], truth.actions], 1).astype(np.float32)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="diffusion_push")
@@ -84,10 +68,6 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="Independent rollouts per step count.")
     ap.add_argument("--pairs", type=int, default=200, help="Interleaved frame-16 / frame-256 step pairs.")
     ap.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4])
-    ap.add_argument("--world", default="", help="Play held-out test episodes of this world (default: blank).")
-    ap.add_argument(
-        "--sampler", default="", help="Sampler fields to change, e.g. candidates=8,verifier=solidity"
-    )
     ap.add_argument("--out", default="benchmarks/results/diffusion_speed.json")
     args = ap.parse_args()
     if args.repeats < 1 or args.frames < 30 or args.pairs < 1:
@@ -96,50 +76,27 @@ def main() -> None:
     from gedanken.models.player import Player
 
     model, source = _model(args.model)
-    if args.sampler:
-        from diffusion_sampler import parse_setting
-
-        model.set_sampler(parse_setting(args.sampler, model.sampler.cfg))
     a_dim = model.cfg.action_dim
     rng = np.random.default_rng(0)
-    blank = np.zeros((4, model.cfg.height, model.cfg.width, 3), np.uint8)
-    episodes = _episodes(args.world, args.repeats, args.frames) if args.world else None
-    extra = [0]  # batch elements that drew more candidates (the verifier's resamples)
-    draw = model._draw
-
-    def counted(ctx, action, n):  # noqa: ANN001, ANN202
-        extra[0] += ctx.batch if n > 1 else 0
-        return draw(ctx, action, n)
-
-    model._draw = counted
+    ctx_frames = np.zeros((4, model.cfg.height, model.cfg.width, 3), np.uint8)
     rows = []
     for steps in args.steps:
         model.set_sampler(dataclasses.replace(model.sampler.cfg, steps=steps))
         wall: list[float] = []
-        extra[0] = 0
-        for r in range(args.repeats):
-            if episodes is None:
-                player = Player(model, blank, np.zeros((4, a_dim), np.float32))
-                actions = rng.uniform(-1, 1, (args.frames, a_dim)).astype(np.float32)
-            else:
-                frames, acts = episodes
-                player = Player(model, frames[r, :4], acts[r, :4])
-                actions = acts[r, 3 : 3 + args.frames]
-            for action in actions:
+        for _ in range(args.repeats):
+            player = Player(model, ctx_frames, np.zeros((4, a_dim), np.float32))
+            for _ in range(args.frames):
+                action = rng.uniform(-1, 1, a_dim).astype(np.float32)
                 w0 = time.perf_counter()
                 player.step(action)
                 wall.append(time.perf_counter() - w0)
-        resampled = extra[0] / len(wall)
         warm = wall[10:]
-        t16, t256 = _paired_cost(model, blank, a_dim, args.pairs)
+        t16, t256 = _paired_cost(model, ctx_frames, a_dim, args.pairs)
         row = {
             "sampler_steps": steps,
             "repeats": args.repeats,
             "fps": len(warm) / sum(warm),
             "ms_per_frame_median": 1000 * statistics.median(warm),
-            "ms_per_frame_p99": 1000 * float(np.percentile(warm, 99)),
-            "ms_per_frame_max": 1000 * max(warm),
-            "resampled_share": resampled,
             "pairs": args.pairs,
             "ms_frame_16": 1000 * t16,
             "ms_frame_256": 1000 * t256,
@@ -150,8 +107,6 @@ def main() -> None:
     result = {
         "benchmark": "diffusion_speed",
         "model": source,
-        "sampler": dataclasses.asdict(model.sampler.cfg),
-        "world": args.world or "blank context, random actions",
         "resolution": [model.cfg.height, model.cfg.width],
         "batch": 1,
         "threads": args.threads,

@@ -66,7 +66,7 @@ def audit(
         min=0,
         max=64,
         help="Also audit each learned model sampling with the solidity verifier, best of up to N samples per "
-        "frame (named <model>+verify<N>, beside the model as it is; diffusion models; 0 = off).",
+        "frame (named <model>+verify<N>, beside the model as it is; diffusion and autoregressive models; 0 = off).",
     ),
     workers: int = typer.Option(
         0, "--workers", min=0, help="Processes to record, simulate and audit on (0: every available core)."

@@ -53,8 +53,8 @@ def verify_option() -> Any:  # noqa: ANN401 (typer's OptionInfo)
         min=0,
         max=MAX_CANDIDATES,
         help="Best of up to N samples per frame, chosen by a solidity verifier: a frame whose objects overlap "
-        "or pass a wall is sampled again and the least penetrating kept (diffusion models of flat-coloured "
-        "worlds; 0 = the model's own sampler).",
+        "or pass a wall is sampled again and the least penetrating kept (diffusion and autoregressive models "
+        "of flat-coloured worlds; 0 = the model's own sampler).",
     )
 
 

@@ -25,6 +25,7 @@ sampler settings, and the verifier's cost in frames per second is in ``benchmark
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -32,6 +33,39 @@ from torch import Tensor
 from gedanken.models.projection import colour_areas, snap_to_palette
 
 MIN_AREA = 3.0  # an object with fewer pixels (at any size) is not read: too few to place
+VERIFIERS = ("none", "solidity")
+TIE_PX = 0.25  # penalties closer than this are a tie between candidates (the family's own preference decides)
+
+
+class VerifiedSampler(Protocol):
+    """The fields a family's sampler config carries for the verifier."""
+
+    verifier: str  # "none" | "solidity"
+    candidates: int  # samples a frame may take
+    verifier_tolerance: float  # px of total penetration a frame may have before it is sampled again
+    verifier_solid: tuple[int, ...]  # identities checked (empty: all)
+    verifier_boxes: tuple[int, ...]  # identities drawn as squares
+
+
+def check_verifier(cfg: VerifiedSampler, colours: int) -> None:
+    """``ValueError`` unless a sampler config's verifier fields fit a model whose data has ``colours`` palette
+    colours."""
+    verifier, candidates, tolerance = cfg.verifier, cfg.candidates, cfg.verifier_tolerance
+    if verifier not in VERIFIERS:
+        raise ValueError(f"sampler.verifier must be one of {', '.join(VERIFIERS)}, got {verifier!r}")
+    if verifier == "solidity" and (candidates < 2 or not colours):
+        raise ValueError(
+            "sampler.verifier='solidity' reads objects as palette colours and picks among candidates: it "
+            f"needs a palette and candidates >= 2 (got {colours} colours, {candidates} candidates)"
+        )
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(f"sampler.verifier_tolerance must be a finite number >= 0, got {tolerance}")
+    objects = colours - 1
+    for name in ("verifier_solid", "verifier_boxes"):
+        if any(not 0 <= i < objects for i in getattr(cfg, name)):
+            raise ValueError(
+                f"sampler.{name} must list identities in [0, {objects}), got {getattr(cfg, name)}"
+            )
 
 
 def object_sizes(frames: Tensor, palette: Tensor) -> Tensor:
@@ -100,6 +134,14 @@ def solidity_penalty(
     return past + torch.where(both, over, 0.0).sum((1, 2))
 
 
+def sampler_penalty(frames: Tensor, palette: tuple, sizes: Tensor, cfg: VerifiedSampler) -> Tensor:
+    """:func:`solidity_penalty` of ``frames`` with the solid and square identities a sampler config names."""
+    k = len(palette) - 1
+    solid = torch.tensor([i in cfg.verifier_solid for i in range(k)]) if cfg.verifier_solid else None
+    boxes = torch.tensor([i in cfg.verifier_boxes for i in range(k)])
+    return solidity_penalty(frames, torch.tensor(palette), sizes, solid, boxes)
+
+
 PASSABLE_KINDS = ("goal", "occluder")  # kinds of object other objects pass over or behind
 
 
@@ -126,7 +168,9 @@ def use_verifier(model: object, candidates: int, world: str = "") -> None:
     cfg = getattr(getattr(model, "sampler", None), "cfg", None)
     name = getattr(model, "name", type(model).__name__)
     if cfg is None or not hasattr(cfg, "verifier") or not hasattr(model, "set_sampler"):
-        raise ValueError(f"model {name!r} has no solidity verifier (the diffusion family's sampler has one)")
+        raise ValueError(
+            f"model {name!r} has no solidity verifier (the diffusion and autoregressive samplers have one)"
+        )
     if candidates < 2:
         raise ValueError(f"the verifier picks among candidates: need at least 2, got {candidates}")
     solid, boxes = world_solidity(world or getattr(getattr(model, "card", None), "world", ""))

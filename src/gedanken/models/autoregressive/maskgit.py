@@ -36,6 +36,15 @@ class MaskGITConfig:
     # compositing of pixel-copying video predictors, CDNA-style); the frame changes only where a token changed
     keep_unchanged: bool = False
     show_projected: bool = False  # with keep_area: the frame shown is the projected one the context holds
+    # "solidity": best-of-N with a verifier (models/verifier.py), as the diffusion sampler's: a frame whose
+    # objects overlap or reach past the border by more than verifier_tolerance px is decoded candidates - 1
+    # more times at verifier_temperature (the first decoding may be greedy) and the least penetrating kept
+    verifier: str = "none"
+    candidates: int = 1
+    verifier_tolerance: float = 0.5
+    verifier_temperature: float = 1.0
+    verifier_solid: tuple[int, ...] = ()
+    verifier_boxes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -52,6 +61,13 @@ class MaskGITConfig:
         if self.show_projected and self.keep_area <= 0:
             raise ValueError(
                 "show_projected shows the palette-projected context frame: it needs keep_area > 0"
+            )
+        if self.candidates < 1 or not (
+            math.isfinite(self.verifier_temperature) and self.verifier_temperature > 0
+        ):
+            raise ValueError(
+                f"need candidates >= 1 and a finite verifier_temperature > 0, got {self.candidates}, "
+                f"{self.verifier_temperature}"
             )
 
 

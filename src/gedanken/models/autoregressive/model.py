@@ -24,6 +24,7 @@ from gedanken.models.autoregressive.lam import LatentActionModel
 from gedanken.models.autoregressive.maskgit import MaskGITConfig, MaskGITSampler, random_mask
 from gedanken.models.projection import colour_areas, hold_areas, nearby_colours, snap_to_palette
 from gedanken.models.protocol import ModelCard, Prediction, Rollout
+from gedanken.models.verifier import check_verifier, object_sizes
 from gedanken.tokenizers.discrete import DiscreteTokenizer
 
 
@@ -63,6 +64,7 @@ class ARContext:
     reference: Tensor | None = None  # (B, P - 1) colour areas of the last observed frame (sampler.keep_area)
     shown: Tensor | None = None  # (B, H, W, 3) uint8 the last frame observed or shown (keep_unchanged)
     last_tokens: Tensor | None = None  # (B, N) the tokens of the last context frame (sampler.keep_unchanged)
+    sizes: Tensor | None = None  # (B, P - 1) each colour's largest observed area (sampler.verifier)
 
 
 class AutoregressiveWorldModel(nn.Module):
@@ -129,12 +131,13 @@ class AutoregressiveWorldModel(nn.Module):
         self.sampler = MaskGITSampler(cfg)
 
     def check_sampler(self, cfg: MaskGITConfig) -> None:
-        """Raise ``ValueError`` if this model cannot sample with ``cfg`` (keep_area without a palette)."""
+        """Raise ``ValueError`` if this model cannot sample with ``cfg`` (keep_area without a palette, ...)."""
         if cfg.keep_area > 0 and not self.cfg.palette:
             raise ValueError(
                 "sampler.keep_area projects the context onto the model's palette, and this model has none "
                 "(trained before palettes were recorded, or on data that is not flat-coloured)"
             )
+        check_verifier(cfg, len(self.cfg.palette))
 
     def _project(self, frame: Tensor, ctx: ARContext) -> Tensor:
         """The decoded frame as the context keeps it (``sampler.keep_area``): projected onto the palette near
@@ -309,6 +312,8 @@ class AutoregressiveWorldModel(nn.Module):
             ctx = replace(ctx, seen=last, reference=colour_areas(last, pal))
         if self.cfg.sampler.keep_unchanged:
             ctx = replace(ctx, shown=frames[:, -1], last_tokens=tb.tokens[:, -1])
+        if self.cfg.sampler.verifier == "solidity":
+            ctx = replace(ctx, sizes=object_sizes(frames, torch.tensor(self.cfg.palette)))
         return ctx
 
     def _keep_unchanged(self, frame: Tensor, tokens: Tensor, ctx: ARContext) -> Tensor:
@@ -330,22 +335,13 @@ class AutoregressiveWorldModel(nn.Module):
         if action.ndim == 1:
             action = action[:, None]
         emb = self.real_action_embedding(action)  # (B, D)
-        greedy, g = None, self.cfg.sampler.action_guidance
-        if self.dynamics.cfg.factorized:
-            greedy = lambda tok: self.dynamics.step_greedy(tok, emb, ctx.cache, g)  # noqa: E731
-        tokens = self.sampler.sample(
-            lambda tok: self.dynamics.step_logits(tok, emb, ctx.cache, g),
-            ctx.batch,
-            self.grid[0] * self.grid[1],
-            generator=ctx.generator,
-            device=self.device,
-            greedy_fn=greedy,
-        )  # (B, N)
+        tokens, frame = self.decode_frame(ctx, emb, self.sampler)
+        if self.cfg.sampler.verifier == "solidity" and ctx.sizes is not None:
+            from gedanken.models.autoregressive.verified import verified_frame
+
+            tokens, frame = verified_frame(self, ctx, emb, tokens, frame)
         grid = tokens.view(ctx.batch, *self.grid)
-        frame = self.tokenizer.decode(grid)  # (B, H, W, 3)
         keep = self.cfg.sampler.keep_unchanged and ctx.shown is not None
-        if keep:
-            frame = self._keep_unchanged(frame, tokens, ctx)
         seen = None
         if self.cfg.sampler.keep_area > 0 and ctx.seen is not None:
             seen = self._project(frame, ctx)
@@ -357,6 +353,25 @@ class AutoregressiveWorldModel(nn.Module):
         if self.cfg.sampler.show_projected and seen is not None:
             frame = seen  # it shows the frame it carries forward
         return ctx, Prediction(frame=frame, latent=grid)
+
+    def decode_frame(self, ctx: ARContext, emb: Tensor, sampler: MaskGITSampler) -> tuple[Tensor, Tensor]:
+        """One frame's tokens (B, N) under action embeddings ``emb`` (B, D), sampled by ``sampler``, and the
+        frame shown for them (B, H, W, 3) (with ``keep_unchanged``, the unchanged patches' last pixels)."""
+        greedy, g = None, self.cfg.sampler.action_guidance
+        if self.dynamics.cfg.factorized:
+            greedy = lambda tok: self.dynamics.step_greedy(tok, emb, ctx.cache, g)  # noqa: E731
+        tokens = sampler.sample(
+            lambda tok: self.dynamics.step_logits(tok, emb, ctx.cache, g),
+            ctx.batch,
+            self.grid[0] * self.grid[1],
+            generator=ctx.generator,
+            device=self.device,
+            greedy_fn=greedy,
+        )  # (B, N)
+        frame = self.tokenizer.decode(tokens.view(ctx.batch, *self.grid))  # (B, H, W, 3)
+        if self.cfg.sampler.keep_unchanged and ctx.shown is not None:
+            frame = self._keep_unchanged(frame, tokens, ctx)
+        return tokens, frame
 
     def rollout(self, ctx: ARContext, actions: Tensor, *, seed: int = 0) -> Rollout:
         """``H`` frames under actions ``(B, H, A)``; deterministic given ``seed``."""

@@ -136,23 +136,9 @@ class SamplerConfig:
                 f"sampler.candidates must be >= 1 and, above 1, needs a palette to compare colour areas (got "
                 f"{self.candidates} candidates, {colours} colours)"
             )
-        if self.verifier not in ("none", "solidity"):
-            raise ValueError(f"sampler.verifier must be 'none' or 'solidity', got {self.verifier!r}")
-        if self.verifier == "solidity" and (self.candidates < 2 or not colours):
-            raise ValueError(
-                "sampler.verifier='solidity' reads objects as palette colours and picks among candidates: it "
-                f"needs a palette and candidates >= 2 (got {colours} colours, {self.candidates})"
-            )
-        if not (math.isfinite(self.verifier_tolerance) and self.verifier_tolerance >= 0):
-            raise ValueError(
-                f"sampler.verifier_tolerance must be a finite number >= 0, got {self.verifier_tolerance}"
-            )
-        objects = colours - 1
-        for name in ("verifier_solid", "verifier_boxes"):
-            if any(not 0 <= i < objects for i in getattr(self, name)):
-                raise ValueError(
-                    f"sampler.{name} must list identities in [0, {objects}), got {getattr(self, name)}"
-                )
+        from gedanken.models.verifier import check_verifier
+
+        check_verifier(self, colours)
 
 
 @dataclass(frozen=True)

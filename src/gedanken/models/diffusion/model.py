@@ -25,7 +25,7 @@ from gedanken.models.diffusion.text import TextEncoder, make_text_encoder
 from gedanken.models.heads import WorldHeads
 from gedanken.models.projection import colour_areas, hold_areas, nearby_colours, snap_to_palette
 from gedanken.models.protocol import Prediction, Rollout
-from gedanken.models.verifier import object_sizes, solidity_penalty
+from gedanken.models.verifier import TIE_PX, object_sizes, sampler_penalty
 from gedanken.tokenizers.continuous import VideoAutoencoder
 
 
@@ -51,9 +51,6 @@ class LatentBatch:
 
     def __len__(self) -> int:
         return int(self.latents.shape[0])
-
-
-VERIFIER_STEP = 0.25  # px: solidity penalties closer than this tie, and the colour areas decide
 
 
 class DiffusionWorldModel(nn.Module):
@@ -380,18 +377,15 @@ class DiffusionWorldModel(nn.Module):
 
     def _penalty(self, lat: Tensor, frame: Tensor, sizes: Tensor) -> Tensor:
         """The solidity verifier's penalty (B,) of the frames shown for ``lat`` / ``frame``."""
-        sc, k = self.sampler.cfg, len(self.cfg.palette) - 1
-        solid = torch.tensor([i in sc.verifier_solid for i in range(k)]) if sc.verifier_solid else None
-        boxes = torch.tensor([i in sc.verifier_boxes for i in range(k)])
-        return solidity_penalty(self._shown(lat, frame), torch.tensor(self.cfg.palette), sizes, solid, boxes)
+        return sampler_penalty(self._shown(lat, frame), self.cfg.palette, sizes, self.sampler.cfg)
 
     def _best(
         self, ctx: DiffusionContext, frame: Tensor, allowed: Tensor | None, n: int, pen: Tensor
     ) -> Tensor:
         """Row of the kept candidate per batch element of ``ctx``: the least solidity penalty ``pen`` (n, B)
-        (in steps of ``VERIFIER_STEP`` px), then the colour areas nearest the last frame's (first on ties)."""
+        (in steps of ``TIE_PX``), then the colour areas nearest the last frame's (first on ties)."""
         b = ctx.batch
-        key = (pen / VERIFIER_STEP).floor() * 1e6
+        key = (pen / TIE_PX).floor() * 1e6
         if ctx.areas is not None:
             pal = torch.tensor(self.cfg.palette)
             many = None if allowed is None else allowed.repeat(n, 1, 1, 1)
