@@ -322,3 +322,41 @@ def test_projected_tokens_are_the_tokens_of_the_held_projection() -> None:
     first = colour_areas(frames[:1], pal)
     assert (first > 0).any()
     torch.testing.assert_close(colour_areas(held, pal), first.expand(len(frames), -1))  # areas held
+
+
+@pytest.mark.parametrize("guidance", [1.0, 2.0])
+def test_factorized_sampling_draws_what_the_full_tempered_softmax_would(cached_past, guidance) -> None:  # noqa: ANN001
+    """Above temperature 0, one channel at a time: the same distribution and log-probabilities as the full logits."""
+    m = _factorized_model().eval()
+    dyn = m.dynamics
+    cache, g = cached_past(dyn)
+    emb = torch.randn(3, dyn.cfg.dim, generator=g)
+    tokens = torch.full((3, 64), -1, dtype=torch.long)
+    temp = 0.7
+    with torch.no_grad():
+        full = (dyn.step_logits(tokens, emb, cache, guidance) / temp).log_softmax(-1)  # (3, 64, V)
+        idx, logp = dyn.step_sample(tokens, emb, cache, temp, torch.Generator().manual_seed(0), guidance)
+        assert torch.allclose(logp, full.gather(-1, idx[..., None])[..., 0], atol=1e-4)
+        # many draws of one token position: the frequencies of its likeliest tokens match the full softmax
+        draws = torch.stack(
+            [
+                dyn.step_sample(tokens, emb, cache, temp, torch.Generator().manual_seed(s), guidance)[0][0, 5]
+                for s in range(400)
+            ]
+        )
+    probs = full[0, 5].exp()
+    for token in probs.topk(3).indices:
+        share = (draws == token).float().mean()
+        assert abs(float(share) - float(probs[token])) < 4 * (float(probs[token]) / 400) ** 0.5 + 0.01
+
+
+def test_factorized_sampling_needs_a_factorized_head(cached_past) -> None:  # noqa: ANN001
+    m = AutoregressiveWorldModel(tiny(action_classes=5)).eval()
+    assert not m.dynamics.cfg.factorized  # the tiny preset's head is one softmax over the vocab
+    with pytest.raises(ValueError, match="factorized"):
+        m.dynamics.step_sample(
+            torch.zeros(1, 64, dtype=torch.long),
+            torch.zeros(1, m.dynamics.cfg.dim),
+            m.dynamics.empty_cache(),
+            1.0,
+        )

@@ -148,6 +148,26 @@ class _FactorHead(nn.Module):
         idx = self.fsq.digits_to_indices(torch.stack([b.indices for b in best], -1))
         return idx, sum(b.values for b in best)
 
+    def sample(
+        self,
+        h: Tensor,
+        temperature: float,
+        generator: torch.Generator | None = None,
+        unguided: Tensor | None = None,
+        guidance: float = 1.0,
+    ) -> tuple[Tensor, Tensor]:
+        """Token indices ``(*S,)`` drawn at ``temperature`` and their log-probabilities at that temperature, one
+        channel at a time. A token's probability is the product of its digits', so its tempered distribution is
+        the product of the channels' tempered ones: this draws exactly what a draw from the ``(*S, V)`` tempered
+        softmax of :meth:`log_probs` would, without building it."""
+        digits, logp = [], torch.zeros(h.shape[:-1], device=h.device)
+        for p in self.parts(h, unguided, guidance):
+            q = (p / temperature).log_softmax(-1)
+            d = torch.multinomial(q.exp().flatten(0, -2), 1, generator=generator).view(q.shape[:-1])
+            digits.append(d)
+            logp = logp + q.gather(-1, d[..., None])[..., 0]
+        return self.fsq.digits_to_indices(torch.stack(digits, -1)), logp
+
     def loss(self, h: Tensor, target: Tensor) -> Tensor:
         """Per-token negative log-likelihood ``(*S,)`` of ``target`` indices."""
         d = self.fsq.digits(target)
@@ -260,6 +280,25 @@ class DynamicsTransformer(nn.Module):
             x, _ = self._frame(tokens, action_emb, cache, need_logits=False)
             return self.head.greedy(self.norm(x))
         return self.head.greedy(*self._guided_pair(tokens, action_emb, cache), guidance)
+
+    def step_sample(
+        self,
+        tokens: Tensor,
+        action_emb: Tensor,
+        cache: DynamicsCache,
+        temperature: float,
+        generator: torch.Generator | None = None,
+        guidance: float = 1.0,
+    ) -> tuple[Tensor, Tensor]:
+        """Tokens ``(B, N)`` drawn at ``temperature`` and their tempered log-probabilities for one frame
+        (factorized heads only: one channel at a time, see :meth:`_FactorHead.sample`); cache untouched."""
+        if not self.cfg.factorized:
+            raise ValueError("step_sample needs a factorized head; use step_logits")
+        if guidance == 1.0:
+            x, _ = self._frame(tokens, action_emb, cache, need_logits=False)
+            return self.head.sample(self.norm(x), temperature, generator)
+        h, free = self._guided_pair(tokens, action_emb, cache)
+        return self.head.sample(h, temperature, generator, free, guidance)
 
     def _guided_pair(self, tokens: Tensor, action_emb: Tensor, cache: DynamicsCache) -> tuple[Tensor, Tensor]:
         """Normalised features of one frame under ``action_emb`` and under the learned "no action"."""

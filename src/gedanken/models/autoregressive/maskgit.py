@@ -103,16 +103,22 @@ class MaskGITSampler:
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
         greedy_fn: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
+        sample_fn: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
     ) -> Tensor:
         """Tokens ``(B, N)`` int64 after ``cfg.steps`` iterations. ``greedy_fn(tokens) -> (argmax (B, N), its
         log-probability (B, N))`` is an optional shortcut for ``temperature == 0`` that need not build the
-        ``(B, N, V)`` logits (a factorized head takes the argmax per channel)."""
+        ``(B, N, V)`` logits (a factorized head takes the argmax per channel); ``sample_fn(tokens) -> (draw at
+        the temperature (B, N), its tempered log-probability)`` is the same for ``temperature > 0`` (a
+        factorized head draws one channel at a time), drawing from ``generator``."""
         tokens = torch.full((batch, n), -1, dtype=torch.long, device=device)
         steps, temp = self.cfg.steps, self.cfg.temperature
         for s in range(steps):
             masked = tokens < 0  # (B, N)
             if temp == 0 and greedy_fn is not None:
                 choice, conf = greedy_fn(tokens)
+                conf = conf.float().clamp(min=math.log(1e-12))
+            elif temp > 0 and sample_fn is not None:
+                choice, conf = sample_fn(tokens)
                 conf = conf.float().clamp(min=math.log(1e-12))
             else:
                 logits = logits_fn(tokens).float()  # (B, N, V)

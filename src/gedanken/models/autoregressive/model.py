@@ -357,9 +357,11 @@ class AutoregressiveWorldModel(nn.Module):
     def decode_frame(self, ctx: ARContext, emb: Tensor, sampler: MaskGITSampler) -> tuple[Tensor, Tensor]:
         """One frame's tokens (B, N) under action embeddings ``emb`` (B, D), sampled by ``sampler``, and the
         frame shown for them (B, H, W, 3) (with ``keep_unchanged``, the unchanged patches' last pixels)."""
-        greedy, g = None, self.cfg.sampler.action_guidance
-        if self.dynamics.cfg.factorized:
+        greedy, draw, g = None, None, self.cfg.sampler.action_guidance
+        if self.dynamics.cfg.factorized:  # one channel at a time, without the (B, N, vocab) logits
             greedy = lambda tok: self.dynamics.step_greedy(tok, emb, ctx.cache, g)  # noqa: E731
+            temp = sampler.cfg.temperature
+            draw = lambda tok: self.dynamics.step_sample(tok, emb, ctx.cache, temp, ctx.generator, g)  # noqa: E731
         tokens = sampler.sample(
             lambda tok: self.dynamics.step_logits(tok, emb, ctx.cache, g),
             ctx.batch,
@@ -367,6 +369,7 @@ class AutoregressiveWorldModel(nn.Module):
             generator=ctx.generator,
             device=self.device,
             greedy_fn=greedy,
+            sample_fn=draw,
         )  # (B, N)
         frame = self.tokenizer.decode(tokens.view(ctx.batch, *self.grid))  # (B, H, W, 3)
         if self.cfg.sampler.keep_unchanged and ctx.shown is not None:
