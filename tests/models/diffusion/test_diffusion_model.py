@@ -196,14 +196,19 @@ def test_snap_needs_reencode_and_a_palette():
         m.set_sampler(SamplerConfig(reencode=False, snap=True))
 
 
+def _varied_model() -> tuple[DiffusionWorldModel, torch.Tensor]:
+    """A tiny model on a 3-colour palette whose samples differ (an untrained DiT outputs nothing: AdaLN-Zero)."""
+    palette = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255))
+    m = _model(palette=palette).eval()
+    for p in m.dit.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    return m, torch.tensor(palette)
+
+
 def test_candidates_keep_the_sample_whose_colour_areas_change_least():
     from gedanken.models.projection import colour_areas, snap_to_palette
 
-    palette = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255))
-    m = _model(palette=palette).eval()
-    for p in m.dit.parameters():  # an untrained DiT outputs nothing (AdaLN-Zero): make samples differ
-        torch.nn.init.normal_(p, std=0.2)
-    pal = torch.tensor(palette)
+    m, pal = _varied_model()
     b = _batch(n=3, t=3)
     last = colour_areas(snap_to_palette(b.frames[:, 1], pal, 0.85), pal)
 
@@ -416,11 +421,7 @@ def test_show_projected_shows_the_frame_the_context_carries():
 def test_the_solidity_verifier_resamples_only_what_breaks_solidity_and_keeps_the_least_penetrating():
     from gedanken.models.verifier import object_sizes, solidity_penalty
 
-    palette = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255))
-    m = _model(palette=palette).eval()
-    for p in m.dit.parameters():  # an untrained DiT outputs nothing (AdaLN-Zero): make samples differ
-        torch.nn.init.normal_(p, std=0.2)
-    pal = torch.tensor(palette)
+    m, pal = _varied_model()
     b = _batch(n=4, t=3)
     sizes = object_sizes(b.frames[:, :2], pal)
 
