@@ -352,6 +352,26 @@ def test_export_never_replaces_other_files_nor_the_run(tmp_path):
         assert res.exit_code == 2 and "is given twice" in said and not out.exists(), said
 
 
+def test_a_refused_export_records_no_dataset_first(tmp_path):
+    data, out = tmp_path / "new", tmp_path / "run"
+    args = [
+        "train",
+        "diffusion",
+        "--preset",
+        "tiny",
+        "--world",
+        "push",
+        "--data",
+        str(data),
+        "--device",
+        "cpu",
+    ]
+    res = CliRunner().invoke(app, [*args, "--out", str(out), "--export", str(out / "model")])
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "overlaps the run folder" in said, said
+    assert not data.exists() and not out.exists()  # it used to record the dataset, then refuse
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [

@@ -9,6 +9,7 @@ Other families add their trainer to the same group: ``from gedanken.train.cli im
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -58,6 +59,7 @@ def dataset_for(
     policy: str | None = None,
     world_given: bool = False,
     can_record: bool = False,
+    before_recording: Callable[[Path], None] | None = None,
 ) -> Path:
     """The dataset a ``train`` command reads: ``data`` or ``data/<world>``, recorded from ``world`` if absent.
 
@@ -66,6 +68,7 @@ def dataset_for(
     A behaviour ``policy`` other than the collector's default records into ``data/<world>_<policy>``.
     ``world_given`` (the user typed ``--world``): an existing ``data`` recorded from another world is refused.
     ``can_record``: the command records into an absent ``data`` once ``--world`` is typed (said in the refusal).
+    ``before_recording(path)`` runs the command's own checks first, so that a refused command records nothing.
     """
     name = world.replace("/", "_") + (f"_{policy}" if policy not in (None, "mixed") else "")
     path = data or Path("data") / name
@@ -86,6 +89,8 @@ def dataset_for(
     if not (path / "zarr.json").exists() and (data is None or collect_given):
         from gedanken.data.collect import collect
 
+        if before_recording is not None:
+            before_recording(path)
         console.print(f"collecting {episodes} episodes of {world} into {path}")
         collect(world, path, episodes, steps=episode_steps, seed=0, workers=1, policy=policy)
     if not (path / "zarr.json").exists():  # a --data that names nothing: most likely a typo
@@ -146,6 +151,10 @@ def run_inputs(
     ``records``: an absent ``--data`` is recorded into when the user typed ``--world`` (diffusion, autoregressive);
     otherwise only the default ``data/<world>`` is (:func:`dataset_for`)."""
     world_given = typed(ctx, "world")
+
+    def paths_first(path: Path) -> None:  # the run folder and --export, before a dataset is recorded
+        check_run_paths(run_dir(family, world, path, out), export, path, add_data)
+
     data = dataset_for(
         world,
         data,
@@ -155,6 +164,7 @@ def run_inputs(
         policy=policy,
         world_given=world_given,
         can_record=records,
+        before_recording=paths_first,
     )
     out = run_dir(family, world, data, out)
     check_run_paths(out, export, data, add_data)
