@@ -56,3 +56,11 @@ def test_play_with_the_solidity_verifier(tmp_path):
     assert res.exit_code == 0, res.output
     line = res.output[res.output.rindex('{"frames"') :]  # the runner mixes in stderr's loading bars
     assert json.loads(line)["frames"] == 3
+
+
+def test_a_model_without_frames_is_refused_before_its_rollout(tmp_path):
+    out = tmp_path / "clip.mp4"
+    res = CliRunner().invoke(app, ["rollout", "--model", "jepa_push", "--steps", "4", "--out", str(out)])
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "predicts latents, not frames" in said, said
+    assert "rolling" not in said and not out.exists()

@@ -107,11 +107,16 @@ def rollout_cmd(
     ep = record_episode(world, split, seed, context + steps)
     f = torch.from_numpy(ep.frames[None, :context])
     a = torch.from_numpy(ep.actions[None])
-    with progress_messages(_err, f"rolling {m.name} out for {steps} frames"), torch.inference_mode():
+    with torch.inference_mode():
         ctx = m.observe(f, a[:, :context], [ep.caption] if ep.caption else None)
+        if m.step(ctx, a[:, context - 1])[1].frame is None:  # one step says it, before the whole rollout
+            raise typer.BadParameter(
+                f"model {m.name!r} predicts latents, not frames: roll out a diffusion or autoregressive model "
+                "(`gedanken audit` reads this one's object states through its probe)"
+            )
+    with progress_messages(_err, f"rolling {m.name} out for {steps} frames"), torch.inference_mode():
         roll = m.rollout(ctx, a[:, context - 1 : context - 1 + steps], seed=seed)
-    if roll.frames is None:
-        raise typer.BadParameter(f"model {m.name!r} does not decode frames")
+    assert roll.frames is not None
     pred = roll.frames[0].cpu().numpy()
     truth = ep.frames[context : context + len(pred)]
     gap = np.full((len(pred), pred.shape[1], 2, 3), 255, np.uint8)
