@@ -164,3 +164,21 @@ def test_recording_reports_progress_and_batching_does_not_change_the_episodes(mo
     monkeypatch.setattr(harness, "RECORD_BATCH", 1000)
     whole = harness.collect_truth("bounce", "test", 7, 2, 4)
     assert small.seeds == whole.seeds and np.array_equal(small.frames, whole.frames)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_audited_model_is_said_as_it_finishes(workers) -> None:
+    from gedanken.audit import run_audit
+
+    said: list[str] = []
+    run_audit(
+        ["copy_last", "noise"],
+        "bounce",
+        episodes=2,
+        horizon=3,
+        context=2,
+        workers=workers,
+        progress=said.append,
+    )
+    done = [s for s in said if "audited" in s]
+    assert done == ["test: copy_last audited (1/2)", "test: noise audited (2/2)"]

@@ -51,19 +51,35 @@ def _run(i: int) -> Any:
     return _PAYLOAD[0](i)
 
 
-def fork_map(fn: Callable[[int], T], n: int, workers: int) -> list[T]:
-    """``[fn(0), ..., fn(n - 1)]``, on up to ``workers`` forked processes (results in order)."""
+def fork_map(
+    fn: Callable[[int], T], n: int, workers: int, done: Callable[[int], None] | None = None
+) -> list[T]:
+    """``[fn(0), ..., fn(n - 1)]``, on up to ``workers`` forked processes (results in order); ``done(i)`` is
+    called in this process as result ``i`` arrives (progress)."""
     global _PAYLOAD
     workers = min(workers, n)
+    report = done or (lambda i: None)
+
+    def here() -> list[T]:
+        out = []
+        for i in range(n):
+            out.append(fn(i))
+            report(i)
+        return out
+
     if workers <= 1 or _IN_WORKER or "fork" not in mp.get_all_start_methods():
-        return [fn(i) for i in range(n)]
+        return here()
     _PAYLOAD = (fn,)
     try:
         ctx = mp.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
-            return list(pool.map(_run, range(n)))
+            out = []
+            for i, r in enumerate(pool.map(_run, range(n))):
+                out.append(r)
+                report(i)
+            return out
     except BrokenProcessPool as e:  # a worker died (it raises here rather than hanging): do the work here
         log.warning("a worker process died (%s); running the %d jobs in this process", e, n)
-        return [fn(i) for i in range(n)]
+        return here()
     finally:
         _PAYLOAD = None

@@ -238,7 +238,11 @@ def run_audit(
             t0 = time.perf_counter()
             return evaluate_model(resolved[i], truth, tj, cfg, seed=seed), time.perf_counter() - t0
 
-        for name, (ev, dt) in zip(names, fork_map(job, len(resolved), model_workers), strict=True):
+        def audited(i: int, split: str = split) -> None:
+            say(f"{split}: {names[i]} audited ({i + 1}/{len(names)})")
+
+        results = fork_map(job, len(resolved), model_workers, done=audited)
+        for name, (ev, dt) in zip(names, results, strict=True):
             seconds[name] += dt
             per_model[name][split] = ev.metrics
             notes[name][split] = ev.notes
