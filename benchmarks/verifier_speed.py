@@ -1,7 +1,7 @@
 """What the solidity verifier costs an interactive user: frames/s with and without it, on real scenes.
 
     .venv/bin/python benchmarks/verifier_speed.py --model diffusion_bounce --world bounce --verify 8 \
-        --threads 2 --out benchmarks/results/verifier_speed_diffusion_bounce.json
+        --episodes 32 --threads 2 --out benchmarks/results/verifier_speed_diffusion_bounce.json
 
 The verifier (``--verify N``, :mod:`gedanken.models.verifier`) samples a frame again only where the first
 sample breaks solidity, so its cost depends on what the model draws: each rollout here starts from a held-out

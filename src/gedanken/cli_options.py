@@ -110,6 +110,7 @@ def threads_option() -> Any:  # noqa: ANN401 (typer's OptionInfo)
 
 
 MODEL_FILES = frozenset({"checkpoint.json", "model.safetensors"})  # what an exported model folder holds
+MAX_CANDIDATES = 64  # --verify: samples a frame may take
 
 
 def _export_dir(value: Path | None) -> Path | None:

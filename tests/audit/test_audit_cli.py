@@ -161,5 +161,33 @@ def test_verify_audits_each_learned_model_beside_its_verified_copy(tmp_path) -> 
         app,
         ["audit", "--model", "jepa_push", "--world", "push", "--verify", "3", "--out", str(tmp_path / "j")],
     )
-    assert bad.exit_code == 2 and "no solidity verifier" in " ".join(bad.output.split()), bad.output
+    said = " ".join(bad.output.split())
+    assert bad.exit_code == 2 and "no model here can sample with the verifier" in said, said
+    assert "'jepa_push' has no solidity verifier" in said  # named as the user typed it
     assert not (tmp_path / "j").exists()
+
+
+def test_verify_audits_a_model_without_a_verifier_as_it_is(tmp_path) -> None:
+    args = ["audit", "--model", "jepa_push", "--model", "diffusion_push", "--world", "push", "--no-baselines"]
+    res = runner.invoke(
+        app,
+        [
+            *args,
+            "--episodes",
+            "2",
+            "--horizon",
+            "4",
+            "--context",
+            "2",
+            "--branches",
+            "0",
+            "--verify",
+            "2",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "'jepa_push' has no solidity verifier" in " ".join(res.output.split())
+    names = [m["name"] for m in json.loads((tmp_path / "r" / "audit.json").read_text())["models"]]
+    assert names == ["jepa", "diffusion-push", "diffusion-push+verify2"]

@@ -37,7 +37,7 @@ def test_sampler_steps_for_a_model_without_a_sampler_are_refused(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["rollout", "--model", "jepa_push", "--verify", "4"], "no solidity verifier"),
+        (["rollout", "--model", "jepa_push", "--verify", "4"], "'jepa_push' has no solidity verifier"),
         (["rollout", "--model", "diffusion_bounce", "--verify", "1"], "at least 2"),
         (["play", "--model", "diffusion_bounce", "--verify", "1000"], "Invalid value for '--verify'"),
     ],

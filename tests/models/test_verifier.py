@@ -92,3 +92,24 @@ def test_use_verifier_checks_what_the_world_says_is_solid():
         use_verifier(m, 1)
     with pytest.raises(ValueError, match="no solidity verifier"):
         use_verifier(object(), 4)
+
+
+def test_a_model_that_recorded_no_palette_takes_its_worlds():
+    from gedanken.models import load_checkpoint
+    from gedanken.models.verifier import use_verifier
+    from gedanken.worlds.palette import palette_for
+
+    m = load_checkpoint(shipped_checkpoint_path("autoregressive_push_discrete"))
+    assert m.cfg.palette == ()  # trained before palettes were recorded
+    use_verifier(m, 4, "push_discrete")
+    assert m.cfg.palette == tuple(tuple(int(c) for c in rgb) for rgb in palette_for(5))
+    assert m.sampler.cfg.verifier == "solidity" and m.sampler.cfg.verifier_solid == (0, 1, 2, 3)
+    plain = load_checkpoint(shipped_checkpoint_path("autoregressive_push_discrete"))
+    with pytest.raises(ValueError, match="has none"):  # no world to take colours from
+        use_verifier(plain, 4, "my_dataset", label="mine")
+
+
+def shipped_checkpoint_path(name: str):
+    from gedanken.models import CHECKPOINT_ROOT
+
+    return CHECKPOINT_ROOT / name

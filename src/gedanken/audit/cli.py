@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from gedanken.audit.config import EDGE_RULES, AuditConfig
-from gedanken.cli_options import out_dir_option
+from gedanken.cli_options import MAX_CANDIDATES, out_dir_option
 from gedanken.progress import progress_messages
 
 _err = Console(stderr=True)
@@ -64,9 +64,10 @@ def audit(
         0,
         "--verify",
         min=0,
-        max=64,
+        max=MAX_CANDIDATES,
         help="Also audit each learned model sampling with the solidity verifier, best of up to N samples per "
-        "frame (named <model>+verify<N>, beside the model as it is; diffusion and autoregressive models; 0 = off).",
+        "frame (named <model>+verify<N>, beside the model as it is; diffusion and autoregressive models; baselines "
+        "and other models are audited as they are; 0 = off).",
     ),
     workers: int = typer.Option(
         0, "--workers", min=0, help="Processes to record, simulate and audit on (0: every available core)."
@@ -130,27 +131,34 @@ def audit(
 
 
 def _with_verified(specs: list[str], world: str, candidates: int) -> list:
-    """``specs``, each learned model followed by a copy that samples with the solidity verifier."""
+    """``specs``, each learned model followed by a copy that samples with the solidity verifier (a model that
+    cannot is audited as it is, and said; none that can is refused)."""
     import dataclasses
 
     from gedanken.audit.registry import BASELINES, load_model
     from gedanken.models.verifier import use_verifier
 
     out: list = []
+    reasons = []
     for spec in specs:
         out.append(spec)
         if spec in BASELINES:
             continue
         m = load_model(spec, world)
         try:
-            use_verifier(m, candidates, world)
+            use_verifier(m, candidates, world, label=spec)
         except ValueError as e:
-            raise typer.BadParameter(str(e), param_hint="--verify") from None
+            reasons.append(str(e))
+            _err.print(f"--verify: {e}; audited as it is", highlight=False, markup=False)
+            continue
         m.name = f"{m.name}+verify{candidates}"
         card = m.card
         note = f"sampler: best of up to {candidates} per frame with the solidity verifier"
         m.card = dataclasses.replace(card, name=m.name, notes=f"{card.notes}; {note}".lstrip("; "))
         out.append(m)
+    if len(out) == len(specs):
+        why = "; ".join(reasons) or "only baselines were given, and they have no sampler"
+        raise typer.BadParameter(f"no model here can sample with the verifier: {why}", param_hint="--verify")
     return out
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from gedanken.cli_options import device_option, out_file_option, threads_option
+from gedanken.cli_options import MAX_CANDIDATES, device_option, out_file_option, threads_option
 from gedanken.models.actions import check_model_world, driving_actions
 from gedanken.progress import progress_messages
 from gedanken.train.cli import resolve_model_path
@@ -23,7 +23,6 @@ MAX_FRAMES = (
 )
 MAX_CONTEXT = 256  # context frames a rollout may be given (the shipped models were trained on 4)
 MAX_SAMPLER_STEPS = 1000  # sampler steps per frame (the shipped models use 4)
-MAX_CANDIDATES = 64  # --verify: samples a frame may take
 
 
 def _load(model: str, device: str, steps: int):  # noqa: ANN202
@@ -68,7 +67,7 @@ def _on_world(model: str, device: str, sampler_steps: int, world: str, verify: i
     check_model_world(m, world, model)
     if verify:
         try:
-            use_verifier(m, verify, world)
+            use_verifier(m, verify, world, label=model)
         except ValueError as e:
             raise typer.BadParameter(str(e), param_hint="--verify") from None
     return m, world

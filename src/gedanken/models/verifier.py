@@ -53,11 +53,13 @@ def check_verifier(cfg: VerifiedSampler, colours: int) -> None:
     verifier, candidates, tolerance = cfg.verifier, cfg.candidates, cfg.verifier_tolerance
     if verifier not in VERIFIERS:
         raise ValueError(f"sampler.verifier must be one of {', '.join(VERIFIERS)}, got {verifier!r}")
-    if verifier == "solidity" and (candidates < 2 or not colours):
+    if verifier == "solidity" and not colours:
         raise ValueError(
-            "sampler.verifier='solidity' reads objects as palette colours and picks among candidates: it "
-            f"needs a palette and candidates >= 2 (got {colours} colours, {candidates} candidates)"
+            "sampler.verifier='solidity' reads objects as palette colours, and this model has none (trained "
+            "before palettes were recorded, or on data that is not flat-coloured)"
         )
+    if verifier == "solidity" and candidates < 2:
+        raise ValueError(f"sampler.verifier='solidity' picks among candidates: need >= 2, got {candidates}")
     if not (math.isfinite(tolerance) and tolerance >= 0):
         raise ValueError(f"sampler.verifier_tolerance must be a finite number >= 0, got {tolerance}")
     objects = colours - 1
@@ -159,22 +161,55 @@ def world_solidity(world: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return solid, boxes
 
 
-def use_verifier(model: object, candidates: int, world: str = "") -> None:
+def use_verifier(model: object, candidates: int, world: str = "", label: str = "") -> None:
     """Make ``model`` sample with the solidity verifier, best of up to ``candidates`` per frame, checking the
-    objects ``world`` (default: the one it was trained on) says are solid. ``ValueError`` for a model whose
-    sampler has no verifier (only the diffusion family's has) or that cannot use it (no palette)."""
+    objects ``world`` (default: the one it was trained on) says are solid. A model that recorded no palette
+    (trained before palettes were) takes the built-in world's. ``ValueError``, naming the model as ``label``
+    (default its name), for a model whose sampler has no verifier (only the diffusion and autoregressive ones
+    have) or that cannot use it."""
     import dataclasses
 
     cfg = getattr(getattr(model, "sampler", None), "cfg", None)
-    name = getattr(model, "name", type(model).__name__)
+    name = label or getattr(model, "name", type(model).__name__)
     if cfg is None or not hasattr(cfg, "verifier") or not hasattr(model, "set_sampler"):
         raise ValueError(
             f"model {name!r} has no solidity verifier (the diffusion and autoregressive samplers have one)"
         )
     if candidates < 2:
         raise ValueError(f"the verifier picks among candidates: need at least 2, got {candidates}")
-    solid, boxes = world_solidity(world or getattr(getattr(model, "card", None), "world", ""))
+    world = world or getattr(getattr(model, "card", None), "world", "")
+    _palette_from_world(model, world, name)
+    colours = len(model.cfg.palette)  # type: ignore[attr-defined]
+    solid, boxes = world_solidity(world)
     new = dataclasses.replace(
-        cfg, candidates=candidates, verifier="solidity", verifier_solid=solid, verifier_boxes=boxes
+        cfg,
+        candidates=candidates,
+        verifier="solidity",
+        verifier_solid=tuple(i for i in solid if i < colours - 1),
+        verifier_boxes=tuple(i for i in boxes if i < colours - 1),
     )
-    model.set_sampler(new)  # type: ignore[attr-defined]
+    try:
+        model.set_sampler(new)  # type: ignore[attr-defined]
+    except ValueError as e:
+        raise ValueError(f"model {name!r}: {e}") from None
+
+
+def _palette_from_world(model: object, world: str, name: str) -> None:
+    """Give a model that recorded no palette the built-in ``world``'s colours (checkpoints from before palettes
+    were recorded; ``benchmarks/diffusion_sampler.py`` does the same)."""
+    import dataclasses
+    import logging
+
+    from gedanken.worlds import WORLDS, world_name
+
+    cfg = getattr(model, "cfg", None)
+    if cfg is None or getattr(cfg, "palette", ()) or world_name(world) not in WORLDS:
+        return
+    from gedanken.worlds.palette import palette_for
+
+    k = len(WORLDS[world_name(world)].slot_kinds)
+    palette = tuple(tuple(int(c) for c in rgb) for rgb in palette_for(k))
+    model.cfg = dataclasses.replace(cfg, palette=palette)  # type: ignore[attr-defined]
+    logging.getLogger(__name__).info(
+        "%s recorded no palette; the verifier reads %s's %d colours", name, world, k + 1
+    )

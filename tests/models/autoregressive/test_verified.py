@@ -60,7 +60,7 @@ def test_rejected_frames_are_decoded_again_and_the_least_penetrating_kept() -> N
 
 def test_the_verifier_needs_a_palette_and_candidates() -> None:
     m = _model()
-    with pytest.raises(ValueError, match="candidates >= 2"):
+    with pytest.raises(ValueError, match="picks among candidates"):
         m.set_sampler(replace(m.cfg.sampler, verifier="solidity"))
     with pytest.raises(ValueError, match="verifier_temperature"):
         replace(m.cfg.sampler, verifier_temperature=0.0)

@@ -448,3 +448,18 @@ def test_the_solidity_verifier_resamples_only_what_breaks_solidity_and_keeps_the
             m.set_sampler(bad)
     with pytest.raises(ValueError, match="palette"):
         _model(sampler=SamplerConfig(verifier="solidity", candidates=4))
+
+
+def test_the_verifier_without_a_context_to_size_objects_by_samples_once_per_frame():
+    m, _ = _varied_model()
+    m.set_sampler(SamplerConfig(steps=2, context_noise=0.0, candidates=4, verifier="solidity"))
+    draws: list[int] = []
+    draw = m._draw
+
+    def counted(ctx, action, n):  # noqa: ANN001, ANN202
+        draws.append(n)
+        return draw(ctx, action, n)
+
+    m._draw = counted
+    m.rollout(m.start(1, None, seed=0), None, seed=0, horizon=3)
+    assert draws == [1, 1, 1]  # not silently the colour-area best of 4, four times the cost

@@ -300,8 +300,8 @@ class DiffusionWorldModel(nn.Module):
         only allows colours that the last projected frame shows nearby, and with ``sampler.keep_area`` each
         colour's projected area is held near its area in the last observed frame (:func:`hold_areas`)."""
         sc, pal, b = self.sampler.cfg, torch.tensor(self.cfg.palette), ctx.batch
-        verify = sc.verifier == "solidity" and ctx.sizes is not None
-        n = sc.candidates if ctx.areas is not None and not verify else 1
+        verify = sc.verifier == "solidity" and ctx.sizes is not None  # no context seen: nothing to size by
+        n = sc.candidates if ctx.areas is not None and sc.verifier == "none" else 1
         lat, frame, a, keep = self._draw(ctx, action, n)
         allowed = None
         if sc.snap_radius > 0 and ctx.seen is not None:
@@ -382,15 +382,18 @@ class DiffusionWorldModel(nn.Module):
     def _best(
         self, ctx: DiffusionContext, frame: Tensor, allowed: Tensor | None, n: int, pen: Tensor
     ) -> Tensor:
-        """Row of the kept candidate per batch element of ``ctx``: the least solidity penalty ``pen`` (n, B)
-        (in steps of ``TIE_PX``), then the colour areas nearest the last frame's (first on ties)."""
+        """Row of the kept candidate per batch element of ``ctx``: among the candidates whose solidity penalty
+        ``pen`` (n, B) lies in the lowest ``TIE_PX`` step, the one whose colour areas are nearest the last
+        frame's (the first on ties)."""
         b = ctx.batch
-        key = (pen / TIE_PX).floor() * 1e6
+        step = (pen / TIE_PX).floor()
+        key = torch.zeros(n, b, dtype=torch.float64)
         if ctx.areas is not None:
             pal = torch.tensor(self.cfg.palette)
             many = None if allowed is None else allowed.repeat(n, 1, 1, 1)
             snap = snap_to_palette(frame, pal, self.sampler.cfg.snap_background, many)
-            key = key + (colour_areas(snap, pal).view(n, b, -1) - ctx.areas).abs().sum(-1).double().cpu()
+            key = (colour_areas(snap, pal).view(n, b, -1) - ctx.areas).abs().sum(-1).double().cpu()
+        key = key.masked_fill(step > step.min(0).values, float("inf"))
         pick = key.argmin(0).to(frame.device)  # (B,) first on ties
         return pick * b + torch.arange(b, device=frame.device)
 
