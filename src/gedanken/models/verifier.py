@@ -9,13 +9,12 @@ what the sampler could know, and it cannot make a candidate the network never dr
 
 Reading a frame: each pixel takes the nearest palette colour; an object is a colour's pixels, placed at their
 centroid (pixel ``c`` covers ``[c, c + 1)``). Every object is taken as a disc of the area it had in the context
-(its largest area there), so its radius is ``sqrt(area / pi)``; an object the world draws as a square is
-read as its inscribed circle, radius ``sqrt(area) / 2``. A blob touching one side of the frame is cut by
-it, and its centroid lies too far inside: the centre is found by inverting where the centroid of a cut disc
-lies (the same geometry the audit's judge uses, :func:`gedanken.audit.physics.cut_disc_centre`); a square's
-from the far side of its extent. The penalty of a
-frame is the sum, in pixels, of how deep every pair of objects overlaps and how far every object reaches past
-the border.
+(its largest area there), so its radius is ``sqrt(area / pi)``; an object the world draws as a square is read as
+its inscribed circle, radius ``sqrt(area) / 2``. A blob touching one side of the frame is cut by it, and its
+centroid lies too far inside: the centre is found by inverting where the centroid of a cut disc lies (the same
+geometry the audit's judge uses, :func:`gedanken.audit.physics.cut_disc_centre`); a square's from the far side of
+its extent. The penalty of a frame is the sum, in pixels, of how deep every pair of objects overlaps and how far
+every object reaches past the border.
 
 This shares a way of reading frames with the audit, so a model that samples with it will look better on the
 audit's interpenetration by construction, to the extent one of its candidates is clean; the audit reports both
@@ -24,6 +23,8 @@ sampler settings, and the verifier's cost in frames per second is in ``benchmark
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 from typing import Protocol
 
@@ -32,9 +33,13 @@ from torch import Tensor
 
 from gedanken.models.projection import colour_areas, snap_to_palette
 
+log = logging.getLogger(__name__)
+
 MIN_AREA = 3.0  # an object with fewer pixels (at any size) is not read: too few to place
 VERIFIERS = ("none", "solidity")
-TIE_PX = 0.25  # penalties closer than this are a tie between candidates (the family's own preference decides)
+TIE_PX = (
+    0.25  # penalties are compared in steps of this; within the lowest, the family's own preference decides
+)
 
 
 class VerifiedSampler(Protocol):
@@ -167,8 +172,6 @@ def use_verifier(model: object, candidates: int, world: str = "", label: str = "
     (trained before palettes were) takes the built-in world's. ``ValueError``, naming the model as ``label``
     (default its name), for a model whose sampler has no verifier (only the diffusion and autoregressive ones
     have) or that cannot use it."""
-    import dataclasses
-
     cfg = getattr(getattr(model, "sampler", None), "cfg", None)
     name = label or getattr(model, "name", type(model).__name__)
     if cfg is None or not hasattr(cfg, "verifier") or not hasattr(model, "set_sampler"):
@@ -197,9 +200,6 @@ def use_verifier(model: object, candidates: int, world: str = "", label: str = "
 def _palette_from_world(model: object, world: str, name: str) -> None:
     """Give a model that recorded no palette the built-in ``world``'s colours (checkpoints from before palettes
     were recorded; ``benchmarks/diffusion_sampler.py`` does the same)."""
-    import dataclasses
-    import logging
-
     from gedanken.worlds import WORLDS, world_name
 
     cfg = getattr(model, "cfg", None)
@@ -210,6 +210,4 @@ def _palette_from_world(model: object, world: str, name: str) -> None:
     k = len(WORLDS[world_name(world)].slot_kinds)
     palette = tuple(tuple(int(c) for c in rgb) for rgb in palette_for(k))
     model.cfg = dataclasses.replace(cfg, palette=palette)  # type: ignore[attr-defined]
-    logging.getLogger(__name__).info(
-        "%s recorded no palette; the verifier reads %s's %d colours", name, world, k + 1
-    )
+    log.info("%s recorded no palette; the verifier reads %s's %d colours", name, world, k + 1)

@@ -1,11 +1,11 @@
 """The solidity verifier (:mod:`gedanken.models.verifier`) for the autoregressive family.
 
 A frame is decoded once as the sampler says (greedy in the shipped checkpoints). Where the frame shown breaks
-solidity by more than ``sampler.verifier_tolerance`` px, the same step is decoded ``candidates - 1`` more times
-for that batch element only, at ``sampler.verifier_temperature`` (a greedy decoding would repeat itself), from
-the same cached past, and the least penetrating of all of them is kept (penalties compared in ``TIE_PX`` steps; within the
-lowest, the first decoding). The cache, the action embedding and the last shown frame are narrowed to those batch elements and
-repeated once per candidate, so the candidates are decoded side by side in one batch.
+solidity by more than ``sampler.verifier_tolerance`` px, the same step is decoded ``candidates - 1`` more times for
+that batch element only, at ``sampler.verifier_temperature`` (a greedy decoding would repeat itself), from the same
+cached past, and the least penetrating of all of them is kept (penalties compared in ``TIE_PX`` steps; within the
+lowest, the first decoding). The cache, the action embedding and the last shown frame are narrowed to those batch
+elements and repeated once per candidate, so the candidates are decoded side by side in one batch.
 """
 
 from __future__ import annotations
