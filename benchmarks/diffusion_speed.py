@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import machine
 
 
 def _model(spec: str):
@@ -111,12 +110,8 @@ def main() -> None:
         "batch": 1,
         "threads": args.threads,
         "frames": args.frames,
-        "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(),
-        "cpus_visible": os.cpu_count(),
-        "load_average_at_end": os.getloadavg()[0],
         "rows": rows,
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **machine(),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import machine
 
 
 def _play(model, frames: np.ndarray, actions: np.ndarray) -> list[float]:  # noqa: ANN001
@@ -98,12 +97,8 @@ def main() -> None:
         "world": args.world,
         "episodes": args.episodes,
         "threads": args.threads,
-        "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(),
-        "cpus_visible": os.cpu_count(),
-        "load_average_at_end": os.getloadavg()[0],
         "rows": rows,
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **machine(),
     }
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
