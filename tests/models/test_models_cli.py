@@ -64,3 +64,12 @@ def test_a_model_without_frames_is_refused_before_its_rollout(tmp_path):
     said = " ".join(res.output.split())
     assert res.exit_code == 2 and "predicts latents, not frames" in said, said
     assert "rolling" not in said and not out.exists()
+
+
+def test_rollout_says_its_frames_as_it_goes(tmp_path):
+    out = tmp_path / "clip.mp4"
+    res = CliRunner().invoke(
+        app, ["rollout", "--model", "diffusion_bounce", "--steps", "6", "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "rolling diffusion-bounce out: 6/6 frames" in res.output and out.is_file()

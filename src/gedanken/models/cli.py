@@ -73,6 +73,25 @@ def _on_world(model: str, device: str, sampler_steps: int, world: str, verify: i
     return m, world
 
 
+def _frame_progress(m: Any, say: Any, what: str, total: int) -> dict[str, Any]:  # noqa: ANN401
+    """``rollout``'s ``on_frame`` keyword, saying ``what: i/total frames`` at most once a second and at the end, for
+    a model whose rollout takes one (the diffusion and autoregressive families); else no keyword."""
+    import inspect
+    import time
+
+    if "on_frame" not in inspect.signature(m.rollout).parameters:
+        return {}
+    last = [time.perf_counter()]
+
+    def on_frame(i: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 1.0 or i == total:
+            last[0] = now
+            say(f"{what}: {i}/{total} frames")
+
+    return {"on_frame": on_frame}
+
+
 def _write(frames: np.ndarray, out: Path, fps: float) -> None:
     from gedanken.data.video import write_mp4
 
@@ -113,8 +132,11 @@ def rollout_cmd(
                 f"model {m.name!r} predicts latents, not frames: roll out a diffusion or autoregressive model "
                 "(`gedanken audit` reads this one's object states through its probe)"
             )
-    with progress_messages(_err, f"rolling {m.name} out for {steps} frames"), torch.inference_mode():
-        roll = m.rollout(ctx, a[:, context - 1 : context - 1 + steps], seed=seed)
+    what = f"rolling {m.name} out"
+    with progress_messages(_err, f"{what} for {steps} frames") as say, torch.inference_mode():
+        roll = m.rollout(
+            ctx, a[:, context - 1 : context - 1 + steps], seed=seed, **_frame_progress(m, say, what, steps)
+        )
     assert roll.frames is not None
     pred = roll.frames[0].cpu().numpy()
     truth = ep.frames[context : context + len(pred)]
@@ -145,8 +167,9 @@ def generate_cmd(
         raise typer.BadParameter(f"model {m.name!r} cannot generate from text alone")
     if text_guidance:
         m.set_sampler(dataclasses.replace(m.sampler.cfg, text_guidance=text_guidance))  # type: ignore[attr-defined]
-    with progress_messages(_err, f"generating {steps} frames"), torch.inference_mode():
-        roll = m.rollout(m.start(1, [prompt], seed=seed), None, seed=seed, horizon=steps)  # type: ignore[attr-defined]
+    with progress_messages(_err, f"generating {steps} frames") as say, torch.inference_mode():
+        more = _frame_progress(m, say, "generating", steps)
+        roll = m.rollout(m.start(1, [prompt], seed=seed), None, seed=seed, horizon=steps, **more)  # type: ignore[attr-defined]
     _write(roll.frames[0].cpu().numpy(), out, 15.0)
 
 

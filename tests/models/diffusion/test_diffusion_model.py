@@ -463,3 +463,13 @@ def test_the_verifier_without_a_context_to_size_objects_by_samples_once_per_fram
     m._draw = counted
     m.rollout(m.start(1, None, seed=0), None, seed=0, horizon=3)
     assert draws == [1, 1, 1]  # not silently the colour-area best of 4, four times the cost
+
+
+def test_rollout_calls_on_frame_after_each_frame_without_changing_it():
+    m = _model().eval()
+    b = _batch(n=2, t=4)
+    ctx = m.observe(b.frames[:, :2], b.actions[:, :2])
+    seen: list[int] = []
+    plain = m.rollout(ctx, b.actions[:, 1:4], seed=3)
+    told = m.rollout(ctx, b.actions[:, 1:4], seed=3, on_frame=seen.append)
+    assert seen == [1, 2, 3] and torch.equal(plain.frames, told.frames)

@@ -10,6 +10,7 @@ real actions through whichever :attr:`action_mode` is set.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -376,8 +377,11 @@ class AutoregressiveWorldModel(nn.Module):
             frame = self._keep_unchanged(frame, tokens, ctx)
         return tokens, frame
 
-    def rollout(self, ctx: ARContext, actions: Tensor, *, seed: int = 0) -> Rollout:
-        """``H`` frames under actions ``(B, H, A)``; deterministic given ``seed``."""
+    def rollout(
+        self, ctx: ARContext, actions: Tensor, *, seed: int = 0, on_frame: Callable[[int], None] | None = None
+    ) -> Rollout:
+        """``H`` frames under actions ``(B, H, A)``; deterministic given ``seed``; ``on_frame(h)`` after frame h
+        (1-based: progress)."""
         actions = torch.as_tensor(actions, device=self.device, dtype=torch.float32)
         if actions.ndim == 2:
             actions = actions[..., None]
@@ -387,6 +391,8 @@ class AutoregressiveWorldModel(nn.Module):
             ctx, pred = self.step(ctx, actions[:, h])
             frames.append(pred.frame)
             latents.append(pred.latent)
+            if on_frame is not None:
+                on_frame(h + 1)
         return Rollout(frames=torch.stack(frames, 1), latents=torch.stack(latents, 1))
 
 

@@ -10,6 +10,7 @@ frames, or :meth:`DiffusionWorldModel.start`) generates from text alone.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 import torch
@@ -445,9 +446,16 @@ class DiffusionWorldModel(nn.Module):
 
     @torch.no_grad()
     def rollout(
-        self, ctx: DiffusionContext, actions: Tensor | None, *, seed: int = 0, horizon: int = 0
+        self,
+        ctx: DiffusionContext,
+        actions: Tensor | None,
+        *,
+        seed: int = 0,
+        horizon: int = 0,
+        on_frame: Callable[[int], None] | None = None,
     ) -> Rollout:
-        """``H`` frames under ``actions`` (B, H, A); ``actions=None`` with ``horizon`` for action-free generation."""
+        """``H`` frames under ``actions`` (B, H, A); ``actions=None`` with ``horizon`` for action-free generation;
+        ``on_frame(h)`` after frame h (1-based: progress)."""
         ctx = replace(ctx, generator=torch.Generator(device=self.device).manual_seed(seed))
         steps = horizon if actions is None else int(torch.as_tensor(actions).shape[1])
         preds = []
@@ -456,6 +464,8 @@ class DiffusionWorldModel(nn.Module):
                 ctx, None if actions is None else torch.as_tensor(actions)[:, i]
             )  # (B, A) or (B,)
             preds.append(p)
+            if on_frame is not None:
+                on_frame(i + 1)
 
         def stack(name: str) -> Tensor | None:
             vals = [getattr(p, name) for p in preds]
