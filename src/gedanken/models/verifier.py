@@ -141,6 +141,14 @@ def solidity_penalty(
     return past + torch.where(both, over, 0.0).sum((1, 2))
 
 
+def least_penetrating(pen: Tensor, prefer: Tensor | None = None) -> Tensor:
+    """Penalties ``(n, B)`` of ``n`` candidates per batch element -> ``(B,)`` index of the one to keep: among those
+    in the lowest ``TIE_PX`` step, the least ``prefer`` ``(n, B)`` (default: the first)."""
+    step = (pen / TIE_PX).floor()
+    key = torch.zeros_like(pen) if prefer is None else prefer.to(pen)
+    return key.masked_fill(step > step.min(0).values, math.inf).argmin(0)  # the first on ties
+
+
 def sampler_penalty(frames: Tensor, palette: tuple, sizes: Tensor, cfg: VerifiedSampler) -> Tensor:
     """:func:`solidity_penalty` of ``frames`` with the solid and square identities a sampler config names."""
     k = len(palette) - 1

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from gedanken.models.autoregressive.dynamics import DynamicsCache
 from gedanken.models.autoregressive.maskgit import MaskGITSampler
-from gedanken.models.verifier import TIE_PX, sampler_penalty
+from gedanken.models.verifier import least_penetrating, sampler_penalty
 from gedanken.nn import KV
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def verified_frame(
     more_tokens, more_frame = model.decode_frame(sub, emb[rows], sampler)
     more = sampler_penalty(more_frame, model.cfg.palette, ctx.sizes[rows], sc)
     pen = torch.cat([first[bad], more]).view(m + 1, len(bad))
-    pick = (pen / TIE_PX).floor().argmin(0)  # first on ties: the sampler's own decoding
+    pick = least_penetrating(pen)  # first on ties: the sampler's own decoding
     chosen = pick * len(bad) + torch.arange(len(bad), device=pick.device)
     tokens, frame = tokens.clone(), frame.clone()
     tokens[bad] = torch.cat([tokens[bad], more_tokens])[chosen]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from gedanken.models.heads import HeadsConfig
+from gedanken.models.verifier import check_verifier
 from gedanken.tokenizers import continuous as tokenizer_presets
 from gedanken.tokenizers.continuous import AutoencoderConfig
 
@@ -136,8 +137,6 @@ class SamplerConfig:
                 f"sampler.candidates must be >= 1 and, above 1, needs a palette to compare colour areas (got "
                 f"{self.candidates} candidates, {colours} colours)"
             )
-        from gedanken.models.verifier import check_verifier
-
         check_verifier(self, colours)
 
 

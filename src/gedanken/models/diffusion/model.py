@@ -26,7 +26,7 @@ from gedanken.models.diffusion.text import TextEncoder, make_text_encoder
 from gedanken.models.heads import WorldHeads
 from gedanken.models.projection import colour_areas, hold_areas, nearby_colours, snap_to_palette
 from gedanken.models.protocol import Prediction, Rollout
-from gedanken.models.verifier import TIE_PX, object_sizes, sampler_penalty
+from gedanken.models.verifier import least_penetrating, object_sizes, sampler_penalty
 from gedanken.tokenizers.continuous import VideoAutoencoder
 
 
@@ -310,7 +310,7 @@ class DiffusionWorldModel(nn.Module):
         if n > 1:
             rows = self._best(ctx, frame, allowed, n, torch.zeros(n, b, dtype=torch.float64))
             lat, frame = lat[rows], frame[rows]
-        elif verify and sc.candidates > 1:
+        elif verify:  # the sampler's checks hold candidates >= 2 with the verifier
             lat, frame = self._verified(ctx, action, lat, frame, allowed)
         snap = (
             snap_to_palette(frame, pal, sc.snap_background, allowed)
@@ -386,16 +386,13 @@ class DiffusionWorldModel(nn.Module):
         """Row of the kept candidate per batch element of ``ctx``: among the candidates whose solidity penalty
         ``pen`` (n, B) lies in the lowest ``TIE_PX`` step, the one whose colour areas are nearest the last
         frame's (the first on ties)."""
-        b = ctx.batch
-        step = (pen / TIE_PX).floor()
-        key = torch.zeros(n, b, dtype=torch.float64)
+        b, changed = ctx.batch, None
         if ctx.areas is not None:
             pal = torch.tensor(self.cfg.palette)
             many = None if allowed is None else allowed.repeat(n, 1, 1, 1)
             snap = snap_to_palette(frame, pal, self.sampler.cfg.snap_background, many)
-            key = (colour_areas(snap, pal).view(n, b, -1) - ctx.areas).abs().sum(-1).double().cpu()
-        key = key.masked_fill(step > step.min(0).values, float("inf"))
-        pick = key.argmin(0).to(frame.device)  # (B,) first on ties
+            changed = (colour_areas(snap, pal).view(n, b, -1) - ctx.areas).abs().sum(-1).cpu()
+        pick = least_penetrating(pen, changed).to(frame.device)  # (B,)
         return pick * b + torch.arange(b, device=frame.device)
 
     @torch.no_grad()
