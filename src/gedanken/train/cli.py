@@ -272,6 +272,15 @@ def train_diffusion_cmd(
         help="Share of DiT batches whose context is the model's own multi-frame rollout under the true actions "
         "(0 = off).",
     ),
+    breach_forcing: float = typer.Option(
+        0.0,
+        help="Share of DiT windows whose context is redrawn from the recorded states with objects at a contact "
+        "pressed into the wall or object they touch, so the model learns to push a drifted object back out "
+        "(0 = off; built-in worlds' recordings).",
+    ),
+    breach_px: float = typer.Option(
+        1.5, help="With --breach-forcing: the deepest an object is pressed in (world units; px at 64x64)."
+    ),
     episodes: int = typer.Option(
         0, min=0, help="Episodes to collect when the dataset is absent (0 = preset)."
     ),
@@ -358,7 +367,13 @@ def train_diffusion_cmd(
     if rollout_forcing:
         flow = dataclasses.replace(flow, rollout_forcing=rollout_forcing)
     try:
-        flow = dataclasses.replace(flow, size_weight=size_weight, edge_weight=edge_weight)
+        flow = dataclasses.replace(
+            flow,
+            size_weight=size_weight,
+            edge_weight=edge_weight,
+            breach_forcing=breach_forcing,
+            breach_px=breach_px,
+        )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     r = dataclasses.replace(r, model=dataclasses.replace(r.model, dit=dit, flow=flow))

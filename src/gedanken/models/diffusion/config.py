@@ -67,6 +67,11 @@ class FlowConfig:
     # walls), this frame or the previous, weigh edge_weight, so objects at a wall are placed exactly (1 = off)
     edge_weight: float = 1.0
     edge_band: int = 8
+    # RESIDUAL, recorded states: share of windows whose context shows objects at a contact pressed up to
+    # breach_px world units into the wall or object they touch (models/diffusion/breach.py), so the DiT learns
+    # to push a drifted object back out instead of copying it
+    breach_forcing: float = 0.0
+    breach_px: float = 1.5
 
     def __post_init__(self) -> None:
         if self.size_weight < 1 or self.size_reference <= 0:
@@ -81,6 +86,14 @@ class FlowConfig:
             )
         if self.edge_weight > 1 and self.target is not Target.RESIDUAL:
             raise ValueError("edge_weight weighs the residual target's loss; this flow predicts velocity")
+        if not (0 <= self.breach_forcing <= 1 and 0 < self.breach_px < 16):
+            raise ValueError(
+                f"need breach_forcing in [0, 1] and breach_px in (0, 16), got {self.breach_forcing}, {self.breach_px}"
+            )
+        if self.breach_forcing > 0 and self.target is not Target.RESIDUAL:
+            raise ValueError(
+                "breach_forcing trains the residual target's corrections; this flow predicts velocity"
+            )
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,9 @@ class LatentBatch:
     states: Tensor | None = None  # (B, T, K, F)
     text: Tensor | None = None  # (B, E) caption embeddings
     weights: Tensor | None = None  # (B, T, 1, h, w) loss weight per latent position (FlowConfig.size_weight)
+    context: Tensor | None = (
+        None  # (B, T, C, h, w) latents the DiT sees as context (FlowConfig.breach_forcing)
+    )
 
     def to(self, device: torch.device | str) -> LatentBatch:
         moved = {
@@ -159,7 +162,7 @@ class DiffusionWorldModel(nn.Module):
         act = self.dit.action_embedding(prev, keep_act)
         txt = self.dit.text_embedding(lb.text, keep_txt, b)
         c_ctx = self.dit.condition(ctx_sigma, act, txt)
-        x_ctx = x
+        x_ctx = x if lb.context is None else lb.context  # the targets stay x
         if self.cfg.flow.target is Target.RESIDUAL:
             draw = float(torch.rand(()))
             if draw < self.cfg.flow.rollout_forcing:

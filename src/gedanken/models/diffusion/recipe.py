@@ -23,6 +23,7 @@ from gedanken.data.combine import read_episodes
 from gedanken.models import source_name
 from gedanken.models.checkpoint import read_checkpoint, save_checkpoint
 from gedanken.models.diffusion import config as presets
+from gedanken.models.diffusion.breach import ContextFn, breach_context
 from gedanken.models.diffusion.config import DiffusionConfig
 from gedanken.models.diffusion.decoder import DecoderTuneConfig, decoder_stage
 from gedanken.models.diffusion.model import DiffusionWorldModel, LatentBatch
@@ -118,6 +119,10 @@ class _Data:
     action_dim: int
     action_classes: int
     palette: tuple[tuple[int, int, int], ...]  # the world's colours (empty for external data)
+    shapes: list[tuple[str, ...]] = field(
+        default_factory=list
+    )  # per episode, per state slot (built-in worlds)
+    kinds: list[tuple[str, ...]] = field(default_factory=list)
 
 
 def load_data(path: str | Path, *more: str | Path) -> _Data:
@@ -137,6 +142,8 @@ def load_data(path: str | Path, *more: str | Path) -> _Data:
         action_dim=max(spec.dim, 1),
         action_classes=spec.n if spec.kind == "discrete" else 0,
         palette=eps[0].meta.palette,
+        shapes=[e.meta.shapes for e in eps],  # an episode's slots: Bounce records 1-6 balls
+        kinds=[e.meta.kinds for e in eps],
     )
 
 
@@ -192,9 +199,11 @@ def _window_batches(
     window: int,
     seed: int,
     weight_of: Callable[[int], torch.Tensor] | None = None,
+    context_of: ContextFn | None = None,
 ):
     """Batch source of random ``window``-step latent windows; ``weight_of(episode)`` gives its per-frame loss
-    weights (FlowConfig.size_weight, edge_weight)."""
+    weights (FlowConfig.size_weight, edge_weight), ``context_of`` the context the DiT sees instead of the
+    latents (FlowConfig.breach_forcing)."""
     idx = [i for i in idx if len(lat[i]) >= window]
     if not idx:
         raise ValueError(f"no episode has the {window} steps a training window needs")
@@ -212,8 +221,9 @@ def _window_batches(
                 return torch.stack([arrs[e][s : s + window] for e, s in pairs])
 
             tx = [text[e] for e in eps]
+            latents = cut(lat)
             yield LatentBatch(
-                latents=cut(lat),
+                latents=latents,
                 actions=cut(data.actions),
                 rewards=cut(data.rewards),
                 terminated=cut(data.terminated),
@@ -222,6 +232,7 @@ def _window_batches(
                 weights=None
                 if weight_of is None
                 else torch.stack([weight_of(e)[s : s + window] for e, s in pairs]),
+                context=None if context_of is None else context_of(pairs, latents, step),
             )
             step += 1
 
@@ -352,6 +363,11 @@ def train_diffusion(
         model = DiffusionWorldModel(cfg)
     tok = model.tokenizer
     weight_of = _object_weights(cfg, data, tok.stride)  # checked before anything is written
+    flow = cfg.flow
+    context_of = breach_context(
+        flow.breach_forcing, flow.breach_px, data.states, data.shapes, data.kinds, cfg.palette,
+        lambda f: tok.encode(f.to(next(tok.parameters()).device)), seed, (cfg.height, cfg.width),
+    )  # fmt: skip
     held_frames = torch.cat([data.frames[i][:: max(1, len(data.frames[i]) // 8)] for i in held_idx])[None]
     tok_res = None
     tune = init is not None and recipe.tokenizer_finetune_steps > 0
@@ -429,7 +445,9 @@ def train_diffusion(
         )
         dit_res = fit(
             model,
-            _window_batches(lat, data, text, train_idx, dc.batch_size, cfg.window, seed, weight_of),
+            _window_batches(
+                lat, data, text, train_idx, dc.batch_size, cfg.window, seed, weight_of, context_of
+            ),
             dc,
             evaluate=lambda m: _quick_eval(m, data, held_idx),  # type: ignore[arg-type]
             card=card,
@@ -440,10 +458,8 @@ def train_diffusion(
         if (
             init is not None
         ):  # trained on: the checkpoint's steps, seconds and notes stay, this run's are added
-            flow = cfg.flow
-            weights = [
-                f"{k} {getattr(flow, k):g}" for k in ("size_weight", "edge_weight") if getattr(flow, k) > 1
-            ]
+            on = {"size_weight": 1, "edge_weight": 1, "breach_forcing": 0}  # each knob's "off"
+            weights = [f"{k} {getattr(flow, k):g}" for k, off in on.items() if getattr(flow, k) > off]
             how = f"then the DiT trained {card.steps} steps more from {source_name(init)}" + (
                 f" ({', '.join(weights)})" if weights else ""
             )
