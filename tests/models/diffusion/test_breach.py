@@ -107,12 +107,19 @@ def test_bad_input_is_refused() -> None:
             0.5, 1.0, [torch.zeros(2, 1, 10)], [("circle",)], [], ((0, 0, 0), (9, 9, 9)), lambda f: f, 0
         )
     assert breach_context(0.0, 1.0, None, (), (), (), lambda f: f, 0) is None  # off: nothing is checked
-    with pytest.raises(ValueError, match="breach_forcing"):
-        FlowConfig(target=Target.RESIDUAL, breach_forcing=1.5)
-    with pytest.raises(ValueError, match="breach_px"):
-        FlowConfig(target=Target.RESIDUAL, breach_forcing=0.5, breach_px=0.0)
-    with pytest.raises(ValueError, match="velocity"):
-        FlowConfig(breach_forcing=0.5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "said"),
+    [
+        ({"target": Target.RESIDUAL, "breach_forcing": 1.5}, "breach_forcing"),
+        ({"target": Target.RESIDUAL, "breach_forcing": 0.5, "breach_px": 0.0}, "breach_px"),
+        ({"breach_forcing": 0.5}, "velocity"),
+    ],
+)
+def test_flow_config_refuses_bad_breach_forcing(kwargs: dict, said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        FlowConfig(**kwargs)
 
 
 def test_context_replaces_the_drawn_windows_only_and_is_reproducible() -> None:
