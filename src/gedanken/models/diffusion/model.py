@@ -41,9 +41,7 @@ class LatentBatch:
     states: Tensor | None = None  # (B, T, K, F)
     text: Tensor | None = None  # (B, E) caption embeddings
     weights: Tensor | None = None  # (B, T, 1, h, w) loss weight per latent position (FlowConfig.size_weight)
-    context: Tensor | None = (
-        None  # (B, T, C, h, w) latents the DiT sees as context (FlowConfig.breach_forcing)
-    )
+    context: Tensor | None = None  # (B, T, C, h, w) the DiT's context instead (FlowConfig.breach_forcing)
 
     def to(self, device: torch.device | str) -> LatentBatch:
         moved = {

@@ -119,9 +119,8 @@ class _Data:
     action_dim: int
     action_classes: int
     palette: tuple[tuple[int, int, int], ...]  # the world's colours (empty for external data)
-    shapes: list[tuple[str, ...]] = field(
-        default_factory=list
-    )  # per episode, per state slot (built-in worlds)
+    # per episode, per state slot (built-in worlds; a Bounce episode fills 1-6 slots)
+    shapes: list[tuple[str, ...]] = field(default_factory=list)
     kinds: list[tuple[str, ...]] = field(default_factory=list)
 
 
@@ -142,7 +141,7 @@ def load_data(path: str | Path, *more: str | Path) -> _Data:
         action_dim=max(spec.dim, 1),
         action_classes=spec.n if spec.kind == "discrete" else 0,
         palette=eps[0].meta.palette,
-        shapes=[e.meta.shapes for e in eps],  # an episode's slots: Bounce records 1-6 balls
+        shapes=[e.meta.shapes for e in eps],
         kinds=[e.meta.kinds for e in eps],
     )
 
