@@ -36,7 +36,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from gedanken.audit.fidelity import round_trip_fidelity
     from gedanken.data.batch import Batch
-    from gedanken.models.diffusion.recipe import _split, load_data
+    from gedanken.models.diffusion.data import load_data, split_episodes
     from gedanken.tokenizers.continuous import VideoAutoencoder, default
 
     try:
@@ -47,7 +47,7 @@ def main() -> None:
     torch.manual_seed(0)
     tok = VideoAutoencoder(cfg)
     data = load_data(f"data/{args.world}")
-    train, held = _split(len(data.frames), 0.05)
+    train, held = split_episodes(len(data.frames), 0.05)
     opt = torch.optim.AdamW(tok.parameters(), lr=2e-3, weight_decay=0.0)
     t0 = time.time()
     for step in range(args.steps):

@@ -16,7 +16,7 @@ from gedanken.worlds.state import ANGLE, PRESENT, H, W, X, Y, empty_state
 @pytest.fixture(scope="module")
 def push(tmp_path_factory):  # noqa: ANN001, ANN201
     from gedanken.data.collect import collect
-    from gedanken.models.diffusion.recipe import load_data
+    from gedanken.models.diffusion.data import load_data
 
     path = tmp_path_factory.mktemp("push")
     collect("push", path / "data", 2, steps=12, seed=0, workers=1)

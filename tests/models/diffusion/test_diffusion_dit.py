@@ -113,7 +113,8 @@ def _saved_push_model(tmp_path, **dit):  # noqa: ANN001, ANN202
     from gedanken.data.collect import collect
     from gedanken.models.checkpoint import save_checkpoint
     from gedanken.models.diffusion import DiffusionWorldModel
-    from gedanken.models.diffusion.recipe import fit_config_to_data, load_data, tiny
+    from gedanken.models.diffusion.data import fit_config_to_data, load_data
+    from gedanken.models.diffusion.recipe import tiny
     from gedanken.models.protocol import ModelCard
 
     collect("push", tmp_path / "push", 1, steps=8, seed=0, workers=1)

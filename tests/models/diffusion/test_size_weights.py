@@ -82,35 +82,30 @@ def test_settings_are_checked() -> None:
 
 def test_training_batches_carry_the_weights(tmp_path) -> None:  # noqa: ANN001
     from gedanken.data.collect import collect
-    from gedanken.models.diffusion.recipe import (
-        _object_weights,
-        _window_batches,
-        load_data,
-        tiny,
-        train_diffusion,
-    )
+    from gedanken.models.diffusion.data import load_data, object_weights, window_batches
+    from gedanken.models.diffusion.recipe import tiny, train_diffusion
 
     collect("bounce", tmp_path / "data", 2, steps=10, seed=0, workers=1)
     data = load_data(tmp_path / "data")
     r = tiny()
     flow = FlowConfig(target=Target.RESIDUAL, change_weight=8.0, size_weight=4.0)
     r = replace(r, model=replace(r.model, flow=flow, palette=data.palette))
-    weight_of = _object_weights(r.model, data, 4)
-    assert weight_of is not None and _object_weights(tiny().model, data, 4) is None
+    weight_of = object_weights(r.model, data, 4)
+    assert weight_of is not None and object_weights(tiny().model, data, 4) is None
     lat = [torch.zeros(len(f), 4, 16, 16) for f in data.frames]
     text = [None] * len(lat)
-    batch = next(_window_batches(lat, data, text, [0, 1], 3, 4, 0, weight_of)(0))
+    batch = next(window_batches(lat, data, text, [0, 1], 3, 4, 0, weight_of)(0))
     assert batch.weights is not None and batch.weights.shape == (3, 4, 1, 16, 16)
     assert float(batch.weights.min()) >= 1.0
     edge = replace(r.model, flow=replace(flow, size_weight=1.0, edge_weight=6.0))
-    edge_of = _object_weights(edge, data, 4)
+    edge_of = object_weights(edge, data, 4)
     assert edge_of is not None
-    both_of = _object_weights(replace(r.model, flow=replace(flow, edge_weight=6.0)), data, 4)
+    both_of = object_weights(replace(r.model, flow=replace(flow, edge_weight=6.0)), data, 4)
     assert both_of is not None
     for e in range(2):  # the larger of the two weights, cell by cell
         torch.testing.assert_close(both_of(e), torch.maximum(weight_of(e), edge_of(e)))
     with pytest.raises(ValueError, match="flat-coloured"):
-        _object_weights(replace(r.model, palette=()), data, 4)
+        object_weights(replace(r.model, palette=()), data, 4)
     res = train_diffusion(r, tmp_path / "data", tmp_path / "run", device="cpu", progress=False)
     assert res.model_dir.is_dir()
 

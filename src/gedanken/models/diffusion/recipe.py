@@ -10,7 +10,6 @@ exactly (``<out>/tokenizer/last``, ``<out>/dit/last``); the final model is expor
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,20 +17,25 @@ import numpy as np
 import torch
 
 from gedanken.audit.fidelity import reconstruction_fidelity
-from gedanken.data.batch import Batch
-from gedanken.data.combine import read_episodes
 from gedanken.models import source_name
 from gedanken.models.checkpoint import read_checkpoint, save_checkpoint
 from gedanken.models.diffusion import config as presets
-from gedanken.models.diffusion.breach import ContextFn, breach_context
+from gedanken.models.diffusion.breach import breach_context
 from gedanken.models.diffusion.config import DiffusionConfig
+from gedanken.models.diffusion.data import (
+    DiffusionData,
+    fit_config_to_data,
+    frame_batches,
+    load_data,
+    object_weights,
+    split_episodes,
+    window_batches,
+)
 from gedanken.models.diffusion.decoder import DecoderTuneConfig, decoder_stage
-from gedanken.models.diffusion.model import DiffusionWorldModel, LatentBatch
-from gedanken.models.object_weights import edge_object_weights, small_object_weights
+from gedanken.models.diffusion.model import DiffusionWorldModel
 from gedanken.models.protocol import ModelCard
 from gedanken.train.decoder_tune import decoder_train_config
 from gedanken.train.trainer import TrainConfig, TrainResult, fit
-from gedanken.worlds.palette import flat_palette
 
 log = logging.getLogger(__name__)
 
@@ -107,169 +111,9 @@ class DiffusionTrainResult:
     tokenizer_fidelity: dict[str, float]  # the judge on held-out reconstructions (empty without a palette)
 
 
-@dataclass
-class _Data:
-    frames: list[torch.Tensor]  # per episode (T, H, W, 3) uint8
-    actions: list[torch.Tensor]  # (T, A)
-    rewards: list[torch.Tensor]
-    terminated: list[torch.Tensor]
-    states: list[torch.Tensor] | None
-    captions: list[str]
-    world: str
-    action_dim: int
-    action_classes: int
-    palette: tuple[tuple[int, int, int], ...]  # the world's colours (empty for external data)
-    # per episode, per state slot (built-in worlds; a Bounce episode fills 1-6 slots)
-    shapes: list[tuple[str, ...]] = field(default_factory=list)
-    kinds: list[tuple[str, ...]] = field(default_factory=list)
-
-
-def load_data(path: str | Path, *more: str | Path) -> _Data:
-    """A dataset in memory; the episodes of ``more`` datasets (same world, frame size, action space and
-    state slots, see :func:`gedanken.data.combine.read_episodes`) follow ``path``'s."""
-    eps = read_episodes(path, more)
-    spec = eps[0].meta.action_space
-    has_states = all(e.states is not None for e in eps)
-    return _Data(
-        frames=[torch.from_numpy(e.frames) for e in eps],
-        actions=[torch.from_numpy(e.actions) for e in eps],
-        rewards=[torch.from_numpy(e.rewards) for e in eps],
-        terminated=[torch.from_numpy(e.terminated) for e in eps],
-        states=[torch.from_numpy(e.states) for e in eps] if has_states else None,  # type: ignore[arg-type]
-        captions=[e.caption for e in eps],
-        world=eps[0].meta.world,
-        action_dim=max(spec.dim, 1),
-        action_classes=spec.n if spec.kind == "discrete" else 0,
-        palette=eps[0].meta.palette,
-        shapes=[e.meta.shapes for e in eps],
-        kinds=[e.meta.kinds for e in eps],
-    )
-
-
-def data_palette(data: _Data) -> tuple[tuple[int, int, int], ...]:
-    """The world's declared colours, or for external data the flat palette of about 256 of its frames."""
-    if data.palette:
-        return data.palette
-    eps = data.frames[:: max(1, len(data.frames) // 64)]
-    return flat_palette(torch.cat([f[:: max(1, len(f) // 4)] for f in eps]).numpy())
-
-
-def fit_config_to_data(cfg: DiffusionConfig, data: _Data) -> DiffusionConfig:
-    h, w = data.frames[0].shape[1:3]
-    slots = data.states[0].shape[1] if data.states is not None else 0
-    return replace(
-        cfg,
-        height=int(h),
-        width=int(w),
-        action_dim=data.action_dim,
-        action_classes=data.action_classes,
-        heads=replace(cfg.heads, slots=slots) if cfg.heads.slots == 0 else cfg.heads,
-        world=data.world,
-        palette=data_palette(data),
-    )
-
-
-def _split(n: int, holdout: float) -> tuple[list[int], list[int]]:
-    k = max(1, int(round(n * holdout))) if n > 1 else 0
-    return list(range(n - k)), list(range(n - k, n)) or list(range(n))
-
-
-def _frame_batches(data: _Data, idx: list[int], size: int, seed: int):
-    def source(start: int) -> Iterator[Batch]:
-        step = start
-        while True:
-            rng = np.random.default_rng([seed, step])
-            eps = rng.choice(idx, size=size)
-            frames = torch.stack([data.frames[e][rng.integers(len(data.frames[e]))] for e in eps])
-            frames = frames[:, None]  # (B, 1, H, W, 3)
-            z = torch.zeros(size, 1)
-            yield Batch(frames=frames, actions=z[..., None], rewards=z, terminated=z.bool())
-            step += 1
-
-    return source
-
-
-def _window_batches(
-    lat: list[torch.Tensor],
-    data: _Data,
-    text: list[torch.Tensor | None],
-    idx: list[int],
-    size: int,
-    window: int,
-    seed: int,
-    weight_of: Callable[[int], torch.Tensor] | None = None,
-    context_of: ContextFn | None = None,
+def _quick_eval(
+    model: DiffusionWorldModel, data: DiffusionData, held: list[int], windows: int = 4, horizon: int = 6
 ):
-    """Batch source of random ``window``-step latent windows; ``weight_of(episode)`` gives its per-frame loss
-    weights (FlowConfig.size_weight, edge_weight), ``context_of`` the context the DiT sees instead of the
-    latents (FlowConfig.breach_forcing)."""
-    idx = [i for i in idx if len(lat[i]) >= window]
-    if not idx:
-        raise ValueError(f"no episode has the {window} steps a training window needs")
-
-    def source(start: int) -> Iterator[LatentBatch]:
-        step = start
-        while True:
-            rng = np.random.default_rng([seed, step, 1])
-            eps = rng.choice(idx, size=size)
-            starts = [int(rng.integers(len(lat[e]) - window + 1)) for e in eps]
-
-            pairs = list(zip(eps, starts, strict=True))
-
-            def cut(arrs: list[torch.Tensor], pairs: list = pairs) -> torch.Tensor:
-                return torch.stack([arrs[e][s : s + window] for e, s in pairs])
-
-            tx = [text[e] for e in eps]
-            latents = cut(lat)
-            yield LatentBatch(
-                latents=latents,
-                actions=cut(data.actions),
-                rewards=cut(data.rewards),
-                terminated=cut(data.terminated),
-                states=cut(data.states) if data.states is not None else None,
-                text=torch.stack(tx) if all(t is not None for t in tx) else None,  # type: ignore[arg-type]
-                weights=None
-                if weight_of is None
-                else torch.stack([weight_of(e)[s : s + window] for e, s in pairs]),
-                context=None if context_of is None else context_of(pairs, latents, step),
-            )
-            step += 1
-
-    return source
-
-
-def _object_weights(cfg: DiffusionConfig, data: _Data, cell: int) -> Callable[[int], torch.Tensor] | None:
-    """Per-episode object loss weights (latent cells of ``cell`` px: small objects, ``flow.size_weight``; objects
-    at the border, ``flow.edge_weight``; the larger of the two), computed when an episode is first drawn; None
-    when both are off."""
-    flow = cfg.flow
-    if flow.size_weight <= 1 and flow.edge_weight <= 1:
-        return None
-    if not cfg.palette:
-        raise ValueError(
-            "flow.size_weight and flow.edge_weight read objects as palette colours; this data is not flat-coloured"
-        )
-    cache: dict[int, torch.Tensor] = {}
-
-    def weight_of(e: int) -> torch.Tensor:
-        if e not in cache:
-            w = torch.ones(())
-            if flow.size_weight > 1:
-                w = small_object_weights(
-                    data.frames[e], cfg.palette, flow.size_reference, flow.size_weight, cell
-                )
-            if flow.edge_weight > 1:
-                edge = edge_object_weights(
-                    data.frames[e], cfg.palette, flow.edge_band, flow.edge_weight, cell
-                )
-                w = torch.maximum(w, edge)
-            cache[e] = w
-        return cache[e]
-
-    return weight_of
-
-
-def _quick_eval(model: DiffusionWorldModel, data: _Data, held: list[int], windows: int = 4, horizon: int = 6):
     ctx_len = min(model.cfg.dit.context, 4)
     eps = [i for i in held if len(data.frames[i]) >= ctx_len + horizon][:windows]
     if not eps:
@@ -350,7 +194,7 @@ def train_diffusion(
     data = load_data(data_path, *more_data)
     dataset = "+".join(str(p) for p in (data_path, *more_data))  # on every stage's card: resume checks it
     cfg = fit_config_to_data(recipe.model, data)
-    train_idx, held_idx = _split(len(data.frames), recipe.holdout)
+    train_idx, held_idx = split_episodes(len(data.frames), recipe.holdout)
     torch.manual_seed(seed)
     if init is not None:
         model = _initial_model(init, cfg)
@@ -361,7 +205,7 @@ def train_diffusion(
     else:
         model = DiffusionWorldModel(cfg)
     tok = model.tokenizer
-    weight_of = _object_weights(cfg, data, tok.stride)  # checked before anything is written
+    weight_of = object_weights(cfg, data, tok.stride)  # checked before anything is written
     flow = cfg.flow
     context_of = breach_context(
         flow.breach_forcing, flow.breach_px, data.states, data.shapes, data.kinds, cfg.palette,
@@ -382,7 +226,7 @@ def train_diffusion(
         tc = _stage(train, out / "tokenizer", device, resume, progress, seed)
         tok_res = fit(
             tok,
-            _frame_batches(data, train_idx, tc.batch_size, seed),
+            frame_batches(data, train_idx, tc.batch_size, seed),
             tc,
             evaluate=lambda m: {"psnr": m.psnr(held_frames.to(next(m.parameters()).device))},  # type: ignore[attr-defined]
             card=ModelCard(
@@ -444,7 +288,7 @@ def train_diffusion(
         )
         dit_res = fit(
             model,
-            _window_batches(
+            window_batches(
                 lat, data, text, train_idx, dc.batch_size, cfg.window, seed, weight_of, context_of
             ),
             dc,
