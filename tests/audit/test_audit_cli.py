@@ -147,16 +147,31 @@ def test_a_builtin_worlds_gymnasium_id_gets_the_full_audit(tmp_path) -> None:
     assert "identity_persistence" in data["models"][0]["splits"]["test"]["scalars"]
 
 
-def test_verify_audits_each_learned_model_beside_its_verified_copy(tmp_path) -> None:
+def test_verify_audits_each_learned_model_beside_its_verified_copy(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import gedanken.models
+
+    loads: list[str] = []
+    load = gedanken.models.load_checkpoint
+    monkeypatch.setattr(
+        gedanken.models,
+        "load_checkpoint",
+        lambda path, *a, **k: loads.append(str(path)) or load(path, *a, **k),
+    )
     args = ["audit", "--model", "diffusion_bounce", "--no-baselines", "--episodes", "2", "--horizon", "4"]
     res = runner.invoke(
         app, [*args, "--context", "2", "--branches", "0", "--verify", "3", "--out", str(tmp_path / "r")]
     )
     assert res.exit_code == 0, res.output
+    assert len(loads) == 1 and loads[0].endswith(
+        "diffusion_bounce"
+    )  # the checkpoint is read once; the verified model is a copy
     data = json.loads((tmp_path / "r" / "audit.json").read_text())
     names = [m["name"] for m in data["models"]]
     assert names == ["diffusion-bounce", "diffusion-bounce+verify3"]
     assert "solidity verifier" in data["models"][1]["card"]["notes"]
+    assert (
+        "solidity verifier" not in data["models"][0]["card"]["notes"]
+    )  # the copy's sampler, not the model's
     bad = runner.invoke(
         app,
         ["audit", "--model", "jepa_push", "--world", "push", "--verify", "3", "--out", str(tmp_path / "j")],

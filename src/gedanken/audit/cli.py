@@ -133,6 +133,7 @@ def audit(
 def _with_verified(specs: list[str], world: str, candidates: int) -> list:
     """``specs``, each learned model followed by a copy that samples with the solidity verifier (a model that
     cannot is audited as it is, and said; none that can is refused)."""
+    import copy
     import dataclasses
 
     from gedanken.audit.registry import BASELINES, load_model
@@ -141,10 +142,12 @@ def _with_verified(specs: list[str], world: str, candidates: int) -> list:
     out: list = []
     reasons = []
     for spec in specs:
-        out.append(spec)
         if spec in BASELINES:
+            out.append(spec)
             continue
-        m = load_model(spec, world)
+        model = load_model(spec, world)  # read once: the verified copy is a deep copy of it
+        out.append(model)
+        m = copy.deepcopy(model)
         try:
             use_verifier(m, candidates, world, label=spec)
         except ValueError as e:
