@@ -281,6 +281,12 @@ def train_diffusion_cmd(
     breach_px: float = typer.Option(
         1.5, help="With --breach-forcing: the deepest an object is pressed in (world units; px at 64x64)."
     ),
+    breach_walls_only: bool = typer.Option(
+        False,
+        "--breach-walls-only",
+        help="With --breach-forcing: press objects into the walls only, never into each other (Bounce: balls "
+        "pressed together are drawn as one blob).",
+    ),
     episodes: int = typer.Option(
         0, min=0, help="Episodes to collect when the dataset is absent (0 = preset)."
     ),
@@ -373,6 +379,7 @@ def train_diffusion_cmd(
             edge_weight=edge_weight,
             breach_forcing=breach_forcing,
             breach_px=breach_px,
+            breach_walls_only=breach_walls_only,
         )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e

@@ -31,12 +31,14 @@ def _scene(*objects: tuple[float, float, float]) -> np.ndarray:
     return st[None]
 
 
-def _pressed_always(states: np.ndarray, shapes, kinds, depth: float = 1.5) -> np.ndarray:  # noqa: ANN001
+def _pressed_always(
+    states: np.ndarray, shapes, kinds, depth: float = 1.5, walls_only: bool = False
+) -> np.ndarray:  # noqa: ANN001
     """pressed_states with every object drawn as stuck (tries seeds until all are)."""
     for seed in range(200):
         rng = np.random.default_rng(seed)
         if (rng.random(states.shape[1]) < 0.5).all():
-            return pressed_states(states, shapes, kinds, depth, np.random.default_rng(seed))
+            return pressed_states(states, shapes, kinds, depth, np.random.default_rng(seed), walls_only)
     raise AssertionError("no seed draws every object")
 
 
@@ -58,6 +60,17 @@ def test_touching_balls_are_pressed_together_and_goals_never_move() -> None:
     near_goal = _scene((20.0, 32.0, 4.0), (28.5, 32.0, 4.0))
     out = _pressed_always(near_goal, ("circle", "box"), ("pusher", "goal"))
     np.testing.assert_array_equal(out, near_goal)  # a goal is passed over, not pressed against
+
+
+def test_walls_only_presses_into_walls_and_never_balls_together() -> None:
+    st = _scene(
+        (20.0, 32.0, 4.0), (28.5, 32.0, 4.0), (40.0, 4.5, 4.0)
+    )  # a touching pair; a ball at the floor
+    out = _pressed_always(st, ("circle",) * 3, ("ball",) * 3, walls_only=True)
+    np.testing.assert_array_equal(out[0, :2], st[0, :2])  # the pair stays apart
+    assert 0 < 4.0 - out[0, 2, Y] <= 1.5  # the ball at the floor is pressed in
+    both = _pressed_always(st, ("circle",) * 3, ("ball",) * 3)
+    assert abs(both[0, 1, X] - both[0, 0, X]) < 8.0  # without walls_only the pair is pressed together
 
 
 def test_a_rotated_box_is_pressed_by_its_extent() -> None:
@@ -115,6 +128,7 @@ def test_bad_input_is_refused() -> None:
         ({"target": Target.RESIDUAL, "breach_forcing": 1.5}, "breach_forcing"),
         ({"target": Target.RESIDUAL, "breach_forcing": 0.5, "breach_px": 0.0}, "breach_px"),
         ({"breach_forcing": 0.5}, "velocity"),
+        ({"target": Target.RESIDUAL, "breach_walls_only": True}, "breach_forcing is 0"),
     ],
 )
 def test_flow_config_refuses_bad_breach_forcing(kwargs: dict, said: str) -> None:
@@ -209,14 +223,16 @@ def test_training_runs_with_breach_forcing(push, tmp_path) -> None:  # noqa: ANN
 
     path, data = push
     r = tiny()
-    flow = FlowConfig(target=Target.RESIDUAL, change_weight=8.0, breach_forcing=1.0, breach_px=2.0)
+    flow = FlowConfig(
+        target=Target.RESIDUAL, change_weight=8.0, breach_forcing=1.0, breach_px=2.0, breach_walls_only=True
+    )
     r = replace(r, model=replace(r.model, flow=flow))
     res = train_diffusion(r, path, tmp_path / "run", device="cpu", progress=False)
     assert len(data.shapes) == len(data.kinds) == len(data.frames)  # one entry per episode
     saved = read_checkpoint(res.model_dir).model_config["flow"]
-    assert saved["breach_forcing"] == 1.0 and saved["breach_px"] == 2.0
+    assert saved["breach_forcing"] == 1.0 and saved["breach_px"] == 2.0 and saved["breach_walls_only"] is True
     cont = train_diffusion(r, path, tmp_path / "more", device="cpu", progress=False, init=res.model_dir)
-    assert "breach_forcing 1" in read_checkpoint(cont.model_dir).card.notes
+    assert "breach_forcing 1, breach_px 2, walls only" in read_checkpoint(cont.model_dir).card.notes
 
 
 def test_cli_refuses_breach_forcing_out_of_range_before_recording(tmp_path) -> None:  # noqa: ANN001
@@ -225,4 +241,7 @@ def test_cli_refuses_breach_forcing_out_of_range_before_recording(tmp_path) -> N
     args = ["train", "diffusion", "--preset", "tiny", "--world", "push", "--data", str(tmp_path / "d")]
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run"), "--breach-forcing", "2"])
     assert res.exit_code == 2 and "breach_forcing" in " ".join(res.output.split())
+    assert not (tmp_path / "run").exists() and not (tmp_path / "d").exists()
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run"), "--breach-walls-only"])
+    assert res.exit_code == 2 and "breach_forcing is 0" in " ".join(res.output.split())
     assert not (tmp_path / "run").exists() and not (tmp_path / "d").exists()

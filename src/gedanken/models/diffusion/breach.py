@@ -46,9 +46,15 @@ def _extents(row: np.ndarray, shape: str) -> tuple[float, float, float]:
 
 
 def pressed_states(
-    states: np.ndarray, shapes: Sequence[str], kinds: Sequence[str], depth_px: float, rng: np.random.Generator
+    states: np.ndarray,
+    shapes: Sequence[str],
+    kinds: Sequence[str],
+    depth_px: float,
+    rng: np.random.Generator,
+    walls_only: bool = False,
 ) -> np.ndarray:
-    """``(T, K, F)`` states with a share of the movable objects pressed into what they are near (module doc)."""
+    """``(T, K, F)`` states with a share of the movable objects pressed into what they are near (module doc);
+    with ``walls_only``, into a wall only (an object near another stays where it is)."""
     if states.ndim != 3:
         raise ValueError(f"states must be (T, K, F), got {states.shape}")
     if not (0 < depth_px < WORLD_SIZE / 4):
@@ -76,7 +82,7 @@ def pressed_states(
                 out[f, i, X if wall < 2 else Y] += step * (-1.0 if wall in (0, 2) else 1.0)
                 continue
             others = [j for j in np.flatnonzero(here) if j != i]
-            if not others:
+            if walls_only or not others:
                 continue
             d = np.array([np.hypot(row[j, X] - x, row[j, Y] - y) for j in others])
             gap = d - r - np.array([ext[j][2] for j in others])
@@ -99,10 +105,12 @@ def breach_context(
     encode: Callable[[torch.Tensor], torch.Tensor],
     seed: int,
     size: tuple[int, int] = (64, 64),
+    walls_only: bool = False,
 ) -> ContextFn | None:
     """``context(pairs, latents, step)``: the batch's context latents with a ``share`` of its windows redrawn
     from :func:`pressed_states` and encoded with ``encode`` ((B, T, H, W, 3) uint8 -> latents) at ``size =
-    (H, W)``; None when no window of this step is drawn. None when ``share`` is 0. ``states``, ``shapes`` and
+    (H, W)``; None when no window of this step is drawn. None when ``share`` is 0. ``walls_only``: see
+    :func:`pressed_states`. ``states``, ``shapes`` and
     ``kinds`` are per episode (episodes of one world differ in which slots they fill)."""
     if share <= 0:
         return None
@@ -128,7 +136,7 @@ def breach_context(
         for i in drawn:
             e, s = pairs[i]
             sh, kd = shapes[e], kinds[e]
-            moved = pressed_states(states[e][s : s + window].numpy(), sh, kd, depth_px, rng)
+            moved = pressed_states(states[e][s : s + window].numpy(), sh, kd, depth_px, rng, walls_only)
             frames.append(np.stack([render_state(m, sh, pal, size, kd) for m in moved]))
         ctx = latents.clone()
         with torch.no_grad():

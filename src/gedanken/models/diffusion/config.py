@@ -72,6 +72,7 @@ class FlowConfig:
     # to push a drifted object back out instead of copying it
     breach_forcing: float = 0.0
     breach_px: float = 1.5
+    breach_walls_only: bool = False  # press objects into walls only, never into each other
 
     def __post_init__(self) -> None:
         if self.size_weight < 1 or self.size_reference <= 0:
@@ -89,6 +90,10 @@ class FlowConfig:
         if not (0 <= self.breach_forcing <= 1 and 0 < self.breach_px < 16):
             raise ValueError(
                 f"need breach_forcing in [0, 1] and breach_px in (0, 16), got {self.breach_forcing}, {self.breach_px}"
+            )
+        if self.breach_walls_only and self.breach_forcing == 0:
+            raise ValueError(
+                "breach_walls_only says where breach forcing presses objects; breach_forcing is 0"
             )
         if self.breach_forcing > 0 and self.target is not Target.RESIDUAL:
             raise ValueError(

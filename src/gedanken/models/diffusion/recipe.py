@@ -210,6 +210,7 @@ def train_diffusion(
     context_of = breach_context(
         flow.breach_forcing, flow.breach_px, data.states, data.shapes, data.kinds, cfg.palette,
         lambda f: tok.encode(f.to(next(tok.parameters()).device)), seed, (cfg.height, cfg.width),
+        flow.breach_walls_only,
     )  # fmt: skip
     held_frames = torch.cat([data.frames[i][:: max(1, len(data.frames[i]) // 8)] for i in held_idx])[None]
     tok_res = None
@@ -303,6 +304,10 @@ def train_diffusion(
         ):  # trained on: the checkpoint's steps, seconds and notes stay, this run's are added
             on = {"size_weight": 1, "edge_weight": 1, "breach_forcing": 0}  # each knob's "off"
             weights = [f"{k} {getattr(flow, k):g}" for k, off in on.items() if getattr(flow, k) > off]
+            if flow.breach_forcing > 0:
+                weights.append(
+                    f"breach_px {flow.breach_px:g}" + (", walls only" if flow.breach_walls_only else "")
+                )
             how = f"then the DiT trained {card.steps} steps more from {source_name(init)}" + (
                 f" ({', '.join(weights)})" if weights else ""
             )
