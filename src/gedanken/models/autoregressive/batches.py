@@ -12,6 +12,7 @@ import torch
 from rich.progress import track
 
 from gedanken.data.batch import Batch
+from gedanken.data.windows import draw_windows, long_enough
 from gedanken.models.autoregressive.model import TokenBatch
 from gedanken.models.object_weights import contact_object_weights
 
@@ -23,20 +24,14 @@ log = logging.getLogger(__name__)
 
 def clip_batches(frames: list[torch.Tensor], idx: list[int], size: int, length: int, seed: int):
     """Batch source of random ``length``-frame pixel clips (actions etc. zero: these stages use frames only)."""
-    idx = [i for i in idx if len(frames[i]) >= length]
-    if not idx:
-        raise ValueError(f"no episode has the {length} frames a training clip needs")
+    lengths = [len(f) for f in frames]
+    idx = long_enough(lengths, idx, length, "frames a training clip")
 
     def source(start: int) -> Iterator[Batch]:
         step = start
         while True:
-            rng = np.random.default_rng([seed, step])
-            eps = rng.choice(idx, size=size)
-            clips = []
-            for e in eps:
-                s = int(rng.integers(len(frames[e]) - length + 1))
-                clips.append(frames[e][s : s + length])
-            f = torch.stack(clips)  # (B, T, H, W, 3)
+            pairs = draw_windows(np.random.default_rng([seed, step]), idx, lengths, size, length)
+            f = torch.stack([frames[e][s : s + length] for e, s in pairs])  # (B, T, H, W, 3)
             b, t = f.shape[:2]
             yield Batch(
                 frames=f,
@@ -64,34 +59,24 @@ def token_batches(
     (tokens of the same shape per episode), each frame of a window is shown as those with probability
     ``share`` (the first frame, context only, whenever ``share`` > 0). ``weights`` (per episode, float, the
     tokens' shape) are cut into the same windows as per-token loss weights."""
-    idx = [i for i in range(len(tokens)) if len(tokens[i]) >= length]
-    if not idx:
-        raise ValueError(f"no episode has the {length} frames a dynamics window needs")
+    lengths = [len(t) for t in tokens]
+    idx = long_enough(lengths, range(len(tokens)), length, "frames a dynamics window")
 
     def source(start: int) -> Iterator[TokenBatch]:
         step = start
         while True:
             rng = np.random.default_rng([seed, step])
-            eps = rng.choice(idx, size=size)
-            starts = [int(rng.integers(len(tokens[e]) - length + 1)) for e in eps]
-            tok = torch.stack([tokens[e][s : s + length] for e, s in zip(eps, starts, strict=True)])
-            lat = torch.stack([latents[e][s : s + length - 1] for e, s in zip(eps, starts, strict=True)])
-            act = (
-                None
-                if actions is None
-                else torch.stack([actions[e][s : s + length] for e, s in zip(eps, starts, strict=True)])
-            )
+            pairs = draw_windows(rng, idx, lengths, size, length)
+            tok = torch.stack([tokens[e][s : s + length] for e, s in pairs])
+            lat = torch.stack([latents[e][s : s + length - 1] for e, s in pairs])
+            act = None if actions is None else torch.stack([actions[e][s : s + length] for e, s in pairs])
             seen = None
             if shown is not None and share > 0:
-                alt = torch.stack([shown[e][s : s + length] for e, s in zip(eps, starts, strict=True)])
+                alt = torch.stack([shown[e][s : s + length] for e, s in pairs])
                 use = torch.from_numpy(rng.random((size, length)) < share)
                 use[:, 0] = True
                 seen = torch.where(use[..., None], alt, tok)
-            wts = (
-                None
-                if weights is None
-                else torch.stack([weights[e][s : s + length] for e, s in zip(eps, starts, strict=True)])
-            )
+            wts = None if weights is None else torch.stack([weights[e][s : s + length] for e, s in pairs])
             yield TokenBatch(tokens=tok, latent_actions=lat, actions=act, shown=seen, weights=wts)
             step += 1
 

@@ -13,6 +13,7 @@ import torch
 
 from gedanken.data.batch import Batch
 from gedanken.data.combine import read_episodes
+from gedanken.data.windows import draw_windows, long_enough
 from gedanken.models.diffusion.breach import ContextFn
 from gedanken.models.diffusion.config import DiffusionConfig
 from gedanken.models.diffusion.model import LatentBatch
@@ -118,23 +119,18 @@ def window_batches(
     """Batch source of random ``window``-step latent windows; ``weight_of(episode)`` gives its per-frame loss
     weights (FlowConfig.size_weight, edge_weight), ``context_of`` the context the DiT sees instead of the
     latents (FlowConfig.breach_forcing)."""
-    idx = [i for i in idx if len(lat[i]) >= window]
-    if not idx:
-        raise ValueError(f"no episode has the {window} steps a training window needs")
+    lengths = [len(x) for x in lat]
+    idx = long_enough(lengths, idx, window, "steps a training window")
 
     def source(start: int) -> Iterator[LatentBatch]:
         step = start
         while True:
-            rng = np.random.default_rng([seed, step, 1])
-            eps = rng.choice(idx, size=size)
-            starts = [int(rng.integers(len(lat[e]) - window + 1)) for e in eps]
-
-            pairs = list(zip(eps, starts, strict=True))
+            pairs = draw_windows(np.random.default_rng([seed, step, 1]), idx, lengths, size, window)
 
             def cut(arrs: list[torch.Tensor], pairs: list = pairs) -> torch.Tensor:
                 return torch.stack([arrs[e][s : s + window] for e, s in pairs])
 
-            tx = [text[e] for e in eps]
+            tx = [text[e] for e, _ in pairs]
             latents = cut(lat)
             yield LatentBatch(
                 latents=latents,

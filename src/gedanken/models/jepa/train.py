@@ -27,6 +27,7 @@ import torch
 
 from gedanken.data.batch import Batch
 from gedanken.data.combine import read_episodes
+from gedanken.data.windows import draw_windows, long_enough
 from gedanken.models.checkpoint import config_to_json, save_checkpoint
 from gedanken.models.jepa import config as presets
 from gedanken.models.jepa.config import JepaConfig
@@ -164,21 +165,14 @@ def split_episodes(n: int, holdout: float) -> tuple[list[int], list[int]]:
 
 def clip_batches(data: JepaData, idx: list[int], size: int, length: int, seed: int):
     """Resumable source of frame-clip Batches for stage 1 (actions unused: unlabeled video)."""
-    idx = [i for i in idx if len(data.frames[i]) >= length]
-    if not idx:
-        raise ValueError(f"no episode has the {length} frames an encoder clip needs")
+    lengths = [len(f) for f in data.frames]
+    idx = long_enough(lengths, idx, length, "frames an encoder clip")
 
     def source(start: int) -> Iterator[Batch]:
         step = start
         while True:
-            rng = np.random.default_rng([seed, step, 0])
-            eps = rng.choice(idx, size=size)
-            clips = [
-                data.frames[e][s : s + length]
-                for e in eps
-                for s in [int(rng.integers(len(data.frames[e]) - length + 1))]
-            ]
-            frames = torch.stack(clips)  # (B, T, H, W, 3)
+            pairs = draw_windows(np.random.default_rng([seed, step, 0]), idx, lengths, size, length)
+            frames = torch.stack([data.frames[e][s : s + length] for e, s in pairs])  # (B, T, H, W, 3)
             z = torch.zeros(size, length)
             yield Batch(frames=frames, actions=torch.zeros(size, length, 1), rewards=z, terminated=z.bool())
             step += 1
@@ -196,19 +190,16 @@ def latent_batches(
     with_frames: bool = False,
 ):
     """Resumable source of LatentBatches (windows of ``window`` steps) for stages 2 and 4."""
-    idx = [i for i in idx if len(lat[i]) >= window]
-    if not idx:
-        raise ValueError(f"no episode has the {window} steps a training window needs")
+    lengths = [len(x) for x in lat]
+    idx = long_enough(lengths, idx, window, "steps a training window")
 
     def source(start: int) -> Iterator[LatentBatch]:
         step = start
         while True:
-            rng = np.random.default_rng([seed, step, 1])
-            eps = rng.choice(idx, size=size)
-            starts = [int(rng.integers(len(lat[e]) - window + 1)) for e in eps]
+            pairs = draw_windows(np.random.default_rng([seed, step, 1]), idx, lengths, size, window)
 
-            def cut(arrs: list[torch.Tensor], eps=eps, starts=starts) -> torch.Tensor:  # noqa: ANN001
-                return torch.stack([arrs[e][s : s + window] for e, s in zip(eps, starts, strict=True)])
+            def cut(arrs: list[torch.Tensor], pairs: list = pairs) -> torch.Tensor:
+                return torch.stack([arrs[e][s : s + window] for e, s in pairs])
 
             yield LatentBatch(
                 latents=cut(lat), actions=cut(data.actions), frames=cut(data.frames) if with_frames else None
