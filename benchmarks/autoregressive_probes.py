@@ -155,7 +155,7 @@ def probe_lam(args: argparse.Namespace, eps: list) -> None:  # noqa: ANN001
     # ``--smooth w``: 16 clips of 4 frames (the same 32 transitions per step), and a penalty w on the squared
     # change of the quantized code between a clip's two transitions. The data's policies hold each action for
     # several steps, so a code that names the agent's choice changes less often than one that names the outcome.
-    length, n_clips = (4, 16) if args.smooth > 0 else (3, 32)
+    length, n_clips = (4, args.batch // 2) if args.smooth > 0 else (3, args.batch)
     t0 = time.perf_counter()
     for s in range(args.steps):
         clips = []
@@ -260,6 +260,7 @@ def main() -> None:
     ap.add_argument("--ema", type=float, default=0.0, help="LAM: also evaluate an EMA of the weights (decay)")
     ap.add_argument("--save", default="", help="LAM: write the trained weights (safetensors) here")
     ap.add_argument("--seed", type=int, default=0, help="LAM: initialisation and sampling seed")
+    ap.add_argument("--batch", type=int, default=32, help="LAM: 3-frame clips per step (the recipe: 32)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from gedanken.data.store import EpisodeDataset

@@ -181,6 +181,8 @@ def test_unknown_preset_and_model_are_clear_errors(tmp_path):
     assert res.exit_code != 0 and "--edge-embedding must be >= 0" in res.output
     res = runner.invoke(app, ["train", "diffusion", "--prev-frames", "-1", "--data", str(tmp_path)])
     assert res.exit_code != 0 and "--prev-frames must be >= 1" in res.output
+    res = runner.invoke(app, ["train", "diffusion", "--dit-depth", "-1", "--data", str(tmp_path)])
+    assert res.exit_code != 0 and "--dit-depth must be >= 1" in res.output
     res = runner.invoke(app, ["train", "diffusion", "--hard-weight", "-3", "--data", str(tmp_path)])
     assert res.exit_code != 0 and "--hard-weight must be >= 0" in res.output
     args = ["train", "diffusion", "--preset", "tiny", "--prev-frames", "2", "--data", str(tmp_path / "d")]

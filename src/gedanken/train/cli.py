@@ -261,6 +261,9 @@ def train_diffusion_cmd(
         0,
         help="Past frames each noisy DiT token embeds at its position (0 = preset); with --init, added at zero.",
     ),
+    dit_depth: int = typer.Option(
+        0, help="DiT blocks (0 = preset); with --init, more blocks than it has are appended at identity."
+    ),
     change_weight: float = typer.Option(
         -1.0, help="Extra DiT loss weight on latent positions that change between frames (-1 = preset)."
     ),
@@ -366,6 +369,10 @@ def train_diffusion_cmd(
                 f"--prev-frames {prev_frames} needs the previous-frame embedding; preset {preset!r} has none"
             )
         dit = dataclasses.replace(dit, prev_frames=prev_frames)
+    if dit_depth < 0:
+        raise typer.BadParameter(f"--dit-depth must be >= 1 (or 0 for the preset), got {dit_depth}")
+    if dit_depth:
+        dit = dataclasses.replace(dit, depth=dit_depth)
     if change_weight >= 0:
         flow = dataclasses.replace(flow, change_weight=change_weight)
     if self_forcing:

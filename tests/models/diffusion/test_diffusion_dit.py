@@ -202,3 +202,32 @@ def test_init_adds_older_frames_at_zero(tmp_path):
         )
     save_checkpoint(tmp_path / "grown", grown, family="diffusion", model_config=grown.cfg, card=card, step=0)
     assert _initial_model(tmp_path / "grown", cfg).dit.older_frames == 2
+
+
+def test_init_adds_blocks_at_identity(tmp_path):
+    """A depth-2 checkpoint trained on with depth 4 starts unchanged (the new blocks' gates are zero), and the
+    grown blocks then train; fewer blocks keep the checkpoint's; growing to fewer is refused."""
+    from dataclasses import replace
+
+    from gedanken.models.checkpoint import save_checkpoint
+    from gedanken.models.diffusion.recipe import _initial_model
+
+    cfg, old, card = _saved_push_model(tmp_path, prev_frame=True)
+    grown = _initial_model(tmp_path / "old", replace(cfg, dit=replace(cfg.dit, depth=4))).eval()
+    assert grown.cfg.dit.depth == 4 and len(grown.dit.blocks) == 4
+    lat = torch.randn(1, 4, cfg.tokenizer.latent_channels, 16, 16)
+    c = old.dit.condition(
+        torch.zeros(1, 4), torch.zeros(1, 4, cfg.dit.width), old.dit.text_embedding(None, None, 1)
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(
+            grown.dit.forward_train(lat, lat, c, c)[0], old.dit.forward_train(lat, lat, c, c)[0]
+        )
+    grown.train()
+    grown.dit.forward_train(lat, lat, c, c)[0].square().mean().backward()
+    gate = grown.dit.blocks[-1].ada[1].weight.grad
+    assert gate is not None and gate.abs().max() > 0  # the new block is not frozen at identity
+    save_checkpoint(tmp_path / "grown", grown, family="diffusion", model_config=grown.cfg, card=card, step=0)
+    assert len(_initial_model(tmp_path / "grown", cfg).dit.blocks) == 4
+    with pytest.raises(ValueError, match="grows the DiT"):
+        grown.dit.add_blocks(3)

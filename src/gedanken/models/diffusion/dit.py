@@ -121,6 +121,17 @@ class DiT(nn.Module):
         self.edge = nn.Embedding(4 * levels, self.cfg.width).to(self.embed.weight.device)
         nn.init.zeros_(self.edge.weight)
 
+    def add_blocks(self, depth: int) -> None:
+        """Grow the network to ``depth`` blocks. The new blocks go last; their AdaLN-Zero gates start at zero, so
+        each passes its input through unchanged and a trained network computes what it did before."""
+        have = len(self.blocks)
+        if depth <= have:
+            raise ValueError(f"add_blocks grows the DiT: it has {have} blocks, asked for {depth}")
+        dev = self.embed.weight.device
+        for _ in range(depth - have):
+            self.blocks.append(DiTBlock(self.cfg.width, self.cfg.heads, self.cfg.mlp_ratio).to(dev))
+        self.cfg = replace(self.cfg, depth=depth)
+
     @property
     def older_frames(self) -> int:
         """How many frames before the previous one each noisy token embeds (``prev_frames - 1``)."""

@@ -154,6 +154,8 @@ def _initial_model(init: str | Path, cfg: DiffusionConfig) -> DiffusionWorldMode
         model.dit.add_edge_embedding(edge)
     if cfg.dit.prev_frames > model.cfg.dit.prev_frames:  # more past frames: added at zero (fewer: kept)
         model.dit.add_older_frames(cfg.dit.prev_frames)
+    if cfg.dit.depth > model.cfg.dit.depth:  # more blocks: added last, gates at zero (fewer: kept)
+        model.dit.add_blocks(cfg.dit.depth)
     model.cfg = replace(model.cfg, dit=model.dit.cfg)
     return model.train()
 
@@ -177,8 +179,8 @@ def train_diffusion(
     its config, tokenizer, latent scale and head calibration are kept and only the DiT stage trains (a fresh
     warmup/cosine schedule of ``recipe.dit_train``), to train a shipped model longer or fine-tune it. The
     recipe's training knobs replace the checkpoint's: ``flow`` (all but its ``target``); a border embedding
-    (``dit.edge_embedding``) or more past frames (``dit.prev_frames``) than the checkpoint has are added at
-    zero, fewer past frames keep the checkpoint's. With ``recipe.tokenizer_finetune_steps`` the checkpoint's
+    (``dit.edge_embedding``), more past frames (``dit.prev_frames``) or more blocks (``dit.depth``, appended
+    with their gates at zero) than the checkpoint has are added at zero, fewer keep the checkpoint's. With ``recipe.tokenizer_finetune_steps`` the checkpoint's
     tokenizer is first trained on that many steps (its latent scale kept; the recipe's ``hard_weight``), and the
     DiT then trains on its new latents. ``more_data``: datasets whose episodes follow
     ``data_path``'s (the held-out episodes are the last ones, so they come from the last dataset). With
