@@ -104,6 +104,28 @@ def test_rollout_shapes_and_determinism_under_seed():
     assert not torch.equal(r1.latents, r3.latents)
 
 
+def test_temperature_scales_the_starting_noise_and_is_checked():
+    """Temperature 0 (no context noise) samples the same frames whatever the seed; a low temperature draws
+    samples nearer them than temperature 1 does; a negative or NaN temperature is refused."""
+    from dataclasses import replace
+
+    m = _model().eval()
+    b = _batch(2, 6)
+    ctx = m.observe(b.frames[:, :3], b.actions[:, :3], b.captions)
+
+    def latents(temperature: float, seed: int) -> torch.Tensor:
+        m.set_sampler(replace(m.sampler.cfg, temperature=temperature, context_noise=0.0))
+        return m.rollout(ctx, b.actions[:, 2:5], seed=seed).latents
+
+    cold = latents(0.0, 7)
+    assert torch.equal(cold, latents(0.0, 8))
+    far = [(latents(t, s) - cold).abs().mean() for t in (0.25, 1.0) for s in (7, 8)]
+    assert max(far[:2]) < min(far[2:])
+    for bad in (-0.5, float("nan")):
+        with pytest.raises(ValueError, match="temperature"):
+            m.set_sampler(SamplerConfig(temperature=bad))
+
+
 def test_step_matches_rollout_and_does_not_mutate_context():
     m = _model().eval()
     b = _batch(1, 5)

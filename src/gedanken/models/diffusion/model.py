@@ -344,7 +344,7 @@ class DiffusionWorldModel(nn.Module):
         )
         c, h, w = self.tokenizer.latent_shape(self.cfg.height, self.cfg.width)
         noise = torch.randn((n * b, c, h, w), generator=ctx.generator, device=self.device)
-        lat = self.sampler.sample(velocity, noise)  # (n B, C, h, w)
+        lat = self.sampler.sample(velocity, noise * self.sampler.cfg.temperature)  # (n B, C, h, w)
         frame = self.tokenizer.decode(lat[:, None], self.cfg.height, self.cfg.width)[:, 0]
         return lat, frame, a[:b], keep[:b]
 
