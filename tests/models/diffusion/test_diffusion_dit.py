@@ -130,6 +130,19 @@ def _saved_push_model(tmp_path, **dit):  # noqa: ANN001, ANN202
     return cfg, old, card
 
 
+def _same_forward(grown, old, cfg, frames: int):  # noqa: ANN001, ANN202
+    """The grown DiT computes exactly what ``old`` does on random latents; returns them and the condition."""
+    lat = torch.randn(1, frames, cfg.tokenizer.latent_channels, 16, 16)
+    c = old.dit.condition(
+        torch.zeros(1, frames), torch.zeros(1, frames, cfg.dit.width), old.dit.text_embedding(None, None, 1)
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(
+            grown.dit.forward_train(lat, lat, c, c)[0], old.dit.forward_train(lat, lat, c, c)[0]
+        )
+    return lat, c
+
+
 def test_init_adds_the_edge_embedding_at_zero(tmp_path):
     """A checkpoint without the border embedding, trained on with a recipe that has one, starts unchanged."""
     from dataclasses import replace
@@ -142,14 +155,7 @@ def test_init_adds_the_edge_embedding_at_zero(tmp_path):
     want = replace(cfg, dit=replace(cfg.dit, edge_embedding=3))
     grown = _initial_model(tmp_path / "old", want).eval()
     assert grown.cfg.dit.edge_embedding == 3 and grown.dit.edge is not None
-    lat = torch.randn(1, 2, cfg.tokenizer.latent_channels, 16, 16)
-    c = old.dit.condition(
-        torch.zeros(1, 2), torch.zeros(1, 2, cfg.dit.width), old.dit.text_embedding(None, None, 1)
-    )
-    with torch.no_grad():
-        torch.testing.assert_close(
-            grown.dit.forward_train(lat, lat, c, c)[0], old.dit.forward_train(lat, lat, c, c)[0]
-        )
+    _same_forward(grown, old, cfg, 2)
     with pytest.raises(ValueError, match="border levels"):
         save_checkpoint(
             tmp_path / "edge",
@@ -192,14 +198,7 @@ def test_init_adds_older_frames_at_zero(tmp_path):
     cfg, old, card = _saved_push_model(tmp_path, prev_frame=True)
     grown = _initial_model(tmp_path / "old", replace(cfg, dit=replace(cfg.dit, prev_frames=3))).eval()
     assert grown.cfg.dit.prev_frames == 3 and grown.dit.older_frames == 2
-    lat = torch.randn(1, 4, cfg.tokenizer.latent_channels, 16, 16)
-    c = old.dit.condition(
-        torch.zeros(1, 4), torch.zeros(1, 4, cfg.dit.width), old.dit.text_embedding(None, None, 1)
-    )
-    with torch.no_grad():
-        torch.testing.assert_close(
-            grown.dit.forward_train(lat, lat, c, c)[0], old.dit.forward_train(lat, lat, c, c)[0]
-        )
+    _same_forward(grown, old, cfg, 4)
     save_checkpoint(tmp_path / "grown", grown, family="diffusion", model_config=grown.cfg, card=card, step=0)
     assert _initial_model(tmp_path / "grown", cfg).dit.older_frames == 2
 
@@ -215,14 +214,7 @@ def test_init_adds_blocks_at_identity(tmp_path):
     cfg, old, card = _saved_push_model(tmp_path, prev_frame=True)
     grown = _initial_model(tmp_path / "old", replace(cfg, dit=replace(cfg.dit, depth=4))).eval()
     assert grown.cfg.dit.depth == 4 and len(grown.dit.blocks) == 4
-    lat = torch.randn(1, 4, cfg.tokenizer.latent_channels, 16, 16)
-    c = old.dit.condition(
-        torch.zeros(1, 4), torch.zeros(1, 4, cfg.dit.width), old.dit.text_embedding(None, None, 1)
-    )
-    with torch.no_grad():
-        torch.testing.assert_close(
-            grown.dit.forward_train(lat, lat, c, c)[0], old.dit.forward_train(lat, lat, c, c)[0]
-        )
+    lat, c = _same_forward(grown, old, cfg, 4)
     grown.train()
     grown.dit.forward_train(lat, lat, c, c)[0].square().mean().backward()
     gate = grown.dit.blocks[-1].ada[1].weight.grad
