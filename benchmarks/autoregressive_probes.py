@@ -262,6 +262,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="LAM: initialisation and sampling seed")
     ap.add_argument("--batch", type=int, default=32, help="LAM: 3-frame clips per step (the recipe: 32)")
     args = ap.parse_args()
+    if args.batch < 2:
+        ap.error(f"--batch must be >= 2 clips, got {args.batch}")
     torch.set_num_threads(1)
     from gedanken.data.store import EpisodeDataset
 

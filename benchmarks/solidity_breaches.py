@@ -89,9 +89,8 @@ def round_trip(model: object, frames: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-SAMPLE_SEED = (
-    7919  # sample i rolls out with sampling seed ``--seed + SAMPLE_SEED * i``; sample 0 is the audit's
-)
+# Sample i rolls out with sampling seed ``--seed + SAMPLE_SEED * i``; sample 0 is the audit's own rollout.
+SAMPLE_SEED = 7919
 
 
 def resample(ap, args, cfg, truth, tj) -> dict:  # noqa: ANN001

@@ -180,13 +180,13 @@ def train_diffusion(
     warmup/cosine schedule of ``recipe.dit_train``), to train a shipped model longer or fine-tune it. The
     recipe's training knobs replace the checkpoint's: ``flow`` (all but its ``target``); a border embedding
     (``dit.edge_embedding``), more past frames (``dit.prev_frames``) or more blocks (``dit.depth``, appended
-    with their gates at zero) than the checkpoint has are added at zero, fewer keep the checkpoint's. With ``recipe.tokenizer_finetune_steps`` the checkpoint's
-    tokenizer is first trained on that many steps (its latent scale kept; the recipe's ``hard_weight``), and the
-    DiT then trains on its new latents. ``more_data``: datasets whose episodes follow
-    ``data_path``'s (the held-out episodes are the last ones, so they come from the last dataset). With
-    ``recipe.decoder_train`` a third stage fine-tunes the decoder on the DiT's one-step predictions
-    (:mod:`gedanken.models.diffusion.decoder`); ``train_dit=False`` (with ``init`` only) skips the DiT stage, to
-    fine-tune a trained model's decoder alone.
+    with their gates at zero) than the checkpoint has are added at zero, fewer keep the checkpoint's. With
+    ``recipe.tokenizer_finetune_steps`` the checkpoint's tokenizer is first trained on that many steps (its
+    latent scale kept; the recipe's ``hard_weight``), and the DiT then trains on its new latents. ``more_data``:
+    datasets whose episodes follow ``data_path``'s (the held-out episodes are the last ones, so they come from
+    the last dataset). With ``recipe.decoder_train`` a third stage fine-tunes the decoder on the DiT's one-step
+    predictions (:mod:`gedanken.models.diffusion.decoder`); ``train_dit=False`` (with ``init`` only) skips the
+    DiT stage, to fine-tune a trained model's decoder alone.
     """
     if not train_dit and init is None:
         raise ValueError(
