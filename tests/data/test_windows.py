@@ -16,9 +16,8 @@ def test_draws_fit_their_episode_and_repeat_the_inline_draws_they_replace() -> N
     pairs = draw_windows(np.random.default_rng([7, 3, 1]), idx, lengths, 16, 6)
     assert len(pairs) == 16 and all(e in idx and 0 <= s <= lengths[e] - 6 for e, s in pairs)
     assert all(isinstance(e, int) and isinstance(s, int) for e, s in pairs)
-    rng = np.random.default_rng(
-        [7, 3, 1]
-    )  # the families' batch sources drew exactly this before (session 34)
+    # the families' batch sources drew exactly this before (session 34)
+    rng = np.random.default_rng([7, 3, 1])
     eps = rng.choice(idx, size=16)
     assert pairs == [(int(e), int(rng.integers(lengths[e] - 6 + 1))) for e in eps]
     again = draw_windows(np.random.default_rng([7, 3, 1]), idx, lengths, 16, 6)

@@ -108,9 +108,7 @@ class SamplerConfig:
     steps: int = 4  # Euler steps per frame
     shift: float = 1.0  # timestep shift of the flow-matching schedule (>1 spends more steps at high noise)
     context_noise: float = 0.05  # sigma given to (and added to) generated frames before they become context
-    temperature: float = (
-        1.0  # scale of the starting noise (< 1: samples nearer the conditional mean; 0: ODE from 0)
-    )
+    temperature: float = 1.0  # starting-noise scale (< 1: nearer the conditional mean; 0: the ODE from 0)
     action_guidance: float = 1.0  # CFG scale on actions (1 = off, no extra pass; < 1 damps the actions)
     text_guidance: float = 1.0  # classifier-free guidance scale on text (1 = off)
     reencode: bool = False  # context gets the generated frame's pixels encoded again (tokenizer manifold)
