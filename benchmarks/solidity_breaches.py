@@ -20,6 +20,7 @@ With ``--samples N`` the same episodes are also rolled out N times with other sa
 audit's own rollout), and the JSON's ``resampled`` counts, per episode and frame, in how many samples it breached:
 one set's count is a rare-event count that moves with the sampler's path, and over N samples an episode breached
 in every sample (the network's systematic error) stands apart from one breached by chance (session 35).
+``--first-sample K`` runs samples K to K + N - 1 instead, to add samples to an earlier run's.
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ def resample(ap, args, cfg, truth, tj) -> dict:  # noqa: ANN001
 
     model = load(ap, args.model, args.world)
     counts = np.zeros((truth.n, args.horizon), dtype=np.int64)  # samples breached per (episode, frame)
-    per_sample = []
-    for i in range(args.samples):
+    per_sample: list[int] = []
+    for i in range(args.first_sample, args.first_sample + args.samples):
         out = rollout(model, truth, truth.actions, args.seed + SAMPLE_SEED * i, cfg.batch_size)
         pairs, walls = breaches(
             geometry(_judge_output(out, truth, cfg), tj.physics), tj.physics.solid, cfg.penetration_tol
@@ -117,6 +118,7 @@ def resample(ap, args, cfg, truth, tj) -> dict:  # noqa: ANN001
     eps = np.flatnonzero(counts.sum(1))
     return {
         "samples": args.samples,
+        "first_sample": args.first_sample,
         "breached_frames_per_sample": per_sample,
         "mean_breached_frames": float(np.mean(per_sample)),
         "breached_samples_per_frame_index": counts.sum(0).tolist(),
@@ -138,9 +140,17 @@ def main() -> None:
         help="roll the episodes out this many times (sampling seeds --seed + 7919 i) and count breaches per "
         "(episode, frame) over them",
     )
+    ap.add_argument(
+        "--first-sample",
+        type=int,
+        default=0,
+        help="with --samples: start at this sample (to add samples to an earlier run's)",
+    )
     args = ap.parse_args()
     if args.samples < 1 or (args.samples > 1 and args.round_trip):
         ap.error("--samples must be >= 1, and --round-trip rolls nothing out to sample again")
+    if args.first_sample < 0 or (args.first_sample and args.round_trip):
+        ap.error("--first-sample must be >= 0, and --round-trip rolls nothing out to sample again")
     t0 = time.perf_counter()
     if args.round_trip:
         import torch
@@ -185,7 +195,9 @@ def main() -> None:
         "simulator_summary": summary(sim),
         "model_breaches": pred,
         "simulator_breaches": sim,
-        "resampled": resample(ap, args, cfg, truth, tj) if args.samples > 1 and not args.round_trip else None,
+        "resampled": resample(ap, args, cfg, truth, tj)
+        if (args.samples > 1 or args.first_sample) and not args.round_trip
+        else None,
         "seconds": round(time.perf_counter() - t0, 1),
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
     }

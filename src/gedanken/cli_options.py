@@ -135,3 +135,31 @@ def export_option() -> Any:  # noqa: ANN401 (typer's OptionInfo)
         callback=_export_dir,
         help="Also copy the final model (no trainer state) here: a new or empty folder, or an earlier export.",
     )
+
+
+def breach_forcing_option(windows: str) -> Any:  # noqa: ANN401 (typer's OptionInfo)
+    """``--breach-forcing``, shared by the families that train on it (models/breach.py); ``windows`` names what
+    is redrawn (e.g. "DiT windows whose context")."""
+    return typer.Option(
+        0.0,
+        help=f"Share of {windows} is redrawn from the recorded states with objects at a contact pressed into "
+        "the wall or object they touch, so the model learns to push a drifted object back out (0 = off; "
+        "built-in worlds' recordings).",
+    )
+
+
+def breach_px_option() -> Any:  # noqa: ANN401 (typer's OptionInfo)
+    """``--breach-px``: how deep breach forcing presses."""
+    return typer.Option(
+        1.5, help="With --breach-forcing: the deepest an object is pressed in (world units; px at 64x64)."
+    )
+
+
+def breach_walls_only_option() -> Any:  # noqa: ANN401 (typer's OptionInfo)
+    """``--breach-walls-only``."""
+    return typer.Option(
+        False,
+        "--breach-walls-only",
+        help="With --breach-forcing: press objects into the walls only, never into each other (Bounce: balls "
+        "pressed together are drawn as one blob).",
+    )

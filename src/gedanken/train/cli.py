@@ -15,7 +15,15 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from gedanken.cli_options import MODEL_FILES, device_option, export_option, run_dir_option
+from gedanken.cli_options import (
+    MODEL_FILES,
+    breach_forcing_option,
+    breach_px_option,
+    breach_walls_only_option,
+    device_option,
+    export_option,
+    run_dir_option,
+)
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -275,21 +283,9 @@ def train_diffusion_cmd(
         help="Share of DiT batches whose context is the model's own multi-frame rollout under the true actions "
         "(0 = off).",
     ),
-    breach_forcing: float = typer.Option(
-        0.0,
-        help="Share of DiT windows whose context is redrawn from the recorded states with objects at a contact "
-        "pressed into the wall or object they touch, so the model learns to push a drifted object back out "
-        "(0 = off; built-in worlds' recordings).",
-    ),
-    breach_px: float = typer.Option(
-        1.5, help="With --breach-forcing: the deepest an object is pressed in (world units; px at 64x64)."
-    ),
-    breach_walls_only: bool = typer.Option(
-        False,
-        "--breach-walls-only",
-        help="With --breach-forcing: press objects into the walls only, never into each other (Bounce: balls "
-        "pressed together are drawn as one blob).",
-    ),
+    breach_forcing: float = breach_forcing_option("DiT windows whose context"),
+    breach_px: float = breach_px_option(),
+    breach_walls_only: bool = breach_walls_only_option(),
     episodes: int = typer.Option(
         0, min=0, help="Episodes to collect when the dataset is absent (0 = preset)."
     ),

@@ -14,6 +14,7 @@ from rich.progress import track
 from gedanken.data.batch import Batch
 from gedanken.data.windows import draw_windows, long_enough
 from gedanken.models.autoregressive.model import TokenBatch
+from gedanken.models.breach import ContextFn
 from gedanken.models.object_weights import contact_object_weights
 
 if TYPE_CHECKING:
@@ -54,11 +55,13 @@ def token_batches(
     shown: list[torch.Tensor] | None = None,
     share: float = 0.0,
     weights: list[torch.Tensor] | None = None,
+    redraw: ContextFn | None = None,
 ):
     """Batch source of random ``length``-frame token windows (with real actions when given). With ``shown``
     (tokens of the same shape per episode), each frame of a window is shown as those with probability
     ``share`` (the first frame, context only, whenever ``share`` > 0). ``weights`` (per episode, float, the
-    tokens' shape) are cut into the same windows as per-token loss weights."""
+    tokens' shape) are cut into the same windows as per-token loss weights. ``redraw`` (breach forcing,
+    :func:`gedanken.models.breach.breach_context`) then presses the windows it draws (:func:`_pressed`)."""
     lengths = [len(t) for t in tokens]
     idx = long_enough(lengths, range(len(tokens)), length, "frames a dynamics window")
 
@@ -77,10 +80,39 @@ def token_batches(
                 use[:, 0] = True
                 seen = torch.where(use[..., None], alt, tok)
             wts = None if weights is None else torch.stack([weights[e][s : s + length] for e, s in pairs])
+            if redraw is not None:
+                seen, wts = _pressed(redraw, pairs, tok, seen, wts, step)
             yield TokenBatch(tokens=tok, latent_actions=lat, actions=act, shown=seen, weights=wts)
             step += 1
 
     return source
+
+
+def _pressed(
+    redraw: ContextFn,
+    pairs: list[tuple[int, int]],
+    tok: torch.Tensor,
+    seen: torch.Tensor | None,
+    wts: torch.Tensor | None,
+    step: int,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Breach forcing on a batch of windows ``(B, T, N)``: in each window ``redraw`` changed, every frame but the
+    last is shown as redrawn and only the last frame's masked tokens are learned (weight 0 on the frames between).
+    Each frame is at once a target and the context of the next, and a pressed frame's unmasked tokens would
+    show the overlap its masked targets are told is not there; the last frame, shown as recorded, is learned
+    from a pressed past alone."""
+    base = tok if seen is None else seen
+    got = redraw(pairs, base, step)
+    if got is None:
+        return seen, wts
+    drawn = (got[:, :-1] != base[:, :-1]).flatten(1).any(1)  # an object pressed in before the last frame
+    if not drawn.any():
+        return seen, wts
+    shown = base.clone()
+    shown[drawn, :-1] = got[drawn, :-1]
+    wts = torch.ones(tok.shape, dtype=torch.float32) if wts is None else wts.clone()
+    wts[drawn, 1:-1] = 0.0
+    return shown, wts
 
 
 def contact_weights(

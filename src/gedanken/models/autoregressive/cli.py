@@ -10,7 +10,14 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from gedanken.cli_options import device_option, export_option, run_dir_option
+from gedanken.cli_options import (
+    breach_forcing_option,
+    breach_px_option,
+    breach_walls_only_option,
+    device_option,
+    export_option,
+    run_dir_option,
+)
 
 console = Console()
 
@@ -83,6 +90,9 @@ def train_autoregressive_cmd(
         help="Dynamics loss weight (a multiplier) on the tokens covering an object within 3 px of another object, "
         "so that colliding objects bounce rather than overlap (1 = off; flat-coloured data only).",
     ),
+    breach_forcing: float = breach_forcing_option("the dynamics' training windows whose shown tokens"),
+    breach_px: float = breach_px_option(),
+    breach_walls_only: bool = breach_walls_only_option(),
     decoder_steps: int = typer.Option(
         0,
         help="Then fine-tune the tokenizer's decoder this many steps on the dynamics' one-step predictions of "
@@ -131,6 +141,13 @@ def train_autoregressive_cmd(
             r = rep(r, projected_context=projected_context)
         if contact_weight > 1:
             r = rep(r, contact_weight=contact_weight)
+        if breach_forcing or breach_walls_only:
+            r = rep(
+                r,
+                breach_forcing=breach_forcing,
+                breach_px=breach_px,
+                breach_walls_only=breach_walls_only,
+            )
         if action_dropout >= 0:
             dyn = rep(r.model.dynamics, action_dropout=action_dropout)
             r = rep(r, model=rep(r.model, dynamics=dyn))

@@ -35,6 +35,7 @@ from gedanken.models.autoregressive.posttrain import (
     init_adapter_from_map,
     labelled_segments,
 )
+from gedanken.models.breach import breach_context, check_breach_data
 from gedanken.models.checkpoint import read_checkpoint, save_checkpoint
 from gedanken.models.protocol import ModelCard
 from gedanken.tokenizers.discrete import psnr
@@ -67,6 +68,12 @@ class AutoregressiveRecipe:
     # object, in the target frame or the one before (object_weights.contact_object_weights; palette data; 1 = off)
     contact_weight: float = 1.0
     contact_band: int = 3
+    # share of the dynamics' training windows whose unmasked tokens are redrawn from the recorded states with
+    # objects at a contact pressed up to breach_px world units into what they touch (models/breach.py; built-in
+    # worlds' recordings; 0 = off); breach_walls_only presses into the walls only
+    breach_forcing: float = 0.0
+    breach_px: float = 1.5
+    breach_walls_only: bool = False
     # stage 5, the decoder fine-tuned on the dynamics' one-step predictions (None: off;
     # models/autoregressive/decoder.decoder_train_config); what it trains on:
     decoder_train: TrainConfig | None = None
@@ -82,6 +89,14 @@ class AutoregressiveRecipe:
         if not (1 <= self.contact_weight < math.inf) or self.contact_band < 1:
             raise ValueError(
                 f"need contact_weight >= 1 and contact_band >= 1, got {self.contact_weight}, {self.contact_band}"
+            )
+        if not (0 <= self.breach_forcing <= 1 and 0 < self.breach_px < 16):
+            raise ValueError(
+                f"need breach_forcing in [0, 1] and breach_px in (0, 16), got {self.breach_forcing}, {self.breach_px}"
+            )
+        if self.breach_walls_only and self.breach_forcing == 0:
+            raise ValueError(
+                "breach_walls_only says where breach forcing presses objects; breach_forcing is 0"
             )
 
 
@@ -134,6 +149,9 @@ class EpisodeData:
     action_classes: int  # n for discrete action spaces, 0 otherwise
     has_actions: bool  # False for action-free video ("none" action space)
     palette: tuple[tuple[int, int, int], ...] = ()  # the world's colours (built-in worlds), for the judge
+    states: list[torch.Tensor] | None = None  # (T, K, F) per episode when recorded from a built-in world
+    shapes: list[tuple[str, ...]] = field(default_factory=list)  # per episode and slot
+    kinds: list[tuple[str, ...]] = field(default_factory=list)
 
 
 def load_episodes(path: str | Path, *more: str | Path) -> EpisodeData:
@@ -149,6 +167,9 @@ def load_episodes(path: str | Path, *more: str | Path) -> EpisodeData:
         action_classes=spec.n if spec.kind == "discrete" else 0,
         has_actions=spec.kind != "none",
         palette=tuple(eps[0].meta.palette),
+        states=[torch.from_numpy(e.states) for e in eps] if all(e.states is not None for e in eps) else None,  # type: ignore[arg-type]
+        shapes=[tuple(e.meta.shapes) for e in eps],
+        kinds=[tuple(e.meta.kinds) for e in eps],
     )
 
 
@@ -260,6 +281,18 @@ def _dynamics_and_posttrain(
         moved = float(torch.cat(differ).float().mean())
         log.info("projected context: %.3f of the tokens differ from the frames' own", moved)
     weights = contact_weights(recipe, ep, tokens, train_idx, dt.progress)
+    redraw = breach_context(
+        recipe.breach_forcing,
+        recipe.breach_px,
+        None if ep.states is None else [ep.states[i] for i in train_idx],
+        [ep.shapes[i] for i in train_idx] if ep.shapes else [],
+        [ep.kinds[i] for i in train_idx] if ep.kinds else [],
+        cfg.palette,
+        lambda f: model.tokenizer.encode(f.to(model.device)).flatten(-2),
+        seed + 5,
+        (cfg.height, cfg.width),
+        recipe.breach_walls_only,
+    )
     window = cfg.dynamics.window
     run(
         Stage.DYNAMICS,
@@ -274,6 +307,7 @@ def _dynamics_and_posttrain(
             shown,
             recipe.projected_context,
             weights,
+            redraw,
         ),
     )
     used, amap = 0, None
@@ -341,6 +375,8 @@ def train_autoregressive(
     if recipe.contact_weight > 1 and not ep.palette:  # refused before any stage runs, not after the first two
         raise ValueError("contact_weight reads objects as palette colours; this data is not flat-coloured")
     cfg = fit_config_to_data(recipe.model, ep)
+    if recipe.breach_forcing > 0 and train_dynamics:  # likewise
+        check_breach_data(ep.states, ep.shapes, ep.kinds, cfg.palette)
     if not use_labels:
         cfg = replace(cfg, action_mode=ActionMode.LATENT)
     torch.manual_seed(seed)
@@ -415,6 +451,12 @@ def train_autoregressive(
             notes=f"labelled steps {used}; tokenizer PSNR {tok_psnr:.2f} dB"
             + (f"; projected context {recipe.projected_context}" if recipe.projected_context > 0 else "")
             + (f"; contact weight {recipe.contact_weight:g}" if recipe.contact_weight > 1 else "")
+            + (
+                f"; breach forcing {recipe.breach_forcing:g}, breach_px {recipe.breach_px:g}"
+                + (", walls only" if recipe.breach_walls_only else "")
+                if recipe.breach_forcing > 0
+                else ""
+            )
             + note,
         ).continued_from(prior, f"then dynamics trained on from {source_name(init)}" if init else "")
     else:  # decoder only: the checkpoint's card and step, with the stage noted

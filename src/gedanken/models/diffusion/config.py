@@ -68,7 +68,7 @@ class FlowConfig:
     edge_weight: float = 1.0
     edge_band: int = 8
     # RESIDUAL, recorded states: share of windows whose context shows objects at a contact pressed up to
-    # breach_px world units into the wall or object they touch (models/diffusion/breach.py), so the DiT learns
+    # breach_px world units into the wall or object they touch (models/breach.py), so the DiT learns
     # to push a drifted object back out instead of copying it
     breach_forcing: float = 0.0
     breach_px: float = 1.5

@@ -14,7 +14,7 @@ import torch
 from gedanken.data.batch import Batch
 from gedanken.data.combine import read_episodes
 from gedanken.data.windows import draw_windows, long_enough
-from gedanken.models.diffusion.breach import ContextFn
+from gedanken.models.breach import ContextFn
 from gedanken.models.diffusion.config import DiffusionConfig
 from gedanken.models.diffusion.model import LatentBatch
 from gedanken.models.object_weights import edge_object_weights, small_object_weights

@@ -18,9 +18,9 @@ import torch
 
 from gedanken.audit.fidelity import reconstruction_fidelity
 from gedanken.models import source_name
+from gedanken.models.breach import breach_context
 from gedanken.models.checkpoint import read_checkpoint, save_checkpoint
 from gedanken.models.diffusion import config as presets
-from gedanken.models.diffusion.breach import breach_context
 from gedanken.models.diffusion.config import DiffusionConfig
 from gedanken.models.diffusion.data import (
     DiffusionData,

@@ -1,15 +1,16 @@
-"""Breach forcing: a share of the DiT's training windows see context frames in which objects at a contact are
-redrawn pressed into the wall or the object they touch.
+"""Breach forcing: a share of the training windows see context frames in which objects at a contact are
+redrawn pressed into the wall or the object they touch. Shared by the diffusion family (the DiT's context
+latents, ``FlowConfig.breach_forcing``) and the autoregressive one (the dynamics' unmasked tokens,
+``AutoregressiveRecipe.breach_forcing``).
 
-A rollout's context is the model's own frames, snapped to the palette and encoded again
-(``SamplerConfig.reencode``). What is left of the shipped models' solidity breaches is a ball drawn a pixel into
-the floor and kept there frame after frame, or two balls drawn overlapping: the network never saw such a
-context in teacher forcing, so it copies the error on (docs/history/diffusion.md, "Session 33"). Here, in a
-drawn window, about half the movable objects get a depth ``d ~ U(0, depth_px)`` held over the window; in every
-frame where such an object is within ``depth_px`` of a wall (or else of another solid object) it is moved
-towards it until it reaches ``d`` past it, and the states are rendered exactly as the world draws them
-(:func:`gedanken.worlds.render.render_state`). The DiT then predicts each true frame from that context
-(``FlowConfig.breach_forcing``); with the residual target its output is the correction.
+A rollout's context is the model's own frames, snapped to the palette and encoded again. What is left of the
+shipped models' solidity breaches is a ball drawn a pixel into the floor and kept there frame after frame, or two
+balls drawn overlapping: the network never saw such a context in teacher forcing, so it copies the error on
+(docs/history/diffusion.md, "Session 33"). Here, in a drawn window, about half the movable objects get a depth
+``d ~ U(0, depth_px)`` held over the window; in every frame where such an object is within ``depth_px`` of a
+wall (or else of another solid object) it is moved towards it until it reaches ``d`` past it, and the states
+are rendered exactly as the world draws them (:func:`gedanken.worlds.render.render_state`). The network then
+predicts each true frame from that context; the DiT's residual output is the correction.
 
 Only breaches are drawn, never a displacement in free space: a flow model learns the spread of its targets, so
 a context error the frames cannot show (an offset in mid-air) would be learned as a jump to sample.
@@ -95,6 +96,26 @@ def pressed_states(
     return out
 
 
+def check_breach_data(
+    states: Sequence[object] | None,
+    shapes: Sequence[Sequence[str]],
+    kinds: Sequence[Sequence[str]],
+    palette: Sequence[Sequence[int]],
+) -> None:
+    """Raise ValueError unless the episodes carry what breach forcing redraws from: states, shapes and kinds per
+    episode, and a palette with a colour per slot."""
+    if states is None or len(shapes) != len(states) or not all(any(s) for s in shapes):
+        raise ValueError(
+            "breach forcing redraws the recorded states; this dataset has no states or shapes (record it "
+            "from a built-in world with `gedanken collect --world`)"
+        )
+    if len(kinds) != len(states):
+        raise ValueError(f"need the kinds of every episode ({len(states)}), got {len(kinds)}")
+    slots = max(len(s) for s in shapes)
+    if len(palette) < slots + 1:
+        raise ValueError(f"breach forcing needs a palette of {slots + 1} colours, got {len(palette)}")
+
+
 def breach_context(
     share: float,
     depth_px: float,
@@ -114,16 +135,7 @@ def breach_context(
     ``kinds`` are per episode (episodes of one world differ in which slots they fill)."""
     if share <= 0:
         return None
-    if states is None or len(shapes) != len(states) or not all(any(s) for s in shapes):
-        raise ValueError(
-            "breach forcing redraws the recorded states; this dataset has no states or shapes (record it "
-            "from a built-in world with `gedanken collect --world`)"
-        )
-    if len(kinds) != len(states):
-        raise ValueError(f"need the kinds of every episode ({len(states)}), got {len(kinds)}")
-    slots = max(len(s) for s in shapes)
-    if len(palette) < slots + 1:
-        raise ValueError(f"breach forcing needs a palette of {slots + 1} colours, got {len(palette)}")
+    check_breach_data(states, shapes, kinds, palette)
     pal = np.asarray(palette, dtype=np.uint8)
 
     def context(pairs: Pairs, latents: torch.Tensor, step: int) -> torch.Tensor | None:
@@ -146,4 +158,4 @@ def breach_context(
     return context
 
 
-__all__ = ["STUCK_SHARE", "breach_context", "pressed_states"]
+__all__ = ["STUCK_SHARE", "breach_context", "check_breach_data", "pressed_states"]

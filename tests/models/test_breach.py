@@ -8,7 +8,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from gedanken.models.diffusion.breach import breach_context, pressed_states
+from gedanken.models.breach import breach_context, pressed_states
 from gedanken.models.diffusion.config import FlowConfig, Target
 from gedanken.worlds.state import ANGLE, PRESENT, H, W, X, Y, empty_state
 
