@@ -118,6 +118,7 @@ def test_cli_breach_forcing(bounce, tmp_path) -> None:  # noqa: ANN001
         ["--breach-forcing", "2"],
         ["--breach-walls-only"],
         ["--breach-forcing", "0.5", "--breach-px", "-1"],
+        ["--breach-px", "20"],
     ):
         res = CliRunner().invoke(app, [*args, *bad])
         assert res.exit_code == 2 and not (tmp_path / "b").exists(), res.output

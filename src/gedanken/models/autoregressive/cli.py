@@ -141,7 +141,7 @@ def train_autoregressive_cmd(
             r = rep(r, projected_context=projected_context)
         if contact_weight > 1:
             r = rep(r, contact_weight=contact_weight)
-        if breach_forcing or breach_walls_only:
+        if breach_forcing or breach_walls_only or breach_px != 1.5:
             r = rep(
                 r,
                 breach_forcing=breach_forcing,
