@@ -96,6 +96,15 @@ def pressed_states(
     return out
 
 
+def check_breach_settings(share: float, depth_px: float, walls_only: bool) -> None:
+    """Raise ValueError unless ``share`` is in [0, 1] and ``depth_px`` in (0, 16), and ``walls_only`` comes with a
+    share above 0 (the recipes' and configs' ``breach_forcing``, ``breach_px``, ``breach_walls_only``)."""
+    if not (0 <= share <= 1 and 0 < depth_px < 16):
+        raise ValueError(f"need breach_forcing in [0, 1] and breach_px in (0, 16), got {share}, {depth_px}")
+    if walls_only and share == 0:
+        raise ValueError("breach_walls_only says where breach forcing presses objects; breach_forcing is 0")
+
+
 def check_breach_data(
     states: Sequence[object] | None,
     shapes: Sequence[Sequence[str]],
@@ -158,4 +167,4 @@ def breach_context(
     return context
 
 
-__all__ = ["STUCK_SHARE", "breach_context", "check_breach_data", "pressed_states"]
+__all__ = ["STUCK_SHARE", "breach_context", "check_breach_data", "check_breach_settings", "pressed_states"]

@@ -35,7 +35,7 @@ from gedanken.models.autoregressive.posttrain import (
     init_adapter_from_map,
     labelled_segments,
 )
-from gedanken.models.breach import breach_context, check_breach_data
+from gedanken.models.breach import breach_context, check_breach_data, check_breach_settings
 from gedanken.models.checkpoint import read_checkpoint, save_checkpoint
 from gedanken.models.protocol import ModelCard
 from gedanken.tokenizers.discrete import psnr
@@ -90,14 +90,7 @@ class AutoregressiveRecipe:
             raise ValueError(
                 f"need contact_weight >= 1 and contact_band >= 1, got {self.contact_weight}, {self.contact_band}"
             )
-        if not (0 <= self.breach_forcing <= 1 and 0 < self.breach_px < 16):
-            raise ValueError(
-                f"need breach_forcing in [0, 1] and breach_px in (0, 16), got {self.breach_forcing}, {self.breach_px}"
-            )
-        if self.breach_walls_only and self.breach_forcing == 0:
-            raise ValueError(
-                "breach_walls_only says where breach forcing presses objects; breach_forcing is 0"
-            )
+        check_breach_settings(self.breach_forcing, self.breach_px, self.breach_walls_only)
 
 
 def tiny() -> AutoregressiveRecipe:

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from gedanken.models.breach import check_breach_settings
 from gedanken.models.heads import HeadsConfig
 from gedanken.models.verifier import check_verifier
 from gedanken.tokenizers import continuous as tokenizer_presets
@@ -87,14 +88,7 @@ class FlowConfig:
             )
         if self.edge_weight > 1 and self.target is not Target.RESIDUAL:
             raise ValueError("edge_weight weighs the residual target's loss; this flow predicts velocity")
-        if not (0 <= self.breach_forcing <= 1 and 0 < self.breach_px < 16):
-            raise ValueError(
-                f"need breach_forcing in [0, 1] and breach_px in (0, 16), got {self.breach_forcing}, {self.breach_px}"
-            )
-        if self.breach_walls_only and self.breach_forcing == 0:
-            raise ValueError(
-                "breach_walls_only says where breach forcing presses objects; breach_forcing is 0"
-            )
+        check_breach_settings(self.breach_forcing, self.breach_px, self.breach_walls_only)
         if self.breach_forcing > 0 and self.target is not Target.RESIDUAL:
             raise ValueError(
                 "breach_forcing trains the residual target's corrections; this flow predicts velocity"
