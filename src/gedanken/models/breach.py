@@ -9,8 +9,9 @@ balls drawn overlapping: the network never saw such a context in teacher forcing
 (docs/history/diffusion.md, "Session 33"). Here, in a drawn window, about half the movable objects get a depth
 ``d ~ U(0, depth_px)`` held over the window; in every frame where such an object is within ``depth_px`` of a
 wall (or else of another solid object) it is moved towards it until it reaches ``d`` past it, and the states
-are rendered exactly as the world draws them (:func:`gedanken.worlds.render.render_state`). The network then
-predicts each true frame from that context; the DiT's residual output is the correction.
+are rendered exactly as the world draws them (:func:`gedanken.worlds.render.render_state`). The DiT then
+predicts each true frame from that context, its residual output the correction; the autoregressive dynamics
+predicts the true frame after a pressed past (``models/autoregressive/batches.py``).
 
 Only breaches are drawn, never a displacement in free space: a flow model learns the spread of its targets, so
 a context error the frames cannot show (an offset in mid-air) would be learned as a jump to sample.

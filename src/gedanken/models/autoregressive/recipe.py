@@ -68,9 +68,9 @@ class AutoregressiveRecipe:
     # object, in the target frame or the one before (object_weights.contact_object_weights; palette data; 1 = off)
     contact_weight: float = 1.0
     contact_band: int = 3
-    # share of the dynamics' training windows whose unmasked tokens are redrawn from the recorded states with
-    # objects at a contact pressed up to breach_px world units into what they touch (models/breach.py; built-in
-    # worlds' recordings; 0 = off); breach_walls_only presses into the walls only
+    # share of the dynamics' training windows redrawn from the recorded states with objects at a contact pressed
+    # up to breach_px world units into what they touch, shown as the past of a true last frame (models/breach.py,
+    # batches._pressed; built-in worlds' recordings; 0 = off); breach_walls_only presses into the walls only
     breach_forcing: float = 0.0
     breach_px: float = 1.5
     breach_walls_only: bool = False
