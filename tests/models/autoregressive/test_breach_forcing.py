@@ -30,7 +30,7 @@ def bounce(tmp_path_factory):  # noqa: ANN001, ANN201
     return path, load_episodes(path)
 
 
-def _windows(data, share: float, monkeypatch=None):  # noqa: ANN001, ANN202
+def _windows(data, share: float):  # noqa: ANN001, ANN202
     """A tiny model's tokens of ``data`` and a token_batches source with breach forcing at ``share``."""
     model = AutoregressiveWorldModel(fit_config_to_data(tiny().model, data)).eval()
     with torch.no_grad():
