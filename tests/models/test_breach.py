@@ -1,5 +1,6 @@
-"""Breach forcing (FlowConfig.breach_forcing): recorded states redrawn with objects pressed into what they touch,
-as the DiT's context."""
+"""Breach forcing (models/breach.py): recorded states redrawn with objects pressed into what they touch, here as
+the DiT's context (FlowConfig.breach_forcing); the autoregressive dynamics' use is in
+tests/models/autoregressive/test_breach_forcing.py."""
 
 from dataclasses import replace
 

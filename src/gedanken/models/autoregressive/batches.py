@@ -102,14 +102,14 @@ def _pressed(
     show the overlap its masked targets are told is not there; the last frame, shown as recorded, is learned
     from a pressed past alone."""
     base = tok if seen is None else seen
-    got = redraw(pairs, base, step)
+    got = redraw(pairs, base[:, :-1], step)  # the past only: the last frame is shown as recorded
     if got is None:
         return seen, wts
-    drawn = (got[:, :-1] != base[:, :-1]).flatten(1).any(1)  # an object pressed in before the last frame
+    drawn = (got != base[:, :-1]).flatten(1).any(1)  # an object pressed in somewhere in the past
     if not drawn.any():
         return seen, wts
     shown = base.clone()
-    shown[drawn, :-1] = got[drawn, :-1]
+    shown[drawn, :-1] = got[drawn]
     wts = torch.ones(tok.shape, dtype=torch.float32) if wts is None else wts.clone()
     wts[drawn, 1:-1] = 0.0
     return shown, wts
