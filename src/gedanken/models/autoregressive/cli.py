@@ -93,6 +93,11 @@ def train_autoregressive_cmd(
     breach_forcing: float = breach_forcing_option("the dynamics' training windows whose shown tokens"),
     breach_px: float = breach_px_option(),
     breach_walls_only: bool = breach_walls_only_option(),
+    chained_head: bool = typer.Option(
+        False,
+        help="Predict each token's FSQ digits one after another, each given the ones before, instead of "
+        "independently (a factorized head, as in the presets; with --init its head is grown at identity).",
+    ),
     decoder_steps: int = typer.Option(
         0,
         help="Then fine-tune the tokenizer's decoder this many steps on the dynamics' one-step predictions of "
@@ -151,6 +156,8 @@ def train_autoregressive_cmd(
         if action_dropout >= 0:
             dyn = rep(r.model.dynamics, action_dropout=action_dropout)
             r = rep(r, model=rep(r.model, dynamics=dyn))
+        if chained_head:
+            r = rep(r, model=rep(r.model, dynamics=rep(r.model.dynamics, chained=True)))
         if action_guidance:
             sampler = rep(r.model.sampler, action_guidance=action_guidance)
             r = rep(r, model=rep(r.model, sampler=sampler))

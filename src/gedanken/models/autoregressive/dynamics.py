@@ -22,12 +22,13 @@ Shapes: tokens ``(B, T, N)`` int64 (``-1`` or ``vocab`` = masked), action embedd
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gedanken.models.autoregressive.heads import ChainHead, FactorHead
 from gedanken.nn.attention import KV, Attention
 from gedanken.nn.rope import RopeConfig, SpacetimeRope
 from gedanken.tokenizers.fsq import FSQ, FSQConfig
@@ -43,6 +44,9 @@ class DynamicsConfig:
     mlp_ratio: float = 3.0  # MLP hidden width as a multiple of dim
     window: int = 8  # frames each token attends to (itself + window - 1 past frames); also the training clip
     factorized: bool = False  # per-FSQ-channel embeddings and softmaxes instead of one table over the vocab
+    chained: bool = (
+        False  # factorized only: each channel's softmax also reads the digits before it (heads.py)
+    )
     change_weight: float = 1.0  # training loss weight of tokens that differ from the previous frame's
     # share of training transitions whose action embedding is replaced by the learned "no action" one, so
     # that the sampler can guide on actions (MaskGITConfig.action_guidance)
@@ -55,6 +59,8 @@ class DynamicsConfig:
             raise ValueError(f"window must be >= 2 frames, got {self.window}")
         if self.change_weight <= 0:
             raise ValueError(f"change_weight must be > 0, got {self.change_weight}")
+        if self.chained and not self.factorized:
+            raise ValueError("a chained head predicts FSQ digits: it needs factorized=True")
         if not 0.0 <= self.action_dropout < 1.0:
             raise ValueError(f"action_dropout must be in [0, 1), got {self.action_dropout}")
 
@@ -112,69 +118,6 @@ class _FactorEmbedding(nn.Module):
         return torch.where(masked[..., None], self.mask.to(x.dtype), x)
 
 
-class _FactorHead(nn.Module):
-    """One softmax per FSQ channel; a token's log-probability is the sum of its digits'."""
-
-    def __init__(self, levels: tuple[int, ...], dim: int) -> None:
-        super().__init__()
-        self.fsq = FSQ(FSQConfig(tuple(levels)))  # the index <-> per-channel digit split
-        self.levels = tuple(int(v) for v in levels)
-        self.proj = nn.Linear(dim, sum(self.levels))
-
-    def parts(self, h: Tensor, unguided: Tensor | None = None, guidance: float = 1.0) -> list[Tensor]:
-        """Per-channel log-probabilities ``(*S, L_c)`` of features ``h``; with ``unguided`` features (the same
-        frame under no action) each channel is guided: ``c + (g - 1) (c - u)``, renormalised."""
-        parts = [p.log_softmax(-1) for p in self.proj(h).split(self.levels, -1)]
-        if unguided is None:
-            return parts
-        free = [p.log_softmax(-1) for p in self.proj(unguided).split(self.levels, -1)]
-        return [(c + (guidance - 1) * (c - u)).log_softmax(-1) for c, u in zip(parts, free, strict=True)]
-
-    def log_probs(self, h: Tensor, unguided: Tensor | None = None, guidance: float = 1.0) -> Tensor:
-        """``(*S, D)`` -> ``(*S, V)`` token log-probabilities (guided as in :meth:`parts`)."""
-        parts = self.parts(h, unguided, guidance)
-        # Outer sum, last channel outermost: flattening puts channel 0 fastest, as FSQ's mixed-radix index
-        # does (broadcast adds; indexing a (V, c) table is ~10x slower on CPU).
-        out = parts[-1]
-        for p in reversed(parts[:-1]):
-            out = (out[..., :, None] + p[..., None, :]).flatten(-2)
-        return out
-
-    def greedy(
-        self, h: Tensor, unguided: Tensor | None = None, guidance: float = 1.0
-    ) -> tuple[Tensor, Tensor]:
-        """Most likely token indices ``(*S,)`` and their log-probabilities: the argmax of each channel."""
-        best = [p.max(-1) for p in self.parts(h, unguided, guidance)]
-        idx = self.fsq.digits_to_indices(torch.stack([b.indices for b in best], -1))
-        return idx, sum(b.values for b in best)
-
-    def sample(
-        self,
-        h: Tensor,
-        temperature: float,
-        generator: torch.Generator | None = None,
-        unguided: Tensor | None = None,
-        guidance: float = 1.0,
-    ) -> tuple[Tensor, Tensor]:
-        """Token indices ``(*S,)`` drawn at ``temperature`` and their log-probabilities at that temperature, one
-        channel at a time. A token's probability is the product of its digits', so its tempered distribution is
-        the product of the channels' tempered ones: this draws exactly what a draw from the ``(*S, V)`` tempered
-        softmax of :meth:`log_probs` would, without building it."""
-        digits, logp = [], torch.zeros(h.shape[:-1], device=h.device)
-        for p in self.parts(h, unguided, guidance):
-            q = (p / temperature).log_softmax(-1)
-            d = torch.multinomial(q.exp().flatten(0, -2), 1, generator=generator).view(q.shape[:-1])
-            digits.append(d)
-            logp = logp + q.gather(-1, d[..., None])[..., 0]
-        return self.fsq.digits_to_indices(torch.stack(digits, -1)), logp
-
-    def loss(self, h: Tensor, target: Tensor) -> Tensor:
-        """Per-token negative log-likelihood ``(*S,)`` of ``target`` indices."""
-        d = self.fsq.digits(target)
-        parts = self.proj(h).split(self.levels, -1)
-        return sum(F.cross_entropy(p, d[..., i], reduction="none") for i, p in enumerate(parts))
-
-
 class DynamicsTransformer(nn.Module):
     """Masked token prediction over clips of frames; see the module docstring."""
 
@@ -193,11 +136,19 @@ class DynamicsTransformer(nn.Module):
         self.no_action = nn.Parameter(torch.zeros(cfg.dim))
         self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.dim)
-        self.head: nn.Module = _FactorHead(levels, cfg.dim) if cfg.factorized else nn.Linear(cfg.dim, vocab)
+        head = ChainHead if cfg.chained else FactorHead
+        self.head: nn.Module = head(levels, cfg.dim) if cfg.factorized else nn.Linear(cfg.dim, vocab)
         self.rope = SpacetimeRope(RopeConfig(head_dim=cfg.dim // cfg.heads))
         gh, gw = grid
         yy, xx = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
         self.register_buffer("_yx", torch.stack([yy.flatten(), xx.flatten()], -1).float(), persistent=False)
+
+    def chain_head(self) -> None:
+        """Replace the factorized head by a :class:`ChainHead` that starts out computing exactly what it did."""
+        if not self.cfg.factorized or self.cfg.chained:
+            raise ValueError("chain_head grows a factorized head that is not chained yet")
+        self.head = ChainHead.from_factor(self.head)
+        self.cfg = replace(self.cfg, chained=True)
 
     @property
     def mask_id(self) -> int:
@@ -291,7 +242,7 @@ class DynamicsTransformer(nn.Module):
         guidance: float = 1.0,
     ) -> tuple[Tensor, Tensor]:
         """Tokens ``(B, N)`` drawn at ``temperature`` and their tempered log-probabilities for one frame
-        (factorized heads only: one channel at a time, see :meth:`_FactorHead.sample`); cache untouched."""
+        (factorized heads only: one channel at a time, see :meth:`heads.FactorHead.sample`); cache untouched."""
         if not self.cfg.factorized:
             raise ValueError("step_sample needs a factorized head; use step_logits")
         if guidance == 1.0:

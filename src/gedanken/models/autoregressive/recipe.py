@@ -228,7 +228,8 @@ def _initial_model(init: str | Path, cfg: AutoregressiveConfig) -> Autoregressiv
     """The autoregressive checkpoint at ``init``, checked against the data (``cfg`` fitted to it); the palette is
     filled in when it predates recorded palettes; its sampler stays, with ``cfg``'s ``keep_area``,
     ``action_guidance`` and ``keep_unchanged`` when they are set (before session 31 a ``keep_area`` replaced the
-    whole sampler, steps and ``keep_unchanged`` included)."""
+    whole sampler, steps and ``keep_unchanged`` included). A factorized head is grown into a chained one
+    (``heads.ChainHead.from_factor``) when ``cfg`` asks for it."""
     from gedanken.models import load_initial
 
     model = load_initial(init, AutoregressiveWorldModel, cfg)
@@ -239,12 +240,16 @@ def _initial_model(init: str | Path, cfg: AutoregressiveConfig) -> Autoregressiv
         sampler = replace(sampler, action_guidance=cfg.sampler.action_guidance)
     if cfg.sampler.keep_unchanged:
         sampler = replace(sampler, keep_unchanged=True)
+    if cfg.dynamics.chained and not model.dynamics.cfg.chained:  # grown at identity, then trained
+        model.dynamics.chain_head()
     model.cfg = replace(
         model.cfg,
         palette=model.cfg.palette or cfg.palette,
         action_mode=cfg.action_mode,
         sampler=sampler,
-        dynamics=replace(model.cfg.dynamics, action_dropout=cfg.dynamics.action_dropout),
+        dynamics=replace(
+            model.cfg.dynamics, action_dropout=cfg.dynamics.action_dropout, chained=model.dynamics.cfg.chained
+        ),
     )
     model.set_sampler(model.cfg.sampler)
     model.action_mode = model.cfg.action_mode
@@ -444,6 +449,7 @@ def train_autoregressive(
             notes=f"labelled steps {used}; tokenizer PSNR {tok_psnr:.2f} dB"
             + (f"; projected context {recipe.projected_context}" if recipe.projected_context > 0 else "")
             + (f"; contact weight {recipe.contact_weight:g}" if recipe.contact_weight > 1 else "")
+            + ("; chained digit head" if cfg.dynamics.chained else "")
             + (
                 f"; breach forcing {recipe.breach_forcing:g}, breach_px {recipe.breach_px:g}"
                 + (", walls only" if recipe.breach_walls_only else "")
