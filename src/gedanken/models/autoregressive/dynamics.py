@@ -44,9 +44,7 @@ class DynamicsConfig:
     mlp_ratio: float = 3.0  # MLP hidden width as a multiple of dim
     window: int = 8  # frames each token attends to (itself + window - 1 past frames); also the training clip
     factorized: bool = False  # per-FSQ-channel embeddings and softmaxes instead of one table over the vocab
-    chained: bool = (
-        False  # factorized only: each channel's softmax also reads the digits before it (heads.py)
-    )
+    chained: bool = False  # factorized only: each digit's softmax also reads the digits before it (heads.py)
     change_weight: float = 1.0  # training loss weight of tokens that differ from the previous frame's
     # share of training transitions whose action embedding is replaced by the learned "no action" one, so
     # that the sampler can guide on actions (MaskGITConfig.action_guidance)
