@@ -96,7 +96,7 @@ def train_autoregressive_cmd(
     chained_head: bool = typer.Option(
         False,
         help="Predict each token's FSQ digits one after another, each given the ones before, instead of "
-        "independently (a factorized head, as in the presets; with --init its head is grown at identity).",
+        "independently (the default preset's factorized head; with --init that head is grown at identity).",
     ),
     decoder_steps: int = typer.Option(
         0,

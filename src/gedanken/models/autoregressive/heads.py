@@ -130,6 +130,10 @@ class ChainHead(FactorHead):
         chain.proj.load_state_dict(head.proj.state_dict())
         return chain
 
+    def parts(self, h: Tensor, unguided: Tensor | None = None, guidance: float = 1.0) -> list[Tensor]:
+        """Not defined for a chain: its channels' distributions depend on the digits before them."""
+        raise ValueError("a chained head has no per-channel marginals: use log_probs, sample or greedy")
+
     def _conditional(self, base: list[Tensor], h: Tensor, c: int, before: list[Tensor]) -> Tensor:
         """Channel ``c``'s log-probabilities ``(*S, L_c)`` given the digits ``before`` (one ``(*S,)`` per channel
         ``< c``); ``base`` holds the factorized logits per channel."""
