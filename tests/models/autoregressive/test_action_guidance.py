@@ -27,13 +27,15 @@ def _cache_and_tokens(m: AutoregressiveWorldModel, cached_past):  # noqa: ANN001
 
 def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="action_dropout"):
-        DynamicsConfig(action_dropout=1.0)
+        DynamicsConfig(action_dropout=1.01)
     with pytest.raises(ValueError, match="action_guidance"):
         MaskGITConfig(action_guidance=0.5)
     with pytest.raises(ValueError, match="action_dropout"):  # guidance against "no action" it never learned
         _model(dropout=0.0).set_sampler(MaskGITConfig(action_guidance=2.0))
     with pytest.raises(ValueError, match="action_dropout"):
         replace(tiny(), sampler=MaskGITConfig(action_guidance=2.0))
+    with pytest.raises(ValueError, match="unconditional"):  # no action to guide on
+        _model(dropout=1.0).set_sampler(MaskGITConfig(action_guidance=2.0))
     _model(dropout=0.1).set_sampler(MaskGITConfig(action_guidance=2.0))
 
 

@@ -74,10 +74,15 @@ def train_autoregressive_cmd(
         0.0,
         help="Share of the dynamics' training frames shown as the --keep-area projection hands them back.",
     ),
+    rollout_context: float = typer.Option(
+        0.0,
+        help="Share of the dynamics' training windows whose past the model rolls out itself with its sampler, "
+        "the true last frame the target (scheduled sampling against drift).",
+    ),
     action_dropout: float = typer.Option(
         -1.0,
         help="Share of training transitions shown with no action, so the sampler can guide on actions "
-        "(action_guidance); -1 = preset.",
+        "(action_guidance); 1 = unconditional, actions never embedded (passive video); -1 = preset.",
     ),
     action_guidance: float = typer.Option(
         0.0,
@@ -144,6 +149,8 @@ def train_autoregressive_cmd(
             r = rep(r, model=rep(r.model, sampler=rep(r.model.sampler, keep_unchanged=True)))
         if projected_context:
             r = rep(r, projected_context=projected_context)
+        if rollout_context:
+            r = rep(r, rollout_context=rollout_context)
         if contact_weight > 1:
             r = rep(r, contact_weight=contact_weight)
         if breach_forcing or breach_walls_only or breach_px != 1.5:

@@ -56,6 +56,8 @@ class AutoregressiveConfig:
                 "sampler.action_guidance compares each action with 'no action', which the dynamics only learns "
                 "with dynamics.action_dropout > 0 (--action-dropout)"
             )
+        if self.sampler.action_guidance > 1 and self.dynamics.unconditional:
+            raise ValueError("sampler.action_guidance needs actions, and an unconditional dynamics has none")
         if self.action_classes and self.action_dim != 1:
             raise ValueError(
                 f"a discrete action space stores one index per step (action_dim 1), got {self.action_dim}"

@@ -47,7 +47,9 @@ class DynamicsConfig:
     chained: bool = False  # factorized only: each digit's softmax also reads the digits before it (heads.py)
     change_weight: float = 1.0  # training loss weight of tokens that differ from the previous frame's
     # share of training transitions whose action embedding is replaced by the learned "no action" one, so
-    # that the sampler can guide on actions (MaskGITConfig.action_guidance)
+    # that the sampler can guide on actions (MaskGITConfig.action_guidance); 1 = unconditional: every
+    # transition, in training and rollout, is "no action" (passive video, where a latent action read off the
+    # true next frame would carry what the rollout has to predict)
     action_dropout: float = 0.0
 
     def __post_init__(self) -> None:
@@ -59,8 +61,13 @@ class DynamicsConfig:
             raise ValueError(f"change_weight must be > 0, got {self.change_weight}")
         if self.chained and not self.factorized:
             raise ValueError("a chained head predicts FSQ digits: it needs factorized=True")
-        if not 0.0 <= self.action_dropout < 1.0:
-            raise ValueError(f"action_dropout must be in [0, 1), got {self.action_dropout}")
+        if not 0.0 <= self.action_dropout <= 1.0:
+            raise ValueError(f"action_dropout must be in [0, 1], got {self.action_dropout}")
+
+    @property
+    def unconditional(self) -> bool:
+        """Whether every transition is embedded as "no action" (``action_dropout == 1``)."""
+        return self.action_dropout >= 1.0
 
 
 @dataclass

@@ -98,6 +98,9 @@ class AutoregressiveWorldModel(nn.Module):
         self.sampler = MaskGITSampler(cfg.sampler)
         self.action_mode = cfg.action_mode
         self.stage = Stage.DYNAMICS
+        # share of the dynamics' training windows whose past the model rolls out itself (own_context.py; the
+        # recipe sets it for the dynamics stage)
+        self.rollout_context = 0.0
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -189,13 +192,21 @@ class AutoregressiveWorldModel(nn.Module):
         actions = torch.as_tensor(actions, device=self.device, dtype=torch.float32)
         if mode is ActionMode.LATENT:
             check_actions(actions, 1, self.cfg.lam.num_actions)
-            return self.latent_embed(actions[..., 0].long())
+            return self.latent_emb(actions[..., 0].long())
         if mode is ActionMode.ADAPTER:
             check_actions(actions, self.cfg.action_dim, self.cfg.action_classes)
             if self.cfg.action_classes:
                 return self.adapter(actions[..., 0].long())  # whole indices in range: checked above
             return self.adapter(actions)
-        return self.latent_embed(self.map_to_latent(actions))  # checks the actions itself
+        return self.latent_emb(self.map_to_latent(actions))  # checks the actions itself
+
+    def latent_emb(self, latents: Tensor) -> Tensor:
+        """Latent action indices ``(...)`` -> dynamics embeddings ``(..., D)``; an unconditional dynamics
+        (``dynamics.action_dropout == 1``) embeds every one as its learned "no action"."""
+        emb = self.latent_embed(latents)
+        if self.cfg.dynamics.unconditional:
+            return self.dynamics.no_action.to(emb.dtype).expand_as(emb)
+        return emb
 
     def map_to_latent(self, actions: Tensor) -> Tensor:
         """Real actions ``(..., A)`` -> latent action indices ``(...)`` through the fitted map."""
@@ -229,16 +240,23 @@ class AutoregressiveWorldModel(nn.Module):
         else:
             tb = batch
         if self.stage is Stage.DYNAMICS:
-            step_emb = self.latent_embed(tb.latent_actions)  # (B, T-1, D)
+            step_emb = self.latent_emb(tb.latent_actions)  # (B, T-1, D)
             p = self.cfg.dynamics.action_dropout
-            if p > 0 and self.training:  # "no action" in place of a share of them, for action guidance
+            if 0 < p < 1 and self.training:  # "no action" in place of a share of them, for action guidance
                 drop = torch.rand(step_emb.shape[:2], device=step_emb.device) < p
                 step_emb = torch.where(drop[..., None], self.dynamics.no_action.to(step_emb.dtype), step_emb)
         else:
             if tb.actions is None:
                 raise ValueError("the adapter stage needs real actions in the batch")
             step_emb = self.real_action_embedding(tb.actions[:, :-1], ActionMode.ADAPTER)  # (B, T-1, D)
-        return self._token_loss(tb.tokens, self._clip_action_emb(step_emb), tb.shown, tb.weights)
+        emb, shown, last_only = self._clip_action_emb(step_emb), tb.shown, None
+        if self.rollout_context > 0 and self.training and self.stage is Stage.DYNAMICS:
+            last_only = torch.rand(len(tb.tokens), device=self.device) < self.rollout_context
+            if last_only.any():
+                from gedanken.models.autoregressive.own_context import own_past
+
+                shown = own_past(self, tb.tokens if shown is None else shown, emb, last_only)
+        return self._token_loss(tb.tokens, emb, shown, tb.weights, last_only)
 
     def _token_loss(
         self,
@@ -246,10 +264,12 @@ class AutoregressiveWorldModel(nn.Module):
         action_emb: Tensor,
         shown: Tensor | None = None,
         token_weights: Tensor | None = None,
+        last_only: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, float]]:
         """MaskGIT loss: predict the masked ``tokens`` from the unmasked ones, which are read from ``shown``
         (the same shape; e.g. the frames as the sampler's projection hands them back) when given. A masked
-        token's loss is multiplied by its entry of ``token_weights`` (the same shape) when given."""
+        token's loss is multiplied by its entry of ``token_weights`` (the same shape) when given. Windows
+        flagged in ``last_only`` (B,) are masked in their last frame only: their past is all shown."""
         b, t, n = tokens.shape
         if t > self.cfg.dynamics.window:
             raise ValueError(
@@ -257,6 +277,8 @@ class AutoregressiveWorldModel(nn.Module):
             )
         mask = random_mask((b, t, n), device=tokens.device)
         mask[:, 0] = False  # the first frame is context: it has no action to follow
+        if last_only is not None:
+            mask[last_only, :-1] = False
         inp = torch.where(mask, torch.full_like(tokens, -1), tokens if shown is None else shown)
         h = self.dynamics.features(inp, action_emb)[mask]  # (M, D) features of the masked tokens
         target = tokens[mask]
@@ -298,7 +320,7 @@ class AutoregressiveWorldModel(nn.Module):
                 f"{(self.cfg.height, self.cfg.width)}"
             )
         tb = self.encode(frames)
-        step_emb = self.latent_embed(tb.latent_actions)  # (B, k-1, D)
+        step_emb = self.latent_emb(tb.latent_actions)  # (B, k-1, D)
         if actions is not None and self.action_mode is ActionMode.ADAPTER and frames.shape[1] > 1:
             step_emb = self.real_action_embedding(torch.as_tensor(actions)[:, : frames.shape[1] - 1])
         emb = self._clip_action_emb(step_emb)  # (B, k, D)
@@ -335,7 +357,12 @@ class AutoregressiveWorldModel(nn.Module):
         action = torch.as_tensor(action, device=self.device, dtype=torch.float32)
         if action.ndim == 1:
             action = action[:, None]
-        emb = self.real_action_embedding(action)  # (B, D)
+        ctx, _, pred = self.advance(ctx, self.real_action_embedding(action))  # (B, D) embeddings
+        return ctx, pred
+
+    def advance(self, ctx: ARContext, emb: Tensor) -> tuple[ARContext, Tensor, Prediction]:
+        """One frame under action embeddings ``emb`` (B, D): the context after it, the tokens (B, N) it holds
+        for the frame (the sampler's projection, under ``keep_area``) and the prediction."""
         tokens, frame = self.decode_frame(ctx, emb, self.sampler)
         if self.cfg.sampler.verifier == "solidity" and ctx.sizes is not None:
             from gedanken.models.autoregressive.verified import verified_frame
@@ -353,7 +380,7 @@ class AutoregressiveWorldModel(nn.Module):
             ctx = replace(ctx, shown=frame, last_tokens=tokens)
         if self.cfg.sampler.show_projected and seen is not None:
             frame = seen  # it shows the frame it carries forward
-        return ctx, Prediction(frame=frame, latent=grid)
+        return ctx, tokens, Prediction(frame=frame, latent=grid)
 
     def decode_frame(self, ctx: ARContext, emb: Tensor, sampler: MaskGITSampler) -> tuple[Tensor, Tensor]:
         """One frame's tokens (B, N) under action embeddings ``emb`` (B, D), sampled by ``sampler``, and the

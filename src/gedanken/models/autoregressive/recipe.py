@@ -64,6 +64,9 @@ class AutoregressiveRecipe:
     # share of the dynamics' training frames whose unmasked tokens are the frame as the sampler's keep_area
     # projection hands it back (AutoregressiveWorldModel.projected_tokens); needs model.sampler.keep_area > 0
     projected_context: float = 0.0
+    # share of the dynamics' training windows whose past, from a random frame on, the model rolls out itself
+    # with its sampler, the last frame (true) the only target: scheduled sampling against drift (own_context.py)
+    rollout_context: float = 0.0
     # dynamics loss weight (a multiplier) on the tokens that cover an object within contact_band px of another
     # object, in the target frame or the one before (object_weights.contact_object_weights; palette data; 1 = off)
     contact_weight: float = 1.0
@@ -82,6 +85,8 @@ class AutoregressiveRecipe:
     def __post_init__(self) -> None:
         if not 0.0 <= self.projected_context <= 1.0:
             raise ValueError(f"projected_context must be in [0, 1], got {self.projected_context}")
+        if not 0.0 <= self.rollout_context <= 1.0:
+            raise ValueError(f"rollout_context must be in [0, 1], got {self.rollout_context}")
         if self.projected_context > 0 and self.model.sampler.keep_area <= 0:
             raise ValueError(
                 "projected_context trains on the sampler's projection: set model.sampler.keep_area"
@@ -292,6 +297,7 @@ def _dynamics_and_posttrain(
         recipe.breach_walls_only,
     )
     window = cfg.dynamics.window
+    model.rollout_context = recipe.rollout_context
     run(
         Stage.DYNAMICS,
         dt,
@@ -308,6 +314,7 @@ def _dynamics_and_posttrain(
             redraw,
         ),
     )
+    model.rollout_context = 0.0
     used, amap = 0, None
     if ep.has_actions and use_labels:
         seg_f, seg_a = labelled_segments(
@@ -450,6 +457,8 @@ def train_autoregressive(
             + (f"; projected context {recipe.projected_context}" if recipe.projected_context > 0 else "")
             + (f"; contact weight {recipe.contact_weight:g}" if recipe.contact_weight > 1 else "")
             + ("; chained digit head" if cfg.dynamics.chained else "")
+            + ("; unconditional dynamics" if cfg.dynamics.unconditional else "")
+            + (f"; rollout context {recipe.rollout_context:g}" if recipe.rollout_context > 0 else "")
             + (
                 f"; breach forcing {recipe.breach_forcing:g}, breach_px {recipe.breach_px:g}"
                 + (", walls only" if recipe.breach_walls_only else "")
