@@ -55,6 +55,9 @@ def test_the_own_past_is_what_a_rollout_from_the_same_frames_draws() -> None:
     assert not torch.equal(changed[:, 1:4], tb.tokens[:, 1:4])  # an untrained model drifts at once
     with pytest.raises(ValueError, match="starts at a frame"):
         own_past(m, tb.tokens, emb, rows, start=4)
+    for _ in range(8):  # at most one own frame: always the one before the last
+        out = own_past(m, tb.tokens, emb, rows, most=1)
+        assert torch.equal(out[:, :3], tb.tokens[:, :3]) and not torch.equal(out[rows, 3], tb.tokens[rows, 3])
     assert m.training is False
 
 
@@ -96,11 +99,13 @@ def test_a_model_trained_with_rollout_context_learns_and_says_so(episode_data, t
     data = episode_data()
     with pytest.raises(ValueError, match="rollout_context"):
         replace(tiny(), rollout_context=1.5)
-    recipe = replace(tiny(), rollout_context=1.0)
+    with pytest.raises(ValueError, match="rollout_frames"):
+        replace(tiny(), rollout_frames=-1)
+    recipe = replace(tiny(), rollout_context=1.0, rollout_frames=1)
     recipe = replace(recipe, dynamics_train=replace(recipe.dynamics_train, steps=6))
     res = train_autoregressive(recipe, data, tmp_path / "a", device="cpu")
     m = load_checkpoint(res.model_dir)
-    assert "rollout context 1" in m.card.notes and res.stages["dynamics"].step == 6
+    assert "rollout context 1 (own frames at most 1)" in m.card.notes and res.stages["dynamics"].step == 6
     assert m.rollout_context == 0.0  # a training setting: the loaded model rolls out as any other
 
 

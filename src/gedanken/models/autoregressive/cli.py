@@ -79,6 +79,11 @@ def train_autoregressive_cmd(
         help="Share of the dynamics' training windows whose past the model rolls out itself with its sampler, "
         "the true last frame the target (scheduled sampling against drift).",
     ),
+    rollout_frames: int = typer.Option(
+        0,
+        min=0,
+        help="With --rollout-context: at most this many past frames are the model's own (0 = window - 2).",
+    ),
     action_dropout: float = typer.Option(
         -1.0,
         help="Share of training transitions shown with no action, so the sampler can guide on actions "
@@ -150,7 +155,7 @@ def train_autoregressive_cmd(
         if projected_context:
             r = rep(r, projected_context=projected_context)
         if rollout_context:
-            r = rep(r, rollout_context=rollout_context)
+            r = rep(r, rollout_context=rollout_context, rollout_frames=rollout_frames)
         if contact_weight > 1:
             r = rep(r, contact_weight=contact_weight)
         if breach_forcing or breach_walls_only or breach_px != 1.5:

@@ -101,6 +101,7 @@ class AutoregressiveWorldModel(nn.Module):
         # share of the dynamics' training windows whose past the model rolls out itself (own_context.py; the
         # recipe sets it for the dynamics stage)
         self.rollout_context = 0.0
+        self.rollout_frames = 0  # at most this many of them (0: as many as the window allows)
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -255,7 +256,8 @@ class AutoregressiveWorldModel(nn.Module):
             if last_only.any():
                 from gedanken.models.autoregressive.own_context import own_past
 
-                shown = own_past(self, tb.tokens if shown is None else shown, emb, last_only)
+                past = tb.tokens if shown is None else shown
+                shown = own_past(self, past, emb, last_only, most=self.rollout_frames)
         return self._token_loss(tb.tokens, emb, shown, tb.weights, last_only)
 
     def _token_loss(

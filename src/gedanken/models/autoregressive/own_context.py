@@ -28,18 +28,24 @@ if TYPE_CHECKING:
 
 @torch.no_grad()
 def own_past(
-    model: AutoregressiveWorldModel, shown: Tensor, emb: Tensor, rows: Tensor, start: int | None = None
+    model: AutoregressiveWorldModel,
+    shown: Tensor,
+    emb: Tensor,
+    rows: Tensor,
+    start: int | None = None,
+    most: int = 0,
 ) -> Tensor:
     """``shown`` tokens ``(B, T, N)`` with frames ``s .. T - 2`` of the windows flagged in ``rows`` (B,) bool
     replaced by the model's own rollout from their frames ``< s`` under action embeddings ``emb`` (B, T, D);
-    ``s`` is ``start``, or drawn once per call. Windows shorter than 3 frames have no room for it and come back
-    unchanged."""
+    ``s`` is ``start``, or drawn once per call so that between 1 and ``most`` frames (every one the window
+    allows when 0) are the model's. Windows shorter than 3 frames have no room for it and come back unchanged."""
     from gedanken.models.autoregressive.model import ARContext
 
     t = shown.shape[1]
     if t < 3:
         return shown
-    s = int(torch.randint(1, t - 1, ())) if start is None else start
+    low = 1 if most <= 0 else max(1, t - 1 - most)
+    s = int(torch.randint(low, t - 1, ())) if start is None else start
     if not 1 <= s <= t - 2:
         raise ValueError(f"the own past starts at a frame in [1, {t - 2}], got {start}")
     past, e = shown[rows], emb[rows]  # (B', T, N), (B', T, D)

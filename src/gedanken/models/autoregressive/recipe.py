@@ -67,6 +67,9 @@ class AutoregressiveRecipe:
     # share of the dynamics' training windows whose past, from a random frame on, the model rolls out itself
     # with its sampler, the last frame (true) the only target: scheduled sampling against drift (own_context.py)
     rollout_context: float = 0.0
+    rollout_frames: int = (
+        0  # at most this many frames of such a past are the model's own (0: up to window - 2)
+    )
     # dynamics loss weight (a multiplier) on the tokens that cover an object within contact_band px of another
     # object, in the target frame or the one before (object_weights.contact_object_weights; palette data; 1 = off)
     contact_weight: float = 1.0
@@ -87,6 +90,8 @@ class AutoregressiveRecipe:
             raise ValueError(f"projected_context must be in [0, 1], got {self.projected_context}")
         if not 0.0 <= self.rollout_context <= 1.0:
             raise ValueError(f"rollout_context must be in [0, 1], got {self.rollout_context}")
+        if self.rollout_frames < 0:
+            raise ValueError(f"rollout_frames must be >= 0, got {self.rollout_frames}")
         if self.projected_context > 0 and self.model.sampler.keep_area <= 0:
             raise ValueError(
                 "projected_context trains on the sampler's projection: set model.sampler.keep_area"
@@ -297,7 +302,7 @@ def _dynamics_and_posttrain(
         recipe.breach_walls_only,
     )
     window = cfg.dynamics.window
-    model.rollout_context = recipe.rollout_context
+    model.rollout_context, model.rollout_frames = recipe.rollout_context, recipe.rollout_frames
     run(
         Stage.DYNAMICS,
         dt,
@@ -458,7 +463,12 @@ def train_autoregressive(
             + (f"; contact weight {recipe.contact_weight:g}" if recipe.contact_weight > 1 else "")
             + ("; chained digit head" if cfg.dynamics.chained else "")
             + ("; unconditional dynamics" if cfg.dynamics.unconditional else "")
-            + (f"; rollout context {recipe.rollout_context:g}" if recipe.rollout_context > 0 else "")
+            + (
+                f"; rollout context {recipe.rollout_context:g}"
+                + (f" (own frames at most {recipe.rollout_frames})" if recipe.rollout_frames else "")
+                if recipe.rollout_context > 0
+                else ""
+            )
             + (
                 f"; breach forcing {recipe.breach_forcing:g}, breach_px {recipe.breach_px:g}"
                 + (", walls only" if recipe.breach_walls_only else "")
