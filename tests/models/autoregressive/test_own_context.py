@@ -157,4 +157,6 @@ def test_cli_rollout_context_out_of_range_is_refused(tmp_path) -> None:  # noqa:
     ]
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x"), "--rollout-context", "2"])
     assert res.exit_code == 2 and "rollout_context" in res.output
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x"), "--rollout-frames", "1"])
+    assert res.exit_code == 2 and "--rollout-context" in res.output
     assert not (tmp_path / "x").exists() and not (tmp_path / "data").exists()

@@ -154,6 +154,8 @@ def train_autoregressive_cmd(
             r = rep(r, model=rep(r.model, sampler=rep(r.model.sampler, keep_unchanged=True)))
         if projected_context:
             r = rep(r, projected_context=projected_context)
+        if rollout_frames and not rollout_context:
+            raise ValueError("--rollout-frames caps the frames --rollout-context rolls out: set that too")
         if rollout_context:
             r = rep(r, rollout_context=rollout_context, rollout_frames=rollout_frames)
         if contact_weight > 1:
