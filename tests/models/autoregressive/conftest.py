@@ -31,16 +31,11 @@ def cached_past() -> Callable:
 
 
 @pytest.fixture
-def tiny_cli_run(tmp_path) -> tuple:  # noqa: ANN001
-    """``(app, common)``: the CLI app and the arguments of a tiny ``train autoregressive`` run on a 3-episode
-    synthetic dataset in ``tmp_path / "data"``, already trained once into ``tmp_path / "a"``."""
-    from typer.testing import CliRunner
-
+def tiny_cli_args(tmp_path) -> tuple:  # noqa: ANN001
+    """``(app, common)``: the CLI app and the arguments of a tiny ``train autoregressive`` run reading (or, when
+    absent, collecting) the dataset ``tmp_path / "data"``; nothing is created yet."""
     from gedanken.cli import app
-    from gedanken.data.store import EpisodeDataset
-    from gedanken.data.synthetic import synthetic_episode
 
-    EpisodeDataset.create(tmp_path / "data").extend([synthetic_episode(seed=i, steps=12) for i in range(3)])
     common = [
         "train",
         "autoregressive",
@@ -51,6 +46,20 @@ def tiny_cli_run(tmp_path) -> tuple:  # noqa: ANN001
         "--device",
         "cpu",
     ]
+    return app, common
+
+
+@pytest.fixture
+def tiny_cli_run(tmp_path, tiny_cli_args) -> tuple:  # noqa: ANN001
+    """``(app, common)`` of :func:`tiny_cli_args` on a 3-episode synthetic dataset in ``tmp_path / "data"``,
+    already trained once into ``tmp_path / "a"``."""
+    from typer.testing import CliRunner
+
+    from gedanken.data.store import EpisodeDataset
+    from gedanken.data.synthetic import synthetic_episode
+
+    EpisodeDataset.create(tmp_path / "data").extend([synthetic_episode(seed=i, steps=12) for i in range(3)])
+    app, common = tiny_cli_args
     first = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "a")])
     assert first.exit_code == 0, first.output
     return app, common

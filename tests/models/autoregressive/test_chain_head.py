@@ -155,19 +155,8 @@ def test_a_fine_tune_grows_the_chain_from_the_checkpoints_head(episode_data, tmp
     assert res.stages["dynamics"].step == 4
 
 
-def test_cli_chained_head_is_refused_for_a_head_without_digits(tmp_path) -> None:  # noqa: ANN001
-    from gedanken.cli import app
-
-    args = [
-        "train",
-        "autoregressive",
-        "--preset",
-        "tiny",
-        "--data",
-        str(tmp_path / "data"),
-        "--device",
-        "cpu",
-    ]
+def test_cli_chained_head_is_refused_for_a_head_without_digits(tmp_path, tiny_cli_args) -> None:  # noqa: ANN001
+    app, args = tiny_cli_args
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x"), "--chained-head"])
     assert res.exit_code == 2 and "factorized" in res.output  # the tiny preset's head is one softmax
     assert not (tmp_path / "x").exists() and not (tmp_path / "data").exists()

@@ -142,19 +142,8 @@ def test_an_unconditional_dynamics_never_embeds_an_action() -> None:
     assert float(m.loss(tb)[0].detach()) == pytest.approx(float(one))
 
 
-def test_cli_rollout_context_out_of_range_is_refused(tmp_path) -> None:  # noqa: ANN001
-    from gedanken.cli import app
-
-    args = [
-        "train",
-        "autoregressive",
-        "--preset",
-        "tiny",
-        "--data",
-        str(tmp_path / "data"),
-        "--device",
-        "cpu",
-    ]
+def test_cli_rollout_context_out_of_range_is_refused(tmp_path, tiny_cli_args) -> None:  # noqa: ANN001
+    app, args = tiny_cli_args
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x"), "--rollout-context", "2"])
     assert res.exit_code == 2 and "rollout_context" in res.output
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x"), "--rollout-frames", "1"])
