@@ -149,3 +149,22 @@ def test_cli_rollout_context_out_of_range_is_refused(tmp_path, tiny_cli_args) ->
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x"), "--rollout-frames", "1"])
     assert res.exit_code == 2 and "--rollout-context" in res.output
     assert not (tmp_path / "x").exists() and not (tmp_path / "data").exists()
+
+
+def test_an_unconditional_model_trains_through_every_stage_and_ignores_real_actions(
+    episode_data, tmp_path
+) -> None:  # noqa: ANN001
+    recipe = tiny()
+    recipe = replace(
+        recipe, model=replace(recipe.model, dynamics=replace(recipe.model.dynamics, action_dropout=1.0))
+    )
+    res = train_autoregressive(recipe, episode_data(), tmp_path / "u", device="cpu")
+    m = load_checkpoint(res.model_dir)
+    assert "unconditional dynamics" in m.card.notes and m.action_mode is ActionMode.ADAPTER
+    frames = _balls(2, 3)
+    with torch.no_grad():
+        a = m.rollout(m.observe(frames, torch.zeros(2, 3, 2)), torch.zeros(2, 3, 2))
+        b = m.rollout(m.observe(frames, torch.ones(2, 3, 2)), torch.full((2, 3, 2), 0.7))
+    assert torch.equal(a.latents, b.latents)  # driven through the adapter path, the actions change nothing
+    with pytest.raises(ValueError, match="A=2"):
+        m.real_action_embedding(torch.zeros(2, 3))  # still checked: the data's actions have two components

@@ -196,6 +196,8 @@ class AutoregressiveWorldModel(nn.Module):
             return self.latent_emb(actions[..., 0].long())
         if mode is ActionMode.ADAPTER:
             check_actions(actions, self.cfg.action_dim, self.cfg.action_classes)
+            if self.cfg.dynamics.unconditional:
+                return self.dynamics.no_action.expand(*actions.shape[:-1], -1)
             if self.cfg.action_classes:
                 return self.adapter(actions[..., 0].long())  # whole indices in range: checked above
             return self.adapter(actions)

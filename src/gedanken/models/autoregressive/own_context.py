@@ -9,7 +9,8 @@ frames from a random ``s`` (1 <= s <= T - 2) up to the one before the last are r
 sampler makes of them from the true frames before ``s`` and the window's action embeddings (no gradient; the
 sampler exactly as a rollout runs it, the ``keep_area`` projection included), and only the last frame, true,
 is the target (``AutoregressiveWorldModel._token_loss``'s ``last_only``). The model thus learns to read the
-next true frame off a past it drew itself.
+next true frame off a past it drew itself. On Bounce it did not mend the slowing, which the diffusion family shares,
+and with more than one own frame it taught the model to smear (docs/history/autoregressive.md, session 38).
 """
 
 from __future__ import annotations

@@ -67,9 +67,8 @@ class AutoregressiveRecipe:
     # share of the dynamics' training windows whose past, from a random frame on, the model rolls out itself
     # with its sampler, the last frame (true) the only target: scheduled sampling against drift (own_context.py)
     rollout_context: float = 0.0
-    rollout_frames: int = (
-        0  # at most this many frames of such a past are the model's own (0: up to window - 2)
-    )
+    # at most this many frames of such a past are the model's own (0: up to window - 2)
+    rollout_frames: int = 0
     # dynamics loss weight (a multiplier) on the tokens that cover an object within contact_band px of another
     # object, in the target frame or the one before (object_weights.contact_object_weights; palette data; 1 = off)
     contact_weight: float = 1.0
@@ -303,23 +302,25 @@ def _dynamics_and_posttrain(
     )
     window = cfg.dynamics.window
     model.rollout_context, model.rollout_frames = recipe.rollout_context, recipe.rollout_frames
-    run(
-        Stage.DYNAMICS,
-        dt,
-        token_batches(
-            [tokens[i] for i in train_idx],
-            [latents[i] for i in train_idx],
-            None,
-            dt.batch_size,
-            window,
-            seed + 2,
-            shown,
-            recipe.projected_context,
-            weights,
-            redraw,
-        ),
-    )
-    model.rollout_context = 0.0
+    try:
+        run(
+            Stage.DYNAMICS,
+            dt,
+            token_batches(
+                [tokens[i] for i in train_idx],
+                [latents[i] for i in train_idx],
+                None,
+                dt.batch_size,
+                window,
+                seed + 2,
+                shown,
+                recipe.projected_context,
+                weights,
+                redraw,
+            ),
+        )
+    finally:  # a training setting: the model rolls out, and trains its adapter, without it
+        model.rollout_context, model.rollout_frames = 0.0, 0
     used, amap = 0, None
     if ep.has_actions and use_labels:
         seg_f, seg_a = labelled_segments(
@@ -347,7 +348,10 @@ def _dynamics_and_posttrain(
             )
         seg_tok, seg_lat = encode_all(model, seg_f)
         length = min(window, min(len(t) for t in seg_tok))
-        run(Stage.ADAPTER, at, token_batches(seg_tok, seg_lat, seg_a, at.batch_size, length, seed + 3))
+        if cfg.dynamics.unconditional:  # the dynamics never reads an action: nothing for an adapter to learn
+            log.info("unconditional dynamics: no adapter to train")
+        else:
+            run(Stage.ADAPTER, at, token_batches(seg_tok, seg_lat, seg_a, at.batch_size, length, seed + 3))
     return used, amap
 
 
