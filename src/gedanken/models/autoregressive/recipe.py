@@ -346,12 +346,12 @@ def _dynamics_and_posttrain(
                 amap.mse,
                 amap.steps,
             )
-        seg_tok, seg_lat = encode_all(model, seg_f)
-        length = min(window, min(len(t) for t in seg_tok))
         if cfg.dynamics.unconditional:  # the dynamics never reads an action: nothing for an adapter to learn
             log.info("unconditional dynamics: no adapter to train")
-        else:
-            run(Stage.ADAPTER, at, token_batches(seg_tok, seg_lat, seg_a, at.batch_size, length, seed + 3))
+            return used, amap
+        seg_tok, seg_lat = encode_all(model, seg_f)
+        length = min(window, min(len(t) for t in seg_tok))
+        run(Stage.ADAPTER, at, token_batches(seg_tok, seg_lat, seg_a, at.batch_size, length, seed + 3))
     return used, amap
 
 
