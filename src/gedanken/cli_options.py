@@ -148,6 +148,17 @@ def breach_forcing_option(windows: str) -> Any:  # noqa: ANN401 (typer's OptionI
     )
 
 
+def contact_weight_option(cells: str) -> Any:  # noqa: ANN401 (typer's OptionInfo)
+    """``--contact-weight``, shared by the families that weigh objects in contact (models/object_weights.py);
+    ``cells`` names what is weighed (e.g. "Dynamics loss weight (a multiplier) on the tokens")."""
+    return typer.Option(
+        1.0,
+        min=1.0,
+        help=f"{cells} covering an object within 3 px of another object, so that colliding objects bounce "
+        "rather than overlap (1 = off; flat-coloured data only).",
+    )
+
+
 def breach_px_option() -> Any:  # noqa: ANN401 (typer's OptionInfo)
     """``--breach-px``: how deep breach forcing presses."""
     return typer.Option(

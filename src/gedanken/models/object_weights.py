@@ -1,7 +1,7 @@
 """Loss weights on the latent cells (or tokens) that matter most for a simulator and least for the mean loss:
 small objects, so they are not drawn dim (``FlowConfig.size_weight``), objects at a wall, so they stay out of it
 (``FlowConfig.edge_weight``), and objects touching each other, so they bounce off rather than overlap
-(``AutoregressiveRecipe.contact_weight``). Shared by the model families.
+(``AutoregressiveRecipe.contact_weight``, ``FlowConfig.contact_weight``). Shared by the model families.
 
 A flow-matching network that is unsure of a small object's exact pixels predicts their mean: a faint blob the
 audit's judge, rightly, does not count as the object. Session 18 found that almost all of ``diffusion_bounce``'s

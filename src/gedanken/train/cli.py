@@ -20,6 +20,7 @@ from gedanken.cli_options import (
     breach_forcing_option,
     breach_px_option,
     breach_walls_only_option,
+    contact_weight_option,
     device_option,
     export_option,
     run_dir_option,
@@ -300,6 +301,7 @@ def train_diffusion_cmd(
         help="DiT loss factor on the latent cells of objects within 8 px of the frame's border (the walls), so "
         "objects pressed against a wall are placed exactly (palette data; 1 = off).",
     ),
+    contact_weight: float = contact_weight_option("DiT loss factor on the latent cells"),
     decoder_steps: int = typer.Option(
         0,
         help="Then fine-tune the decoder this many steps on the DiT's one-step predictions of training "
@@ -380,6 +382,7 @@ def train_diffusion_cmd(
             flow,
             size_weight=size_weight,
             edge_weight=edge_weight,
+            contact_weight=contact_weight,
             breach_forcing=breach_forcing,
             breach_px=breach_px,
             breach_walls_only=breach_walls_only,

@@ -1,4 +1,5 @@
-"""Object loss weights (FlowConfig.size_weight, edge_weight): the maps, the loss, and the training plumbing."""
+"""Object loss weights (FlowConfig.size_weight, edge_weight, contact_weight): the maps, the loss, and the training
+plumbing."""
 
 from dataclasses import replace
 
@@ -78,6 +79,13 @@ def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="velocity"):
         FlowConfig(edge_weight=2.0)
     FlowConfig(target=Target.RESIDUAL, edge_weight=2.0)
+    with pytest.raises(ValueError, match="contact_weight"):
+        FlowConfig(target=Target.RESIDUAL, contact_weight=0.5)
+    with pytest.raises(ValueError, match="contact_band"):
+        FlowConfig(target=Target.RESIDUAL, contact_weight=2.0, contact_band=0)
+    with pytest.raises(ValueError, match="velocity"):
+        FlowConfig(contact_weight=2.0)
+    FlowConfig(target=Target.RESIDUAL, contact_weight=2.0)
 
 
 def test_training_batches_carry_the_weights(tmp_path) -> None:  # noqa: ANN001
@@ -104,13 +112,28 @@ def test_training_batches_carry_the_weights(tmp_path) -> None:  # noqa: ANN001
     assert both_of is not None
     for e in range(2):  # the larger of the two weights, cell by cell
         torch.testing.assert_close(both_of(e), torch.maximum(weight_of(e), edge_of(e)))
+    touch = replace(r.model, flow=replace(flow, size_weight=1.0, contact_weight=5.0, contact_band=40))
+    touch_of = object_weights(touch, data, 4)
+    assert touch_of is not None
+    # the band spans the frame: every cell covering a ball weighs 5 wherever another ball is drawn too
+    many = [e for e in range(2) if len(set(map(tuple, data.frames[e][0].reshape(-1, 3).tolist()))) > 2]
+    assert many  # at least one episode with two balls
+    for e in many:
+        assert float(touch_of(e).max()) == 5.0 and float(touch_of(e).min()) == 1.0
+    near_of = object_weights(replace(touch, flow=replace(touch.flow, contact_band=3)), data, 4)
+    all_of = object_weights(
+        replace(r.model, flow=replace(flow, edge_weight=6.0, contact_weight=5.0)), data, 4
+    )
+    assert near_of is not None and all_of is not None
+    for e in range(2):  # the largest of the three, cell by cell
+        torch.testing.assert_close(all_of(e), torch.maximum(both_of(e), near_of(e)))
     with pytest.raises(ValueError, match="flat-coloured"):
         object_weights(replace(r.model, palette=()), data, 4)
     res = train_diffusion(r, tmp_path / "data", tmp_path / "run", device="cpu", progress=False)
     assert res.model_dir.is_dir()
 
 
-@pytest.mark.parametrize("option", ["--size-weight", "--edge-weight"])
+@pytest.mark.parametrize("option", ["--size-weight", "--edge-weight", "--contact-weight"])
 def test_cli_refuses_object_weights_with_the_velocity_target(tmp_path, option: str) -> None:  # noqa: ANN001
     from gedanken.cli import app
 

@@ -14,6 +14,7 @@ from gedanken.cli_options import (
     breach_forcing_option,
     breach_px_option,
     breach_walls_only_option,
+    contact_weight_option,
     device_option,
     export_option,
     run_dir_option,
@@ -94,12 +95,7 @@ def train_autoregressive_cmd(
         help="Sampler: classifier-free guidance on actions, > 1 amplifies them (needs --action-dropout; "
         "0 = preset).",
     ),
-    contact_weight: float = typer.Option(
-        1.0,
-        min=1.0,
-        help="Dynamics loss weight (a multiplier) on the tokens covering an object within 3 px of another object, "
-        "so that colliding objects bounce rather than overlap (1 = off; flat-coloured data only).",
-    ),
+    contact_weight: float = contact_weight_option("Dynamics loss weight (a multiplier) on the tokens"),
     breach_forcing: float = breach_forcing_option("the dynamics' training windows whose shown tokens"),
     breach_px: float = breach_px_option(),
     breach_walls_only: bool = breach_walls_only_option(),

@@ -68,6 +68,10 @@ class FlowConfig:
     # walls), this frame or the previous, weigh edge_weight, so objects at a wall are placed exactly (1 = off)
     edge_weight: float = 1.0
     edge_band: int = 8
+    # RESIDUAL, palette data: latent cells covering an object within contact_band px of another object, this
+    # frame or the previous, weigh contact_weight, so colliding objects are placed exactly (1 = off)
+    contact_weight: float = 1.0
+    contact_band: int = 3
     # RESIDUAL, recorded states: share of windows whose context shows objects at a contact pressed up to
     # breach_px world units into the wall or object they touch (models/breach.py), so the DiT learns
     # to push a drifted object back out instead of copying it
@@ -88,6 +92,12 @@ class FlowConfig:
             )
         if self.edge_weight > 1 and self.target is not Target.RESIDUAL:
             raise ValueError("edge_weight weighs the residual target's loss; this flow predicts velocity")
+        if not 1 <= self.contact_weight < math.inf or self.contact_band < 1:
+            raise ValueError(
+                f"need contact_weight >= 1 and contact_band >= 1, got {self.contact_weight}, {self.contact_band}"
+            )
+        if self.contact_weight > 1 and self.target is not Target.RESIDUAL:
+            raise ValueError("contact_weight weighs the residual target's loss; this flow predicts velocity")
         check_breach_settings(self.breach_forcing, self.breach_px, self.breach_walls_only)
         if self.breach_forcing > 0 and self.target is not Target.RESIDUAL:
             raise ValueError(

@@ -17,7 +17,11 @@ from gedanken.data.windows import draw_windows, long_enough
 from gedanken.models.breach import ContextFn
 from gedanken.models.diffusion.config import DiffusionConfig
 from gedanken.models.diffusion.model import LatentBatch
-from gedanken.models.object_weights import edge_object_weights, small_object_weights
+from gedanken.models.object_weights import (
+    contact_object_weights,
+    edge_object_weights,
+    small_object_weights,
+)
 from gedanken.worlds.palette import flat_palette
 
 
@@ -117,7 +121,7 @@ def window_batches(
     context_of: ContextFn | None = None,
 ):
     """Batch source of random ``window``-step latent windows; ``weight_of(episode)`` gives its per-frame loss
-    weights (FlowConfig.size_weight, edge_weight), ``context_of`` the context the DiT sees instead of the
+    weights (FlowConfig.size_weight, edge_weight, contact_weight), ``context_of`` the context the DiT sees instead of the
     latents (FlowConfig.breach_forcing)."""
     lengths = [len(x) for x in lat]
     idx = long_enough(lengths, idx, window, "steps a training window")
@@ -153,14 +157,15 @@ def object_weights(
     cfg: DiffusionConfig, data: DiffusionData, cell: int
 ) -> Callable[[int], torch.Tensor] | None:
     """Per-episode object loss weights (latent cells of ``cell`` px: small objects, ``flow.size_weight``; objects
-    at the border, ``flow.edge_weight``; the larger of the two), computed when an episode is first drawn; None
-    when both are off."""
+    at the border, ``flow.edge_weight``; objects in contact, ``flow.contact_weight``; the largest), computed when
+    an episode is first drawn; None when all are off."""
     flow = cfg.flow
-    if flow.size_weight <= 1 and flow.edge_weight <= 1:
+    if flow.size_weight <= 1 and flow.edge_weight <= 1 and flow.contact_weight <= 1:
         return None
     if not cfg.palette:
         raise ValueError(
-            "flow.size_weight and flow.edge_weight read objects as palette colours; this data is not flat-coloured"
+            "flow.size_weight, edge_weight and contact_weight read objects as palette colours; this data is not "
+            "flat-coloured"
         )
     cache: dict[int, torch.Tensor] = {}
 
@@ -176,6 +181,11 @@ def object_weights(
                     data.frames[e], cfg.palette, flow.edge_band, flow.edge_weight, cell
                 )
                 w = torch.maximum(w, edge)
+            if flow.contact_weight > 1:
+                touch = contact_object_weights(
+                    data.frames[e], cfg.palette, flow.contact_band, flow.contact_weight, cell
+                )
+                w = torch.maximum(w, touch)
             cache[e] = w
         return cache[e]
 
