@@ -72,20 +72,15 @@ def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="velocity"):
         FlowConfig(size_weight=2.0)  # the velocity target has no per-position loss to weigh
     FlowConfig(target=Target.RESIDUAL, size_weight=2.0)
-    with pytest.raises(ValueError, match="edge_weight"):
-        FlowConfig(target=Target.RESIDUAL, edge_weight=0.5)
-    with pytest.raises(ValueError, match="edge_band"):
-        FlowConfig(target=Target.RESIDUAL, edge_weight=2.0, edge_band=0)
-    with pytest.raises(ValueError, match="velocity"):
-        FlowConfig(edge_weight=2.0)
-    FlowConfig(target=Target.RESIDUAL, edge_weight=2.0)
-    with pytest.raises(ValueError, match="contact_weight"):
-        FlowConfig(target=Target.RESIDUAL, contact_weight=0.5)
-    with pytest.raises(ValueError, match="contact_band"):
-        FlowConfig(target=Target.RESIDUAL, contact_weight=2.0, contact_band=0)
-    with pytest.raises(ValueError, match="velocity"):
-        FlowConfig(contact_weight=2.0)
-    FlowConfig(target=Target.RESIDUAL, contact_weight=2.0)
+    for kind in ("edge", "contact"):
+        weight, band = f"{kind}_weight", f"{kind}_band"
+        with pytest.raises(ValueError, match=weight):
+            FlowConfig(target=Target.RESIDUAL, **{weight: 0.5})
+        with pytest.raises(ValueError, match=band):
+            FlowConfig(target=Target.RESIDUAL, **{weight: 2.0, band: 0})
+        with pytest.raises(ValueError, match="velocity"):
+            FlowConfig(**{weight: 2.0})
+        FlowConfig(target=Target.RESIDUAL, **{weight: 2.0})
 
 
 def test_training_batches_carry_the_weights(tmp_path) -> None:  # noqa: ANN001
