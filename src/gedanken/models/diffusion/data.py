@@ -121,8 +121,8 @@ def window_batches(
     context_of: ContextFn | None = None,
 ):
     """Batch source of random ``window``-step latent windows; ``weight_of(episode)`` gives its per-frame loss
-    weights (FlowConfig.size_weight, edge_weight, contact_weight), ``context_of`` the context the DiT sees instead of the
-    latents (FlowConfig.breach_forcing)."""
+    weights (FlowConfig.size_weight, edge_weight, contact_weight), ``context_of`` the context the DiT sees
+    instead of the latents (FlowConfig.breach_forcing)."""
     lengths = [len(x) for x in lat]
     idx = long_enough(lengths, idx, window, "steps a training window")
 
