@@ -304,12 +304,8 @@ def train_diffusion(
         if (
             init is not None
         ):  # trained on: the checkpoint's steps, seconds and notes stay, this run's are added
-            on = {
-                "size_weight": 1,
-                "edge_weight": 1,
-                "contact_weight": 1,
-                "breach_forcing": 0,
-            }  # each knob's "off"
+            # each knob's "off"
+            on = {"size_weight": 1, "edge_weight": 1, "contact_weight": 1, "breach_forcing": 0}
             weights = [f"{k} {getattr(flow, k):g}" for k, off in on.items() if getattr(flow, k) > off]
             if flow.breach_forcing > 0:
                 weights.append(
